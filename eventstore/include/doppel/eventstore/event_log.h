@@ -1,0 +1,161 @@
+// EventLog: the durable, embedded event log of one store node, on RocksDB.
+//
+// Appends are atomic per request, checked against an expected version, idempotent by
+// event id, and acknowledged only after their WriteBatch is fsync'd. Concurrent appends
+// are gathered into one WriteBatch per fsync (group commit): the first waiting appender
+// becomes the leader, commits everyone queued behind it, and wakes them.
+// The key layout is in log_format.h.
+//
+// Thread-safe: any number of threads may append and read concurrently.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "doppel/eventstore/types.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace doppel::eventstore {
+
+struct EventLogOptions {
+  // fsync every commit group before acknowledging it. Turning this off makes acknowledged
+  // events losable on power failure; benchmarks that do so label their figures.
+  bool sync = true;
+  // Open without the ability to write (and without taking the directory lock).
+  bool read_only = false;
+  // Create an empty log when the directory is missing or empty.
+  bool create_if_missing = true;
+  // Upper bounds on one commit group.
+  size_t max_group_events = 8192;
+  size_t max_group_bytes = 8 << 20;
+};
+
+struct ScavengeStats {
+  uint64_t events_removed = 0;
+  uint64_t streams_visited = 0;
+};
+
+// What EventLog::Verify found. ok() only when every invariant holds.
+struct VerifyReport {
+  uint64_t events = 0;
+  uint64_t streams = 0;
+  uint64_t scavenged = 0;
+  uint64_t next_position = 0;
+  std::vector<std::string> problems;  // the first ones found (bounded)
+  uint64_t problem_count = 0;
+  bool ok() const { return problem_count == 0; }
+};
+
+class EventLog {
+ public:
+  // Opens (or creates) the log in `dir`. A non-empty directory that is not a doppel log
+  // is refused with NotADoppelLog and left untouched.
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& dir,
+                                                const EventLogOptions& options = {});
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Appends `request.events` to `request.stream` if `request.expected` holds. Blocks until
+  // the events are durable. Errors: InvalidArgument (bad stream name, empty batch, payload
+  // that does not verify, repeated id), WrongExpectedVersion, IdempotencyConflict (an id
+  // already stored for a different event, or a batch only partly stored), IOError.
+  Result<AppendResult> Append(AppendRequest request);
+
+  // Reads up to `max_count` events of `stream` from version `from` (inclusive) in
+  // `direction`; kStreamEnd as `from` with kBackward starts at the newest event.
+  // Honours the stream's retention.
+  Result<ReadPage> ReadStream(std::string_view stream, StreamVersion from, Direction direction,
+                              size_t max_count) const;
+  // Reads up to `max_count` events in global order from `from` (inclusive), stopping
+  // before the first event recorded after `until_ns`. Honours every stream's retention.
+  Result<ReadPage> ReadAll(GlobalPosition from, size_t max_count,
+                           TimeNs until_ns = kTimeMax) const;
+  // The first position recorded at or after `t` (NextPosition() if none).
+  Result<GlobalPosition> PositionAtTime(TimeNs t) const;
+
+  // The stream's last version, or NotFound if it has no events.
+  Result<StreamVersion> StreamHead(std::string_view stream) const;
+  // The position the next appended event will get (= events ever appended).
+  GlobalPosition NextPosition() const;
+
+  Status SaveSnapshot(const Snapshot& snapshot);
+  // The latest snapshot of `stream`, NotFound if none, Corruption if unreadable.
+  Result<Snapshot> LoadSnapshot(std::string_view stream) const;
+
+  Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
+  Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const;
+
+  // Removes events hidden by retention (each stream keeps its newest event so its head
+  // version survives), then compacts so the space is returned. Logs progress.
+  Result<ScavengeStats> Scavenge();
+
+  // Checks every invariant of log_format.h over the whole log. Logs progress.
+  VerifyReport Verify() const;
+
+  // Called by the committer after each durable commit group, in position order, with the
+  // committed envelopes. Must not call Append. Set before appends start.
+  using CommitListener = std::function<void(std::span<const std::string> envelopes)>;
+  void SetCommitListener(CommitListener listener);
+
+ private:
+  struct Writer;
+  struct StagedEvent;
+  struct GroupState;
+
+  EventLog(const std::string& dir, const EventLogOptions& options);
+  Status OpenDb();
+  Status LoadState();
+  Status CheckRequest(const AppendRequest& request) const;
+  void CommitGroup(std::span<Writer*> group);
+  Result<AppendResult> StageRequest(AppendRequest& request, GroupState& group);
+  Result<std::optional<StreamVersion>> HeadFor(std::string_view stream, GroupState& group);
+  Result<std::optional<StreamVersion>> LoadHead(std::string_view stream) const;
+  bool Retained(std::string_view stream, StreamVersion version, TimeNs recorded_ns,
+                TimeNs now) const;
+  Result<RecordedEvent> ReadAt(GlobalPosition position) const;
+
+  const std::string dir_;
+  const EventLogOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ids_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* time_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* stream_meta_cf_ = nullptr;
+
+  // Append queue: the front writer is the committer.
+  std::mutex writers_mu_;
+  std::deque<Writer*> writers_;
+
+  // Committer state: only the current committer changes these.
+  GlobalPosition next_position_ = 0;
+  TimeNs last_recorded_ns_ = 0;
+  bool state_suspect_ = false;  // a write failed: reload state before the next commit
+  CommitListener listener_;
+
+  // Caches shared with readers.
+  mutable std::mutex cache_mu_;
+  std::unordered_map<std::string, StreamVersion> heads_;
+  mutable std::unordered_map<std::string, StreamMetadata> metadata_;
+  uint64_t scavenged_ = 0;
+  std::atomic<GlobalPosition> published_next_position_{0};
+};
+
+}  // namespace doppel::eventstore

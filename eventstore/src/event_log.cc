@@ -1,0 +1,949 @@
+#include "doppel/eventstore/event_log.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+
+#include "doppel/core/log.h"
+#include "doppel/eventstore/log_format.h"
+#include "doppel/schemas/payloads.h"
+
+namespace doppel::eventstore {
+namespace {
+
+constexpr char kComponent[] = "eventlog";
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("{}: {}", what, s.ToString()));
+  if (s.IsCorruption()) return Status::Corruption(fmt::format("{}: {}", what, s.ToString()));
+  return Status::IOError(fmt::format("{}: {}", what, s.ToString()));
+}
+
+std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+std::string_view AsView(const std::array<char, 16>& bytes) {
+  return std::string_view(bytes.data(), bytes.size());
+}
+
+// 0 = does not exist, 1 = exists and empty, 2 = exists with entries.
+int DirectoryState(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int state = 1;
+  while (dirent* e = ::readdir(d)) {
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
+      state = 2;
+      break;
+    }
+  }
+  ::closedir(d);
+  return state;
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  if (point_lookups) {
+    // Idempotency checks look up random ids that are almost never there: a bloom filter
+    // answers "not there" without touching data blocks.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = rocksdb::kNoCompression;
+  return cf;
+}
+
+std::string EncodeMetadata(const StreamMetadata& m) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  fbb.Finish(fb::CreateStreamMetadataRecord(fbb, m.max_age_ns, m.max_count, m.truncate_before));
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+}  // namespace
+
+struct EventLog::Writer {
+  explicit Writer(AppendRequest* r) : request(r) {}
+  AppendRequest* request;
+  Result<AppendResult> result = Status::Unavailable("append not committed");
+  bool done = false;
+  std::condition_variable cv;
+};
+
+// An event staged in the current commit group, so later requests in the same group see it.
+struct EventLog::StagedEvent {
+  std::string stream;
+  StreamVersion version;
+  GlobalPosition position;
+  const NewEvent* event;
+};
+
+struct EventLog::GroupState {
+  rocksdb::WriteBatch batch;
+  GlobalPosition next_position;
+  TimeNs recorded_ns;
+  std::unordered_map<std::string, std::optional<StreamVersion>> heads;  // looked up or staged
+  std::unordered_map<EventId, StagedEvent, EventIdHash> staged_ids;
+  std::vector<std::string> envelopes;  // for the commit listener
+  flatbuffers::FlatBufferBuilder fbb{1024};
+  bool keep_envelopes = false;
+};
+
+EventLog::EventLog(const std::string& dir, const EventLogOptions& options)
+    : dir_(dir), options_(options) {}
+
+EventLog::~EventLog() {
+  if (db_ != nullptr) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& dir,
+                                                 const EventLogOptions& options) {
+  std::unique_ptr<EventLog> log(new EventLog(dir, options));
+  DOPPEL_RETURN_IF_ERROR(log->OpenDb());
+  DOPPEL_RETURN_IF_ERROR(log->LoadState());
+  return log;
+}
+
+Status EventLog::OpenDb() {
+  const int dir_state = DirectoryState(dir_);
+  const bool has_db = FileExists(dir_ + "/CURRENT");
+  if (dir_state == 2 && !has_db) {
+    return Status::NotADoppelLog(fmt::format(
+        "{} is not empty and holds no doppel event log; refusing to touch it", dir_));
+  }
+  const std::vector<std::string> families = {
+      rocksdb::kDefaultColumnFamilyName, format::kLogFamily,       format::kStreamsFamily,
+      format::kIdsFamily,                format::kTimeFamily,      format::kSnapshotsFamily,
+      format::kStreamMetaFamily};
+  if (has_db) {
+    std::vector<std::string> existing;
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_, &existing);
+    if (!s.ok()) return FromRocks(s, fmt::format("reading {}", dir_));
+    for (const auto& f : families) {
+      if (std::find(existing.begin(), existing.end(), f) == existing.end()) {
+        return Status::NotADoppelLog(fmt::format(
+            "{} is a RocksDB database without doppel's column family '{}'", dir_, f));
+      }
+    }
+  } else if (!options_.create_if_missing || options_.read_only) {
+    return Status::NotFound(fmt::format("no event log in {}", dir_));
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options_.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_background_jobs = 2;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.keep_log_file_num = 3;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& f : families) {
+    const bool lookups = f == format::kIdsFamily || f == format::kStreamsFamily;
+    descriptors.emplace_back(f, FamilyOptions(lookups));
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      options_.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, dir_, descriptors, &handles_, &raw)
+          : rocksdb::DB::Open(db_options, dir_, descriptors, &handles_, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return Status::Unavailable(
+          fmt::format("{} is in use by another doppel process ({})", dir_, s.ToString()));
+    }
+    return FromRocks(s, fmt::format("opening event log {}", dir_));
+  }
+  db_.reset(raw);
+  meta_cf_ = handles_[0];
+  log_cf_ = handles_[1];
+  streams_cf_ = handles_[2];
+  ids_cf_ = handles_[3];
+  time_cf_ = handles_[4];
+  snapshots_cf_ = handles_[5];
+  stream_meta_cf_ = handles_[6];
+
+  std::string marker;
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, format::kFormatKey, &marker);
+  if (s.IsNotFound()) {
+    if (has_db) {
+      return Status::NotADoppelLog(fmt::format("{} has no doppel format marker", dir_));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, meta_cf_, format::kFormatKey, format::kFormatValue);
+    if (!s.ok()) return FromRocks(s, "writing format marker");
+    log::Info(kComponent, "created event log in {}", dir_);
+  } else if (!s.ok()) {
+    return FromRocks(s, "reading format marker");
+  } else if (marker != format::kFormatValue) {
+    return Status::NotADoppelLog(fmt::format(
+        "{} has format '{}'; this build reads '{}'", dir_, marker, format::kFormatValue));
+  }
+  return Status::Ok();
+}
+
+Status EventLog::LoadState() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  it->SeekToLast();
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the end of the log");
+  GlobalPosition next = 0;
+  TimeNs last_recorded = 0;
+  if (it->Valid()) {
+    const GlobalPosition last = format::GetBigEndian64(View(it->key()));
+    auto event = RecordedEvent::FromBytes(it->value().ToString());
+    if (!event.ok()) {
+      return Status::Corruption(
+          fmt::format("last record, at position {}: {}", last, event.status().message()));
+    }
+    next = last + 1;
+    last_recorded = event->recorded_ns();
+  }
+  std::string scavenged;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, format::kScavengedKey, &scavenged);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading scavenge count");
+  {
+    std::lock_guard lock(cache_mu_);
+    heads_.clear();
+    metadata_.clear();
+    scavenged_ = scavenged.size() == 8 ? format::GetBigEndian64(scavenged) : 0;
+  }
+  next_position_ = next;
+  last_recorded_ns_ = last_recorded;
+  published_next_position_.store(next);
+  state_suspect_ = false;
+  return Status::Ok();
+}
+
+void EventLog::SetCommitListener(CommitListener listener) { listener_ = std::move(listener); }
+
+GlobalPosition EventLog::NextPosition() const { return published_next_position_.load(); }
+
+Status EventLog::CheckRequest(const AppendRequest& request) const {
+  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(request.stream));
+  if (request.events.empty()) {
+    return Status::InvalidArgument(fmt::format("append to {} has no events", request.stream));
+  }
+  std::unordered_set<EventId, EventIdHash> ids;
+  for (size_t i = 0; i < request.events.size(); ++i) {
+    const NewEvent& e = request.events[i];
+    if (e.type.empty()) {
+      return Status::InvalidArgument(fmt::format("event {} of the batch has no type", i));
+    }
+    Status payload = schemas::VerifyPayload(e.type, e.payload);
+    if (!payload.ok()) {
+      return Status::InvalidArgument(
+          fmt::format("event {} of the batch: {}", i, payload.message()));
+    }
+    if (!e.id.is_nil() && !ids.insert(e.id).second) {
+      return Status::InvalidArgument(
+          fmt::format("event id {} appears twice in one batch", e.id.ToString()));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<AppendResult> EventLog::Append(AppendRequest request) {
+  // Cheap checks run in the caller's thread, in parallel, before joining the queue.
+  DOPPEL_RETURN_IF_ERROR(CheckRequest(request));
+  for (NewEvent& e : request.events) {
+    if (e.id.is_nil()) e.id = EventId::Random();
+  }
+
+  Writer w(&request);
+  std::unique_lock lock(writers_mu_);
+  writers_.push_back(&w);
+  while (!w.done && &w != writers_.front()) w.cv.wait(lock);
+  if (w.done) return std::move(w.result);
+
+  // This writer leads: take everyone queued, within the group limits.
+  std::vector<Writer*> group;
+  size_t events = 0, bytes = 0;
+  for (Writer* next : writers_) {
+    size_t next_bytes = 0;
+    for (const NewEvent& e : next->request->events) next_bytes += e.payload.size() + 128;
+    if (!group.empty() && (events + next->request->events.size() > options_.max_group_events ||
+                           bytes + next_bytes > options_.max_group_bytes)) {
+      break;
+    }
+    group.push_back(next);
+    events += next->request->events.size();
+    bytes += next_bytes;
+  }
+  lock.unlock();
+  CommitGroup(group);
+  lock.lock();
+  for (Writer* g : group) {
+    writers_.pop_front();
+    if (g != &w) {
+      g->done = true;
+      g->cv.notify_one();
+    }
+  }
+  if (!writers_.empty()) writers_.front()->cv.notify_one();
+  return std::move(w.result);
+}
+
+void EventLog::CommitGroup(std::span<Writer*> group) {
+  if (state_suspect_) {
+    // A previous write failed; what RocksDB holds now is the truth. Try to clear a
+    // background error (e.g. after disk space was freed) and reload our view.
+    (void)db_->Resume();
+    Status s = LoadState();
+    if (!s.ok()) {
+      state_suspect_ = true;
+      for (Writer* w : group) w->result = s;
+      return;
+    }
+  }
+  GroupState state;
+  state.next_position = next_position_;
+  state.recorded_ns = std::max(WallNowNs(), last_recorded_ns_);
+  state.keep_envelopes = static_cast<bool>(listener_);
+  const GlobalPosition first_position = state.next_position;
+
+  std::vector<Writer*> staged;
+  for (Writer* w : group) {
+    w->result = StageRequest(*w->request, state);
+    if (w->result.ok() && !w->result->duplicate) staged.push_back(w);
+  }
+  if (staged.empty()) return;
+
+  state.batch.Put(time_cf_, format::TimeKey(state.recorded_ns, first_position), "");
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  rocksdb::Status s = db_->Write(wo, &state.batch);
+  if (!s.ok()) {
+    Status failed = FromRocks(s, fmt::format("committing {} events at position {}",
+                                             state.next_position - first_position, first_position));
+    log::Error(kComponent, "{}", failed.ToString());
+    state_suspect_ = true;
+    for (Writer* w : staged) w->result = failed;
+    return;
+  }
+  next_position_ = state.next_position;
+  last_recorded_ns_ = state.recorded_ns;
+  {
+    std::lock_guard lock(cache_mu_);
+    for (auto& [stream, head] : state.heads) {
+      if (head.has_value()) heads_[stream] = *head;
+    }
+  }
+  published_next_position_.store(next_position_);
+  if (listener_) listener_(state.envelopes);
+}
+
+Result<std::optional<StreamVersion>> EventLog::LoadHead(std::string_view stream) const {
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = heads_.find(std::string(stream));
+    if (it != heads_.end()) return std::optional<StreamVersion>(it->second);
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  const std::string last_key = format::StreamKey(stream, kStreamEnd);
+  it->SeekForPrev(last_key);
+  if (!it->status().ok()) return FromRocks(it->status(), "reading stream head");
+  const std::string prefix = format::StreamPrefix(stream);
+  if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
+    return std::optional<StreamVersion>();
+  }
+  return std::optional<StreamVersion>(
+      format::GetBigEndian64(View(it->key()).substr(prefix.size())));
+}
+
+Result<std::optional<StreamVersion>> EventLog::HeadFor(std::string_view stream,
+                                                       GroupState& group) {
+  auto it = group.heads.find(std::string(stream));
+  if (it != group.heads.end()) return it->second;
+  auto head = LoadHead(stream);
+  if (!head.ok()) return head.status();
+  group.heads.emplace(std::string(stream), *head);
+  return *head;
+}
+
+Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& group) {
+  const std::vector<NewEvent>& events = request.events;
+
+  // Idempotency: have these ids been stored before (or staged earlier in this group)?
+  size_t found = 0;
+  std::vector<std::pair<std::string, GlobalPosition>> originals;  // (stream, position)
+  AppendResult dup;
+  dup.duplicate = true;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const NewEvent& e = events[i];
+    std::string stored_stream, stored_type, stored_payload;
+    StreamVersion stored_version;
+    GlobalPosition stored_position;
+    bool exists = false;
+    if (auto staged = group.staged_ids.find(e.id); staged != group.staged_ids.end()) {
+      exists = true;
+      stored_stream = staged->second.stream;
+      stored_version = staged->second.version;
+      stored_position = staged->second.position;
+      stored_type = staged->second.event->type;
+      stored_payload = staged->second.event->payload;
+    } else {
+      std::string value;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
+      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "looking up event id");
+      if (s.ok()) {
+        exists = true;
+        stored_position = format::GetBigEndian64(value);
+        auto original = ReadAt(stored_position);
+        if (!original.ok()) return original.status();
+        stored_stream = original->stream();
+        stored_version = original->version();
+        stored_type = original->type();
+        stored_payload = original->payload();
+      }
+    }
+    if (!exists) continue;
+    ++found;
+    if (stored_stream != request.stream || stored_type != e.type || stored_payload != e.payload) {
+      return Status::IdempotencyConflict(fmt::format(
+          "event id {} is already stored at position {} as a different event ({} in {})",
+          e.id.ToString(), stored_position, stored_type, stored_stream));
+    }
+    if (i == 0) {
+      dup.first_version = stored_version;
+      dup.first_position = stored_position;
+    } else if (stored_version != dup.first_version + i) {
+      return Status::IdempotencyConflict(fmt::format(
+          "event id {} was stored by a different batch (version {} of {})", e.id.ToString(),
+          stored_version, request.stream));
+    }
+    dup.last_version = stored_version;
+    dup.last_position = stored_position;
+  }
+  if (found == events.size()) {
+    for (const NewEvent& e : events) dup.ids.push_back(e.id);
+    return dup;
+  }
+  if (found > 0) {
+    return Status::IdempotencyConflict(fmt::format(
+        "{} of the {} events in this batch to {} were appended before; a retry must resend "
+        "exactly the original batch",
+        found, events.size(), request.stream));
+  }
+
+  // Optimistic concurrency.
+  auto head = HeadFor(request.stream, group);
+  if (!head.ok()) return head.status();
+  const std::optional<StreamVersion> current = *head;
+  const ExpectedVersion& expected = request.expected;
+  const auto current_text = current ? std::to_string(*current) : std::string("no stream");
+  switch (expected.kind) {
+    case ExpectedVersion::Kind::kAny:
+      break;
+    case ExpectedVersion::Kind::kNoStream:
+      if (current) {
+        return Status::WrongExpectedVersion(fmt::format(
+            "{}: expected no stream, but it is at version {}", request.stream, *current));
+      }
+      break;
+    case ExpectedVersion::Kind::kStreamExists:
+      if (!current) {
+        return Status::WrongExpectedVersion(
+            fmt::format("{}: expected the stream to exist, but it has no events", request.stream));
+      }
+      break;
+    case ExpectedVersion::Kind::kExact:
+      if (!current || *current != expected.version) {
+        return Status::WrongExpectedVersion(fmt::format(
+            "{}: expected version {}, but it is at {}", request.stream, expected.version,
+            current_text));
+      }
+      break;
+  }
+
+  // Stage the events.
+  AppendResult result;
+  result.recorded_ns = group.recorded_ns;
+  StreamVersion version = current ? *current + 1 : 0;
+  result.first_version = version;
+  result.first_position = group.next_position;
+  for (const NewEvent& e : events) {
+    const GlobalPosition position = group.next_position++;
+    flatbuffers::FlatBufferBuilder& fbb = group.fbb;
+    fbb.Clear();
+    const fb::Uuid id = schemas::ToFb(e.id);
+    const fb::Uuid causation = schemas::ToFb(e.causation_id);
+    const fb::Uuid correlation = schemas::ToFb(e.correlation_id);
+    auto stream_off = fbb.CreateString(request.stream);
+    auto type_off = fbb.CreateString(e.type);
+    auto payload_off = fbb.CreateVector(reinterpret_cast<const uint8_t*>(e.payload.data()),
+                                        e.payload.size());
+    fb::EventEnvelopeBuilder b(fbb);
+    b.add_id(&id);
+    b.add_stream(stream_off);
+    b.add_stream_version(version);
+    b.add_global_position(position);
+    b.add_event_type(type_off);
+    b.add_recorded_ns(group.recorded_ns);
+    b.add_occurred_ns(e.occurred_ns);
+    b.add_causation_id(&causation);
+    b.add_correlation_id(&correlation);
+    b.add_payload_schema_version(e.payload_schema_version);
+    b.add_payload(payload_off);
+    fbb.Finish(b.Finish(), fb::EventEnvelopeIdentifier());
+    const rocksdb::Slice envelope(reinterpret_cast<const char*>(fbb.GetBufferPointer()),
+                                  fbb.GetSize());
+    const std::string log_key = format::LogKey(position);
+    group.batch.Put(log_cf_, log_key, envelope);
+    group.batch.Put(streams_cf_, format::StreamKey(request.stream, version), log_key);
+    group.batch.Put(ids_cf_, AsView(e.id.ToBytes()), log_key);
+    if (group.keep_envelopes) group.envelopes.emplace_back(envelope.data(), envelope.size());
+    group.staged_ids.emplace(e.id, StagedEvent{request.stream, version, position, &e});
+    result.ids.push_back(e.id);
+    result.last_version = version;
+    result.last_position = position;
+    ++version;
+  }
+  group.heads[request.stream] = result.last_version;
+  return result;
+}
+
+Result<RecordedEvent> EventLog::ReadAt(GlobalPosition position) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_cf_, format::LogKey(position), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
+  if (!s.ok()) return FromRocks(s, fmt::format("reading position {}", position));
+  auto event = RecordedEvent::FromBytes(std::move(value));
+  if (!event.ok()) {
+    return Status::Corruption(
+        fmt::format("record at position {}: {}", position, event.status().message()));
+  }
+  if (event->position() != position) {
+    return Status::Corruption(fmt::format("record at position {} says it is at position {}",
+                                          position, event->position()));
+  }
+  return event;
+}
+
+bool EventLog::Retained(std::string_view stream, StreamVersion version, TimeNs recorded_ns,
+                        TimeNs now) const {
+  StreamMetadata meta;
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = metadata_.find(std::string(stream));
+    if (it != metadata_.end()) {
+      meta = it->second;
+    } else {
+      std::string value;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
+      if (s.ok()) {
+        if (auto rec = schemas::VerifyStreamMetadataRecord(value); rec.ok()) {
+          meta = {(*rec)->max_age_ns(), (*rec)->max_count(), (*rec)->truncate_before()};
+        }
+      }
+      metadata_.emplace(std::string(stream), meta);
+    }
+  }
+  if (meta == StreamMetadata{}) return true;
+  if (version < meta.truncate_before) return false;
+  if (meta.max_age_ns > 0 && recorded_ns < now - meta.max_age_ns) return false;
+  if (meta.max_count > 0) {
+    auto head = LoadHead(stream);
+    if (head.ok() && head->has_value() && version + meta.max_count <= **head) return false;
+  }
+  return true;
+}
+
+Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion from,
+                                      Direction direction, size_t max_count) const {
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  ReadPage page;
+  page.next = from;
+  const std::string prefix = format::StreamPrefix(stream);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  const std::string start = format::StreamKey(stream, from);
+  const bool forward = direction == Direction::kForward;
+  if (forward) {
+    it->Seek(start);
+  } else {
+    it->SeekForPrev(start);
+  }
+  const TimeNs now = WallNowNs();
+  page.end = true;
+  for (; it->Valid() && it->key().starts_with(prefix); forward ? it->Next() : it->Prev()) {
+    if (it->key().size() != prefix.size() + 8) continue;  // a longer name sharing the prefix
+    const StreamVersion version = format::GetBigEndian64(View(it->key()).substr(prefix.size()));
+    if (page.events.size() >= max_count) {
+      page.end = false;
+      page.next = version;
+      break;
+    }
+    const GlobalPosition position = format::GetBigEndian64(View(it->value()));
+    auto event = ReadAt(position);
+    if (!event.ok()) {
+      return Status::Corruption(fmt::format("stream {} version {}: {}", stream, version,
+                                            event.status().message()));
+    }
+    if (event->stream() != stream || event->version() != version) {
+      return Status::Corruption(fmt::format(
+          "stream {} version {} points at position {}, which holds {} version {}", stream,
+          version, position, event->stream(), event->version()));
+    }
+    if (Retained(stream, version, event->recorded_ns(), now)) {
+      page.events.push_back(std::move(event).value());
+    } else if (!forward) {
+      break;  // everything older is hidden too
+    }
+    page.next = forward ? version + 1 : (version == 0 ? 0 : version - 1);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), fmt::format("reading stream {}", stream));
+  return page;
+}
+
+Result<ReadPage> EventLog::ReadAll(GlobalPosition from, size_t max_count, TimeNs until_ns) const {
+  ReadPage page;
+  page.next = from;
+  page.end = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+  const TimeNs now = WallNowNs();
+  for (it->Seek(format::LogKey(from)); it->Valid(); it->Next()) {
+    const GlobalPosition position = format::GetBigEndian64(View(it->key()));
+    if (page.events.size() >= max_count) {
+      page.end = false;
+      page.next = position;
+      break;
+    }
+    auto event = RecordedEvent::FromBytes(it->value().ToString());
+    if (!event.ok()) {
+      return Status::Corruption(
+          fmt::format("record at position {}: {}", position, event.status().message()));
+    }
+    if (event->position() != position) {
+      return Status::Corruption(fmt::format("record at position {} says it is at position {}",
+                                            position, event->position()));
+    }
+    if (event->recorded_ns() > until_ns) {
+      page.next = position;
+      break;
+    }
+    page.next = position + 1;
+    if (Retained(event->stream(), event->version(), event->recorded_ns(), now)) {
+      page.events.push_back(std::move(event).value());
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading $all");
+  return page;
+}
+
+Result<GlobalPosition> EventLog::PositionAtTime(TimeNs t) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), time_cf_));
+  it->Seek(format::TimeKey(t, 0));
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the time index");
+  if (!it->Valid()) return NextPosition();
+  return format::GetBigEndian64(View(it->key()).substr(8));
+}
+
+Result<StreamVersion> EventLog::StreamHead(std::string_view stream) const {
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  auto head = LoadHead(stream);
+  if (!head.ok()) return head.status();
+  if (!head->has_value()) return Status::NotFound(fmt::format("stream {} has no events", stream));
+  return **head;
+}
+
+Status EventLog::SaveSnapshot(const Snapshot& snapshot) {
+  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(snapshot.stream));
+  flatbuffers::FlatBufferBuilder fbb(snapshot.state.size() + 128);
+  auto stream = fbb.CreateString(snapshot.stream);
+  auto state = fbb.CreateVector(reinterpret_cast<const uint8_t*>(snapshot.state.data()),
+                                snapshot.state.size());
+  fbb.Finish(fb::CreateSnapshotRecord(fbb, stream, snapshot.version, snapshot.schema_version,
+                                      snapshot.recorded_ns ? snapshot.recorded_ns : WallNowNs(),
+                                      state));
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  const rocksdb::Slice value(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  return FromRocks(db_->Put(wo, snapshots_cf_, snapshot.stream, value),
+                   fmt::format("saving snapshot of {}", snapshot.stream));
+}
+
+Result<Snapshot> EventLog::LoadSnapshot(std::string_view stream) const {
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, std::string(stream), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no snapshot of {}", stream));
+  if (!s.ok()) return FromRocks(s, fmt::format("loading snapshot of {}", stream));
+  auto rec = schemas::VerifySnapshotRecord(value);
+  if (!rec.ok()) {
+    return Status::Corruption(fmt::format("snapshot of {}: {}", stream, rec.status().message()));
+  }
+  Snapshot snap;
+  snap.stream = (*rec)->stream()->str();
+  snap.version = (*rec)->stream_version();
+  snap.schema_version = (*rec)->schema_version();
+  snap.recorded_ns = (*rec)->recorded_ns();
+  if ((*rec)->state() != nullptr) {
+    snap.state.assign(reinterpret_cast<const char*>((*rec)->state()->data()),
+                      (*rec)->state()->size());
+  }
+  return snap;
+}
+
+Status EventLog::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
+  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  if (metadata.max_age_ns < 0) return Status::InvalidArgument("max age must not be negative");
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  DOPPEL_RETURN_IF_ERROR(
+      FromRocks(db_->Put(wo, stream_meta_cf_, std::string(stream), EncodeMetadata(metadata)),
+                fmt::format("saving metadata of {}", stream)));
+  std::lock_guard lock(cache_mu_);
+  metadata_[std::string(stream)] = metadata;
+  return Status::Ok();
+}
+
+Result<StreamMetadata> EventLog::GetStreamMetadata(std::string_view stream) const {
+  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
+  if (s.IsNotFound()) return StreamMetadata{};
+  if (!s.ok()) return FromRocks(s, fmt::format("reading metadata of {}", stream));
+  auto rec = schemas::VerifyStreamMetadataRecord(value);
+  if (!rec.ok()) {
+    return Status::Corruption(fmt::format("metadata of {}: {}", stream, rec.status().message()));
+  }
+  return StreamMetadata{(*rec)->max_age_ns(), (*rec)->max_count(), (*rec)->truncate_before()};
+}
+
+Result<ScavengeStats> EventLog::Scavenge() {
+  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
+  ScavengeStats stats;
+  std::vector<std::string> streams;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), stream_meta_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) streams.push_back(it->key().ToString());
+    if (!it->status().ok()) return FromRocks(it->status(), "listing stream metadata");
+  }
+  log::Progress progress(kComponent, "scavenge (streams with retention)", streams.size());
+  const TimeNs now = WallNowNs();
+  for (const std::string& stream : streams) {
+    ++stats.streams_visited;
+    auto head = LoadHead(stream);
+    if (!head.ok()) return head.status();
+    if (!head->has_value()) continue;
+    rocksdb::WriteBatch batch;
+    uint64_t removed = 0;
+    const std::string prefix = format::StreamPrefix(stream);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != prefix.size() + 8) continue;
+      const StreamVersion version = format::GetBigEndian64(View(it->key()).substr(prefix.size()));
+      if (version >= **head) break;  // the newest event always stays
+      const GlobalPosition position = format::GetBigEndian64(View(it->value()));
+      auto event = ReadAt(position);
+      if (!event.ok()) return event.status();
+      if (Retained(stream, version, event->recorded_ns(), now)) break;  // the rest are newer
+      batch.Delete(log_cf_, format::LogKey(position));
+      batch.Delete(streams_cf_, it->key());
+      batch.Delete(ids_cf_, AsView(event->id().ToBytes()));
+      ++removed;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scanning stream for scavenge");
+    if (removed > 0) {
+      std::lock_guard lock(cache_mu_);
+      std::string count;
+      format::PutBigEndian64(&count, scavenged_ + removed);
+      batch.Put(meta_cf_, format::kScavengedKey, count);
+      rocksdb::WriteOptions wo;
+      wo.sync = options_.sync;
+      DOPPEL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "writing scavenge deletions"));
+      scavenged_ += removed;
+      stats.events_removed += removed;
+    }
+    progress.Update(stats.streams_visited);
+  }
+  progress.Finish(stats.streams_visited);
+  log::Info(kComponent, "scavenge removed {} events; compacting", stats.events_removed);
+  for (auto* cf : {log_cf_, streams_cf_, ids_cf_}) {
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    DOPPEL_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, cf, nullptr, nullptr), "compacting"));
+  }
+  return stats;
+}
+
+VerifyReport EventLog::Verify() const {
+  VerifyReport report;
+  {
+    std::lock_guard lock(cache_mu_);
+    report.scavenged = scavenged_;
+  }
+  report.next_position = NextPosition();
+  auto problem = [&report](std::string text) {
+    ++report.problem_count;
+    if (report.problems.size() < 50) report.problems.push_back(std::move(text));
+  };
+  log::Progress progress(kComponent, "verify log", report.next_position);
+
+  // 1. The log: every record verifies, sits at its own position, positions ascend, times
+  //    never decrease, and both indexes point back at it.
+  GlobalPosition expected_next = 0;
+  TimeNs last_recorded = std::numeric_limits<TimeNs>::min();
+  uint64_t gaps = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8) {
+        problem(fmt::format("log key of {} bytes (want 8)", it->key().size()));
+        continue;
+      }
+      const GlobalPosition position = format::GetBigEndian64(View(it->key()));
+      if (position < expected_next) problem(fmt::format("position {} out of order", position));
+      gaps += position - expected_next;
+      expected_next = position + 1;
+      ++report.events;
+      auto event = RecordedEvent::FromBytes(it->value().ToString());
+      if (!event.ok()) {
+        problem(fmt::format("position {}: {}", position, event.status().message()));
+        continue;
+      }
+      if (event->position() != position) {
+        problem(fmt::format("position {} holds an event that says position {}", position,
+                            event->position()));
+      }
+      if (event->recorded_ns() < last_recorded) {
+        problem(fmt::format("position {}: recorded time goes backwards", position));
+      }
+      last_recorded = event->recorded_ns();
+      std::string value;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_,
+                                   format::StreamKey(event->stream(), event->version()), &value);
+      if (!s.ok() || value.size() != 8 || format::GetBigEndian64(value) != position) {
+        problem(fmt::format("position {} ({} version {}) is missing from the stream index",
+                            position, event->stream(), event->version()));
+      }
+      s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(event->id().ToBytes()), &value);
+      if (!s.ok() || value.size() != 8 || format::GetBigEndian64(value) != position) {
+        problem(fmt::format("position {} (id {}) is missing from the id index", position,
+                            event->id().ToString()));
+      }
+      progress.Update(report.events);
+    }
+    if (!it->status().ok()) problem(fmt::format("reading log: {}", it->status().ToString()));
+  }
+  if (expected_next != report.next_position) {
+    problem(fmt::format("log ends at position {} but the committer is at {}", expected_next,
+                        report.next_position));
+  }
+  if (gaps != report.scavenged) {
+    problem(fmt::format("{} positions are missing but retention removed {}", gaps,
+                        report.scavenged));
+  }
+
+  // 2. The stream index: dense versions per stream, each pointing at a matching record.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+    std::string current;
+    StreamVersion next_version = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view key = View(it->key());
+      if (key.size() < 10 || key[key.size() - 9] != '\0') {
+        problem("malformed stream index key");
+        continue;
+      }
+      const std::string_view stream = key.substr(0, key.size() - 9);
+      const StreamVersion version = format::GetBigEndian64(key.substr(key.size() - 8));
+      if (stream != current) {
+        current = stream;
+        ++report.streams;
+        if (version != 0 && report.scavenged == 0) {
+          problem(fmt::format("stream {} starts at version {}", stream, version));
+        }
+      } else if (version != next_version) {
+        problem(fmt::format("stream {} jumps from version {} to {}", stream, next_version - 1,
+                            version));
+      }
+      next_version = version + 1;
+      if (it->value().size() != 8) {
+        problem(fmt::format("stream {} version {}: malformed position", stream, version));
+        continue;
+      }
+      auto event = ReadAt(format::GetBigEndian64(View(it->value())));
+      if (!event.ok()) {
+        problem(fmt::format("stream {} version {}: {}", stream, version,
+                            event.status().message()));
+      } else if (event->stream() != stream || event->version() != version) {
+        problem(fmt::format("stream {} version {} points at {} version {}", stream, version,
+                            event->stream(), event->version()));
+      }
+    }
+  }
+
+  // 3. The id index points only at events with that id.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), ids_cf_));
+    uint64_t ids = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++ids;
+      const EventId id = EventId::FromBytes(View(it->key()));
+      auto event = ReadAt(format::GetBigEndian64(View(it->value())));
+      if (!event.ok() || event->id() != id) {
+        problem(fmt::format("id {} points at a position without it", id.ToString()));
+      }
+    }
+    if (ids != report.events) {
+      problem(fmt::format("id index has {} entries for {} events", ids, report.events));
+    }
+  }
+
+  // 4. The time index names group starts recorded at its time.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), time_cf_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const TimeNs t = format::TimeKeyNs(View(it->key()));
+      const GlobalPosition position = format::GetBigEndian64(View(it->key()).substr(8));
+      auto event = ReadAt(position);
+      if (event.ok() && event->recorded_ns() != t) {
+        problem(fmt::format("time index entry for position {} has the wrong time", position));
+      } else if (!event.ok() && event.status().code() != Status::Code::kNotFound) {
+        problem(fmt::format("time index: {}", event.status().message()));
+      } else if (!event.ok() && report.scavenged == 0) {
+        problem(fmt::format("time index names position {}, which does not exist", position));
+      }
+    }
+  }
+
+  // 5. Snapshots and metadata verify.
+  for (auto* cf : {snapshots_cf_, stream_meta_cf_}) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string value = it->value().ToString();
+      const Status s = cf == snapshots_cf_ ? schemas::VerifySnapshotRecord(value).status()
+                                           : schemas::VerifyStreamMetadataRecord(value).status();
+      if (!s.ok()) problem(fmt::format("{} of {}: {}", cf->GetName(), View(it->key()), s.message()));
+    }
+  }
+  progress.Finish(report.events);
+  return report;
+}
+
+}  // namespace doppel::eventstore
