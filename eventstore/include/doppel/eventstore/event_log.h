@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/types.h"
 
 namespace rocksdb {
@@ -59,13 +60,13 @@ struct VerifyReport {
   bool ok() const { return problem_count == 0; }
 };
 
-class EventLog {
+class EventLog final : public EventStore {
  public:
   // Opens (or creates) the log in `dir`. A non-empty directory that is not a doppel log
   // is refused with NotADoppelLog and left untouched.
   static Result<std::unique_ptr<EventLog>> Open(const std::string& dir,
                                                 const EventLogOptions& options = {});
-  ~EventLog();
+  ~EventLog() override;
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
@@ -73,31 +74,31 @@ class EventLog {
   // the events are durable. Errors: InvalidArgument (bad stream name, empty batch, payload
   // that does not verify, repeated id), WrongExpectedVersion, IdempotencyConflict (an id
   // already stored for a different event, or a batch only partly stored), IOError.
-  Result<AppendResult> Append(AppendRequest request);
+  Result<AppendResult> Append(AppendRequest request) override;
 
   // Reads up to `max_count` events of `stream` from version `from` (inclusive) in
   // `direction`; kStreamEnd as `from` with kBackward starts at the newest event.
   // Honours the stream's retention.
   Result<ReadPage> ReadStream(std::string_view stream, StreamVersion from, Direction direction,
-                              size_t max_count) const;
+                              size_t max_count) const override;
   // Reads up to `max_count` events in global order from `from` (inclusive), stopping
   // before the first event recorded after `until_ns`. Honours every stream's retention.
   Result<ReadPage> ReadAll(GlobalPosition from, size_t max_count,
-                           TimeNs until_ns = kTimeMax) const;
+                           TimeNs until_ns = kTimeMax) const override;
   // The first position recorded at or after `t` (NextPosition() if none).
-  Result<GlobalPosition> PositionAtTime(TimeNs t) const;
+  Result<GlobalPosition> PositionAtTime(TimeNs t) const override;
 
   // The stream's last version, or NotFound if it has no events.
-  Result<StreamVersion> StreamHead(std::string_view stream) const;
+  Result<StreamVersion> StreamHead(std::string_view stream) const override;
   // The position the next appended event will get (= events ever appended).
   GlobalPosition NextPosition() const;
 
-  Status SaveSnapshot(const Snapshot& snapshot);
+  Status SaveSnapshot(const Snapshot& snapshot) override;
   // The latest snapshot of `stream`, NotFound if none, Corruption if unreadable.
-  Result<Snapshot> LoadSnapshot(std::string_view stream) const;
+  Result<Snapshot> LoadSnapshot(std::string_view stream) const override;
 
-  Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
-  Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const;
+  Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
+  Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
 
   // Removes events hidden by retention (each stream keeps its newest event so its head
   // version survives), then compacts so the space is returned. Logs progress.

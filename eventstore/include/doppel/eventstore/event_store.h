@@ -1,0 +1,32 @@
+// EventStore: what every part of doppel can ask of a store, whether it is embedded
+// (EventLog, a data directory) or remote (the store server's client). Tools and services
+// are written against this interface so only the way the store is reached differs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "doppel/eventstore/types.h"
+
+namespace doppel::eventstore {
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Appends atomically if request.expected holds; returns once durable. See EventLog.
+  virtual Result<AppendResult> Append(AppendRequest request) = 0;
+  virtual Result<ReadPage> ReadStream(std::string_view stream, StreamVersion from,
+                                      Direction direction, size_t max_count) const = 0;
+  virtual Result<ReadPage> ReadAll(GlobalPosition from, size_t max_count,
+                                   TimeNs until_ns = kTimeMax) const = 0;
+  virtual Result<GlobalPosition> PositionAtTime(TimeNs t) const = 0;
+  virtual Result<StreamVersion> StreamHead(std::string_view stream) const = 0;
+  virtual Status SaveSnapshot(const Snapshot& snapshot) = 0;
+  virtual Result<Snapshot> LoadSnapshot(std::string_view stream) const = 0;
+  virtual Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) = 0;
+  virtual Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const = 0;
+};
+
+}  // namespace doppel::eventstore
