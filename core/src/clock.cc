@@ -52,7 +52,9 @@ Result<TimeNs> ParseTime(std::string_view text) {
   };
   if (text.empty()) return bad("empty");
   // All digits (optionally negative): nanoseconds since the epoch.
-  if (text.find_first_not_of("-0123456789") == std::string_view::npos) {
+  const bool integer = text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) ==
+                       std::string_view::npos;
+  if (integer) {
     int64_t v = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || p != text.data() + text.size()) return bad("not an integer");

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -56,6 +58,26 @@ bool FileExists(const std::string& path) {
   struct stat st{};
   return ::stat(path.c_str(), &st) == 0;
 }
+
+// RocksDB's own diagnostics go through doppel's logger rather than a LOG file in the data
+// directory: one log for operators, and nothing for RocksDB to write on a full disk.
+class RocksDbLogger final : public rocksdb::Logger {
+ public:
+  RocksDbLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof(buf), format, ap);
+    const log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? log::Level::kError
+                            : level >= rocksdb::InfoLogLevel::WARN_LEVEL ? log::Level::kWarn
+                                                                         : log::Level::kDebug;
+    log::Write(ours, "rocksdb", buf);
+  }
+};
 
 rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids) {
   rocksdb::ColumnFamilyOptions cf;
@@ -165,7 +187,7 @@ Status EventLog::OpenDb() {
   db_options.IncreaseParallelism(2);
   db_options.max_background_jobs = 2;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  db_options.keep_log_file_num = 3;
+  db_options.info_log = std::make_shared<RocksDbLogger>();
   // One committer writes; hash memtables (ids) do not support concurrent inserts anyway.
   db_options.allow_concurrent_memtable_write = false;
 
@@ -243,7 +265,6 @@ Status EventLog::LoadState() {
   next_position_ = next;
   last_recorded_ns_ = last_recorded;
   published_next_position_.store(next);
-  state_suspect_ = false;
   return Status::Ok();
 }
 
@@ -318,16 +339,11 @@ Result<AppendResult> EventLog::Append(AppendRequest request) {
 }
 
 void EventLog::CommitGroup(std::span<Writer*> group) {
-  if (state_suspect_) {
-    // A previous write failed; what RocksDB holds now is the truth. Try to clear a
-    // background error (e.g. after disk space was freed) and reload our view.
-    (void)db_->Resume();
-    Status s = LoadState();
-    if (!s.ok()) {
-      state_suspect_ = true;
-      for (Writer* w : group) w->result = s;
-      return;
-    }
+  if (!write_error_.ok()) {
+    // RocksDB must not be written again after a failed WAL write (its file writer is in an
+    // error state); acknowledged data is safe, and reopening the log recovers.
+    for (Writer* w : group) w->result = write_error_;
+    return;
   }
   GroupState state;
   state.next_position = next_position_;
@@ -349,8 +365,12 @@ void EventLog::CommitGroup(std::span<Writer*> group) {
   if (!s.ok()) {
     Status failed = FromRocks(s, fmt::format("committing {} events at position {}",
                                              state.next_position - first_position, first_position));
-    log::Error(kComponent, "{}", failed.ToString());
-    state_suspect_ = true;
+    log::Error(kComponent, "{}; refusing further appends until the log is reopened",
+               failed.ToString());
+    write_error_ = Status::IOError(fmt::format(
+        "event log stopped taking appends after a write error ({}); free space or fix the "
+        "disk, then restart: acknowledged events are safe",
+        failed.message()));
     for (Writer* w : staged) w->result = failed;
     return;
   }

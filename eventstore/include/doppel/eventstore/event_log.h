@@ -148,7 +148,7 @@ class EventLog final : public EventStore {
   // Committer state: only the current committer changes these.
   GlobalPosition next_position_ = 0;
   TimeNs last_recorded_ns_ = 0;
-  bool state_suspect_ = false;  // a write failed: reload state before the next commit
+  Status write_error_;  // set when a commit failed: no more writes through this instance
   CommitListener listener_;
 
   // Caches shared with readers.

@@ -1,0 +1,405 @@
+// EventLog on real RocksDB in a temporary directory.
+#include "doppel/eventstore/event_log.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "doppel/eventstore/log_format.h"
+#include "test_support.h"
+
+namespace doppel::eventstore {
+namespace {
+
+using testing::JointStateEvent;
+using testing::TempDir;
+
+std::unique_ptr<EventLog> OpenOrDie(const std::string& dir, EventLogOptions options = {}) {
+  auto log = EventLog::Open(dir, options);
+  EXPECT_TRUE(log.ok()) << log.status().ToString();
+  return log.ok() ? std::move(log).value() : nullptr;
+}
+
+AppendRequest Request(std::string stream, ExpectedVersion expected, int events,
+                      double first_value = 0) {
+  AppendRequest r{std::move(stream), expected, {}};
+  for (int i = 0; i < events; ++i) r.events.push_back(JointStateEvent(first_value + i));
+  return r;
+}
+
+TEST(EventLogTest, AppendAssignsDenseVersionsAndPositions) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  auto a = log->Append(Request("robot-1", ExpectedVersion::NoStream(), 3));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->first_version, 0u);
+  EXPECT_EQ(a->last_version, 2u);
+  EXPECT_EQ(a->first_position, 0u);
+  EXPECT_EQ(a->last_position, 2u);
+  auto b = log->Append(Request("robot-2", ExpectedVersion::Any(), 2));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->first_version, 0u);
+  EXPECT_EQ(b->first_position, 3u);
+  auto c = log->Append(Request("robot-1", ExpectedVersion::Exact(2), 1));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->first_version, 3u);
+  EXPECT_EQ(c->first_position, 5u);
+  EXPECT_EQ(log->NextPosition(), 6u);
+  EXPECT_EQ(*log->StreamHead("robot-1"), 3u);
+  EXPECT_TRUE(log->Verify().ok());
+}
+
+TEST(EventLogTest, AppendWithStaleVersionIsRejected) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 2)).ok());
+  auto stale = log->Append(Request("robot-1", ExpectedVersion::Exact(0), 1));
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.status().code(), Status::Code::kWrongExpectedVersion);
+  auto none = log->Append(Request("robot-1", ExpectedVersion::NoStream(), 1));
+  EXPECT_EQ(none.status().code(), Status::Code::kWrongExpectedVersion);
+  auto exists = log->Append(Request("robot-9", ExpectedVersion::StreamExists(), 1));
+  EXPECT_EQ(exists.status().code(), Status::Code::kWrongExpectedVersion);
+  // Nothing of the rejected appends was written.
+  EXPECT_EQ(log->NextPosition(), 2u);
+  auto page = log->ReadAll(0, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events.size(), 2u);
+}
+
+TEST(EventLogTest, RetriedAppendReturnsOriginalPositionsAndWritesNothing) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  AppendRequest first = Request("robot-1", ExpectedVersion::NoStream(), 3);
+  AppendRequest retry = first;
+  ASSERT_TRUE(log->Append(Request("robot-0", ExpectedVersion::Any(), 1)).ok());
+  auto a = log->Append(std::move(first));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 1)).ok());
+  auto b = log->Append(std::move(retry));  // stale expected version, but a retry
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(b->first_position, a->first_position);
+  EXPECT_EQ(b->last_position, a->last_position);
+  EXPECT_EQ(b->first_version, a->first_version);
+  EXPECT_EQ(log->NextPosition(), 5u);
+}
+
+TEST(EventLogTest, SameIdForDifferentEventIsAnIdempotencyConflict) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  const EventId id = EventId::Random();
+  AppendRequest a{"robot-1", ExpectedVersion::Any(), {JointStateEvent(1.0, id)}};
+  ASSERT_TRUE(log->Append(a).ok());
+  AppendRequest other_payload{"robot-1", ExpectedVersion::Any(), {JointStateEvent(2.0, id)}};
+  EXPECT_EQ(log->Append(other_payload).status().code(), Status::Code::kIdempotencyConflict);
+  AppendRequest other_stream{"robot-2", ExpectedVersion::Any(), {JointStateEvent(1.0, id)}};
+  EXPECT_EQ(log->Append(other_stream).status().code(), Status::Code::kIdempotencyConflict);
+  AppendRequest partial{"robot-1", ExpectedVersion::Any(),
+                        {JointStateEvent(1.0, id), JointStateEvent(3.0)}};
+  EXPECT_EQ(log->Append(partial).status().code(), Status::Code::kIdempotencyConflict);
+  EXPECT_EQ(log->NextPosition(), 1u);
+}
+
+TEST(EventLogTest, BadRequestsAreRejectedWithoutWriting) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  EXPECT_EQ(log->Append(Request("", ExpectedVersion::Any(), 1)).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->Append(Request("$all", ExpectedVersion::Any(), 1)).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->Append(Request(std::string("a\0b", 3), ExpectedVersion::Any(), 1))
+                .status()
+                .code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->Append(Request("robot-1", ExpectedVersion::Any(), 0)).status().code(),
+            Status::Code::kInvalidArgument);
+  AppendRequest garbage{"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}};
+  garbage.events[0].payload = "\x01\x02garbage that is not a flatbuffer";
+  auto g = log->Append(garbage);
+  EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(g.status().message().find("does not verify"), std::string::npos);
+  const EventId id = EventId::Random();
+  AppendRequest twice{"robot-1", ExpectedVersion::Any(),
+                      {JointStateEvent(1, id), JointStateEvent(2, id)}};
+  EXPECT_EQ(log->Append(twice).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->NextPosition(), 0u);
+}
+
+TEST(EventLogTest, ReadsStreamForwardAndBackwardInPages) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 1, i)).ok());
+    ASSERT_TRUE(log->Append(Request("robot-10", ExpectedVersion::Any(), 1, 100 + i)).ok());
+  }
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 4);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->events.size(), 4u);
+  EXPECT_FALSE(page->end);
+  EXPECT_EQ(page->next, 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(page->events[i].stream(), "robot-1");  // not robot-10, which shares a prefix
+    EXPECT_EQ(page->events[i].version(), i);
+  }
+  auto rest = log->ReadStream("robot-1", page->next, Direction::kForward, 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->events.size(), 6u);
+  EXPECT_TRUE(rest->end);
+  auto back = log->ReadStream("robot-1", kStreamEnd, Direction::kBackward, 3);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->events.size(), 3u);
+  EXPECT_EQ(back->events[0].version(), 9u);
+  EXPECT_EQ(back->events[2].version(), 7u);
+  auto missing = log->ReadStream("robot-404", 0, Direction::kForward, 10);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->events.empty());
+}
+
+TEST(EventLogTest, ReadAllAndTimeWindowFollowRecordedTime) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 2)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const TimeNs middle = WallNowNs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(log->Append(Request("robot-2", ExpectedVersion::Any(), 3)).ok());
+  auto at = log->PositionAtTime(middle);
+  ASSERT_TRUE(at.ok());
+  EXPECT_EQ(*at, 2u);
+  auto before = log->ReadAll(0, 100, middle);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->events.size(), 2u);
+  auto after = log->ReadAll(*at, 100);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->events.size(), 3u);
+  EXPECT_EQ(after->events[0].stream(), "robot-2");
+  EXPECT_GE(after->events[0].recorded_ns(), middle);
+  EXPECT_EQ(*log->PositionAtTime(WallNowNs() + 1'000'000'000), 5u);
+}
+
+TEST(EventLogTest, EnvelopeCarriesWhatTheWriterGave) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  NewEvent e = JointStateEvent(4.5);
+  e.occurred_ns = 1234;
+  e.causation_id = EventId::Random();
+  e.correlation_id = EventId::Random();
+  e.payload_schema_version = 1;
+  const NewEvent copy = e;
+  ASSERT_TRUE(log->Append({"robot-1", ExpectedVersion::Any(), {e}}).ok());
+  auto page = log->ReadAll(0, 1);
+  ASSERT_TRUE(page.ok());
+  const RecordedEvent& r = page->events.at(0);
+  EXPECT_EQ(r.id(), copy.id);
+  EXPECT_EQ(r.type(), "JointStateObserved");
+  EXPECT_EQ(r.occurred_ns(), 1234);
+  EXPECT_EQ(schemas::FromFb(r.envelope().causation_id()), copy.causation_id);
+  EXPECT_EQ(schemas::FromFb(r.envelope().correlation_id()), copy.correlation_id);
+  EXPECT_EQ(r.payload(), copy.payload);
+  EXPECT_GT(r.recorded_ns(), 0);
+}
+
+TEST(EventLogTest, ConcurrentAppendersGetDenseGapFreePositions) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  constexpr int kThreads = 16, kPerThread = 50;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<GlobalPosition>> positions(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = log->Append(Request("robot-" + std::to_string(t % 4), ExpectedVersion::Any(),
+                                     1 + i % 3));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        for (auto p = r->first_position; p <= r->last_position; ++p) positions[t].push_back(p);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<GlobalPosition> all;
+  for (auto& p : positions) all.insert(all.end(), p.begin(), p.end());
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i);
+  EXPECT_EQ(log->NextPosition(), all.size());
+  const VerifyReport report = log->Verify();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+}
+
+TEST(EventLogTest, StateSurvivesReopen) {
+  TempDir dir;
+  AppendRequest request = Request("robot-1", ExpectedVersion::Any(), 2);
+  {
+    auto log = OpenOrDie(dir.path());
+    ASSERT_TRUE(log->Append(request).ok());
+    ASSERT_TRUE(log->SaveSnapshot({"robot-1", 1, 7, 0, "state-bytes"}).ok());
+  }
+  auto log = OpenOrDie(dir.path());
+  EXPECT_EQ(log->NextPosition(), 2u);
+  EXPECT_EQ(*log->StreamHead("robot-1"), 1u);
+  auto retry = log->Append(request);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->duplicate);
+  auto next = log->Append(Request("robot-1", ExpectedVersion::Exact(1), 1));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->first_position, 2u);
+  auto snap = log->LoadSnapshot("robot-1");
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->version, 1u);
+  EXPECT_EQ(snap->schema_version, 7u);
+  EXPECT_EQ(snap->state, "state-bytes");
+}
+
+TEST(EventLogTest, SnapshotsKeepTheLatest) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  EXPECT_EQ(log->LoadSnapshot("robot-1").status().code(), Status::Code::kNotFound);
+  ASSERT_TRUE(log->SaveSnapshot({"robot-1", 10, 1, 0, "ten"}).ok());
+  ASSERT_TRUE(log->SaveSnapshot({"robot-1", 20, 1, 0, "twenty"}).ok());
+  auto snap = log->LoadSnapshot("robot-1");
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->version, 20u);
+  EXPECT_EQ(snap->state, "twenty");
+}
+
+TEST(EventLogTest, RetentionHidesEventsAndScavengeReclaimsThem) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 1, i)).ok());
+    ASSERT_TRUE(log->Append(Request("robot-2", ExpectedVersion::Any(), 1, i)).ok());
+  }
+  ASSERT_TRUE(log->SetStreamMetadata("robot-1", {0, 5, 0}).ok());
+  ASSERT_TRUE(log->SetStreamMetadata("robot-2", {0, 0, 12}).ok());
+  auto one = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->events.size(), 5u);
+  EXPECT_EQ(one->events.front().version(), 15u);
+  auto two = log->ReadStream("robot-2", 0, Direction::kForward, 100);
+  ASSERT_EQ(two->events.size(), 8u);
+  EXPECT_EQ(two->events.front().version(), 12u);
+  auto all = log->ReadAll(0, 1000);
+  EXPECT_EQ(all->events.size(), 13u);
+
+  auto stats = log->Scavenge();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->events_removed, 15u + 12u);
+  const VerifyReport report = log->Verify();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  EXPECT_EQ(report.events, 13u);
+  EXPECT_EQ(report.scavenged, 27u);
+  // Appends continue at the right versions and positions.
+  auto next = log->Append(Request("robot-1", ExpectedVersion::Exact(19), 1));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->first_position, 40u);
+  EXPECT_EQ(next->first_version, 20u);
+}
+
+TEST(EventLogTest, MaxAgeHidesOldEvents) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 3)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 2)).ok());
+  ASSERT_TRUE(log->SetStreamMetadata("robot-1", {50'000'000, 0, 0}).ok());
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->events.size(), 2u);
+  EXPECT_EQ(page->events[0].version(), 3u);
+  EXPECT_EQ(*log->GetStreamMetadata("robot-1"), (StreamMetadata{50'000'000, 0, 0}));
+}
+
+TEST(EventLogTest, NonDoppelDirectoryIsRefusedAndLeftUntouched) {
+  TempDir dir;
+  const std::string path = dir.Sub("other");
+  std::filesystem::create_directories(path);
+  { std::ofstream(path + "/notes.txt") << "hello"; }
+  auto log = EventLog::Open(path);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), Status::Code::kNotADoppelLog);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(path),
+                          std::filesystem::directory_iterator()),
+            1);
+
+  // A RocksDB database of someone else's.
+  const std::string foreign = dir.Sub("foreign");
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, foreign, &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+  delete db;
+  auto foreign_log = EventLog::Open(foreign);
+  ASSERT_FALSE(foreign_log.ok());
+  EXPECT_EQ(foreign_log.status().code(), Status::Code::kNotADoppelLog);
+}
+
+TEST(EventLogTest, CorruptRecordIsReportedWithPositionAndStream) {
+  TempDir dir;
+  {
+    auto log = OpenOrDie(dir.path());
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 3)).ok());
+  }
+  {
+    // Overwrite position 1 with garbage behind the log's back.
+    rocksdb::DBOptions options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir.path(), &names).ok());
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), families, &handles, &db).ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == format::kLogFamily) {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], format::LogKey(1),
+                            "\x10\x00\x00\x00garbage-garbage-garbage")
+                        .ok());
+      }
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto log = OpenOrDie(dir.path());
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 10);
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(page.status().message().find("robot-1"), std::string::npos);
+  EXPECT_NE(page.status().message().find("position 1"), std::string::npos);
+  auto all = log->ReadAll(0, 10);
+  EXPECT_EQ(all.status().code(), Status::Code::kCorruption);
+  const VerifyReport report = log->Verify();
+  EXPECT_FALSE(report.ok());
+}
+
+TEST(EventLogTest, CommitListenerSeesCommittedEnvelopesInOrder) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  std::mutex mu;
+  std::vector<GlobalPosition> seen;
+  log->SetCommitListener([&](std::span<const std::string> envelopes) {
+    std::lock_guard lock(mu);
+    for (const auto& e : envelopes) {
+      auto event = RecordedEvent::FromBytes(e);
+      ASSERT_TRUE(event.ok());
+      seen.push_back(event->position());
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        ASSERT_TRUE(log->Append(Request("r-" + std::to_string(t), ExpectedVersion::Any(), 1)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(seen.size(), 160u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i);
+}
+
+}  // namespace
+}  // namespace doppel::eventstore
