@@ -5,6 +5,10 @@
 //
 // Anchors: raw RocksDB Put with sync=true from the same number of threads (RocksDB groups
 // concurrent writers itself), and WriteBatches of 100 with sync=true. Payloads are 200 bytes.
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -12,10 +16,6 @@
 #include <iostream>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 
 #include "append_load.h"
 #include "doppel/core/clock.h"
@@ -134,16 +134,16 @@ int main(int argc, char** argv) {
   std::cout << "eventlog: durable appends, 200-byte payloads, " << seconds
             << " s per run, same machine, same run\n";
   std::cout << fmt::format("| {:<38} | {:>12} | {:>9} | {:<36} | {:>12} | {:>9} | {:>6} |\n",
-                           "doppel", "events/s", "p99 us", "anchor", "writes/s", "p99 us",
-                           "ratio");
-  std::cout << fmt::format("|{:-<40}|{:-<14}|{:-<11}|{:-<38}|{:-<14}|{:-<11}|{:-<8}|\n", "", "",
-                           "", "", "", "", "");
+                           "doppel", "events/s", "p99 us", "anchor", "writes/s", "p99 us", "ratio");
+  std::cout << fmt::format("|{:-<40}|{:-<14}|{:-<11}|{:-<38}|{:-<14}|{:-<11}|{:-<8}|\n", "", "", "",
+                           "", "", "", "");
   for (const Row& r : rows) {
     const Figure ours = RunOurs(FreshDir(base, "ours"), r.clients, r.batch, seconds);
     const Figure raw = RunRaw(FreshDir(base, "raw"), r.clients, r.batch, seconds);
-    std::cout << fmt::format("| {:<38} | {:>12.0f} | {:>9} | {:<36} | {:>12.0f} | {:>9} | {:>5.2f}x |\n",
-                             r.name, ours.per_second, ours.p99_us, r.anchor, raw.per_second,
-                             raw.p99_us, ours.per_second / raw.per_second)
+    std::cout << fmt::format(
+                     "| {:<38} | {:>12.0f} | {:>9} | {:<36} | {:>12.0f} | {:>9} | {:>5.2f}x |\n",
+                     r.name, ours.per_second, ours.p99_us, r.anchor, raw.per_second, raw.p99_us,
+                     ours.per_second / raw.per_second)
               << std::flush;
   }
   std::filesystem::remove_all(base);

@@ -1,10 +1,10 @@
 #include "doppel/core/clock.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace doppel {
 namespace {
@@ -46,14 +46,14 @@ int64_t MonotonicNowNs() {
 
 Result<TimeNs> ParseTime(std::string_view text) {
   const auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument(fmt::format(
-        "bad time '{}': {} (want ns since epoch or ISO 8601 like 2026-11-22T10:15:30Z)", text,
-        why));
+    return Status::InvalidArgument(
+        fmt::format("bad time '{}': {} (want ns since epoch or ISO 8601 like 2026-11-22T10:15:30Z)",
+                    text, why));
   };
   if (text.empty()) return bad("empty");
   // All digits (optionally negative): nanoseconds since the epoch.
-  const bool integer = text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) ==
-                       std::string_view::npos;
+  const bool integer =
+      text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) == std::string_view::npos;
   if (integer) {
     int64_t v = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -122,8 +122,8 @@ std::string FormatTime(TimeNs ns) {
   const time_t t = static_cast<time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 Result<int64_t> ParseDurationNs(std::string_view text) {
@@ -137,13 +137,20 @@ Result<int64_t> ParseDurationNs(std::string_view text) {
   std::from_chars(text.data(), text.data() + digits, v);
   const std::string_view unit = text.substr(digits);
   int64_t scale;
-  if (unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1'000;
-  else if (unit == "ms") scale = 1'000'000;
-  else if (unit == "s" || unit.empty()) scale = 1'000'000'000;
-  else if (unit == "m") scale = 60'000'000'000;
-  else if (unit == "h") scale = 3'600'000'000'000;
-  else if (unit == "d") scale = 86'400'000'000'000;
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1'000;
+  else if (unit == "ms")
+    scale = 1'000'000;
+  else if (unit == "s" || unit.empty())
+    scale = 1'000'000'000;
+  else if (unit == "m")
+    scale = 60'000'000'000;
+  else if (unit == "h")
+    scale = 3'600'000'000'000;
+  else if (unit == "d")
+    scale = 86'400'000'000'000;
   else {
     return Status::InvalidArgument(
         fmt::format("bad duration '{}': unknown unit '{}' (ns|us|ms|s|m|h|d)", text, unit));

@@ -1,8 +1,8 @@
 #include "doppel/core/event_id.h"
 
-#include <random>
-
 #include <fmt/format.h>
+
+#include <random>
 
 namespace doppel {
 namespace {
@@ -24,8 +24,8 @@ EventId EventId::Random() {
   }();
   uint64_t hi = rng();
   uint64_t lo = rng();
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                   // version 4
-  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);       // variant 1
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;              // version 4
+  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);  // variant 1
   return EventId(hi, lo);
 }
 

@@ -1,13 +1,6 @@
 #include "doppel/eventstore/event_log.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
-
-#include <algorithm>
-#include <cstdarg>
-#include <cstdio>
-#include <unordered_set>
-
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -16,6 +9,13 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
+#include <unordered_set>
 
 #include "doppel/core/log.h"
 #include "doppel/eventstore/log_format.h"
@@ -55,7 +55,7 @@ int DirectoryState(const std::string& dir) {
 }
 
 bool FileExists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -72,7 +72,7 @@ class RocksDbLogger final : public rocksdb::Logger {
     if (level < GetInfoLogLevel()) return;
     char buf[1024];
     std::vsnprintf(buf, sizeof(buf), format, ap);
-    const log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? log::Level::kError
+    const log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? log::Level::kError
                             : level >= rocksdb::InfoLogLevel::WARN_LEVEL ? log::Level::kWarn
                                                                          : log::Level::kDebug;
     log::Write(ours, "rocksdb", buf);
@@ -160,27 +160,35 @@ Status EventLog::OpenDb() {
   const int dir_state = DirectoryState(dir_);
   const bool has_db = FileExists(dir_ + "/CURRENT");
   if (dir_state == 2 && !has_db) {
-    return Status::NotADoppelLog(fmt::format(
-        "{} is not empty and holds no doppel event log; refusing to touch it", dir_));
+    return Status::NotADoppelLog(
+        fmt::format("{} is not empty and holds no doppel event log; refusing to touch it", dir_));
   }
-  const std::vector<std::string> families = {
-      rocksdb::kDefaultColumnFamilyName, format::kLogFamily,       format::kStreamsFamily,
-      format::kIdsFamily,                format::kTimeFamily,      format::kSnapshotsFamily,
-      format::kStreamMetaFamily};
+  const std::vector<std::string> families = {rocksdb::kDefaultColumnFamilyName,
+                                             format::kLogFamily,
+                                             format::kStreamsFamily,
+                                             format::kIdsFamily,
+                                             format::kTimeFamily,
+                                             format::kSnapshotsFamily,
+                                             format::kStreamMetaFamily};
   if (has_db) {
     std::vector<std::string> existing;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_, &existing);
     if (!s.ok()) return FromRocks(s, fmt::format("reading {}", dir_));
     for (const auto& f : families) {
       if (std::find(existing.begin(), existing.end(), f) == existing.end()) {
-        return Status::NotADoppelLog(fmt::format(
-            "{} is a RocksDB database without doppel's column family '{}'", dir_, f));
+        return Status::NotADoppelLog(
+            fmt::format("{} is a RocksDB database without doppel's column family '{}'", dir_, f));
       }
     }
   } else if (!options_.create_if_missing || options_.read_only) {
     return Status::NotFound(fmt::format("no event log in {}", dir_));
   }
 
+  if (!has_db) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Status::IOError(fmt::format("creating {}: {}", dir_, ec.message()));
+  }
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options_.create_if_missing;
   db_options.create_missing_column_families = true;
@@ -231,8 +239,8 @@ Status EventLog::OpenDb() {
   } else if (!s.ok()) {
     return FromRocks(s, "reading format marker");
   } else if (marker != format::kFormatValue) {
-    return Status::NotADoppelLog(fmt::format(
-        "{} has format '{}'; this build reads '{}'", dir_, marker, format::kFormatValue));
+    return Status::NotADoppelLog(fmt::format("{} has format '{}'; this build reads '{}'", dir_,
+                                             marker, format::kFormatValue));
   }
   return Status::Ok();
 }
@@ -404,8 +412,7 @@ Result<std::optional<StreamVersion>> EventLog::LoadHead(std::string_view stream)
       format::GetBigEndian64(View(it->key()).substr(prefix.size())));
 }
 
-Result<std::optional<StreamVersion>> EventLog::HeadFor(std::string_view stream,
-                                                       GroupState& group) {
+Result<std::optional<StreamVersion>> EventLog::HeadFor(std::string_view stream, GroupState& group) {
   auto it = group.heads.find(std::string(stream));
   if (it != group.heads.end()) return it->second;
   auto head = LoadHead(stream);
@@ -437,8 +444,7 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
       stored_payload = staged->second.event->payload;
     } else {
       std::string value;
-      rocksdb::Status s =
-          db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
       if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "looking up event id");
       if (s.ok()) {
         exists = true;
@@ -462,9 +468,9 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
       dup.first_version = stored_version;
       dup.first_position = stored_position;
     } else if (stored_version != dup.first_version + i) {
-      return Status::IdempotencyConflict(fmt::format(
-          "event id {} was stored by a different batch (version {} of {})", e.id.ToString(),
-          stored_version, request.stream));
+      return Status::IdempotencyConflict(
+          fmt::format("event id {} was stored by a different batch (version {} of {})",
+                      e.id.ToString(), stored_version, request.stream));
     }
     dup.last_version = stored_version;
     dup.last_position = stored_position;
@@ -503,9 +509,9 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
       break;
     case ExpectedVersion::Kind::kExact:
       if (!current || *current != expected.version) {
-        return Status::WrongExpectedVersion(fmt::format(
-            "{}: expected version {}, but it is at {}", request.stream, expected.version,
-            current_text));
+        return Status::WrongExpectedVersion(fmt::format("{}: expected version {}, but it is at {}",
+                                                        request.stream, expected.version,
+                                                        current_text));
       }
       break;
   }
@@ -525,8 +531,8 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
     const fb::Uuid correlation = schemas::ToFb(e.correlation_id);
     auto stream_off = fbb.CreateString(request.stream);
     auto type_off = fbb.CreateString(e.type);
-    auto payload_off = fbb.CreateVector(reinterpret_cast<const uint8_t*>(e.payload.data()),
-                                        e.payload.size());
+    auto payload_off =
+        fbb.CreateVector(reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size());
     fb::EventEnvelopeBuilder b(fbb);
     b.add_id(&id);
     b.add_stream(stream_off);
@@ -631,13 +637,13 @@ Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion fro
     const GlobalPosition position = format::GetBigEndian64(View(it->value()));
     auto event = ReadAt(position);
     if (!event.ok()) {
-      return Status::Corruption(fmt::format("stream {} version {}: {}", stream, version,
-                                            event.status().message()));
+      return Status::Corruption(
+          fmt::format("stream {} version {}: {}", stream, version, event.status().message()));
     }
     if (event->stream() != stream || event->version() != version) {
-      return Status::Corruption(fmt::format(
-          "stream {} version {} points at position {}, which holds {} version {}", stream,
-          version, position, event->stream(), event->version()));
+      return Status::Corruption(
+          fmt::format("stream {} version {} points at position {}, which holds {} version {}",
+                      stream, version, position, event->stream(), event->version()));
     }
     if (Retained(stream, version, event->recorded_ns(), now)) {
       page.events.push_back(std::move(event).value());
@@ -757,7 +763,8 @@ Status EventLog::SetStreamMetadata(std::string_view stream, const StreamMetadata
 Result<StreamMetadata> EventLog::GetStreamMetadata(std::string_view stream) const {
   DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
   if (s.IsNotFound()) return StreamMetadata{};
   if (!s.ok()) return FromRocks(s, fmt::format("reading metadata of {}", stream));
   auto rec = schemas::VerifyStreamMetadataRecord(value);
@@ -889,8 +896,8 @@ VerifyReport EventLog::Verify() const {
                         report.next_position));
   }
   if (gaps != report.scavenged) {
-    problem(fmt::format("{} positions are missing but retention removed {}", gaps,
-                        report.scavenged));
+    problem(
+        fmt::format("{} positions are missing but retention removed {}", gaps, report.scavenged));
   }
 
   // 2. The stream index: dense versions per stream, each pointing at a matching record.
@@ -923,8 +930,7 @@ VerifyReport EventLog::Verify() const {
       }
       auto event = ReadAt(format::GetBigEndian64(View(it->value())));
       if (!event.ok()) {
-        problem(fmt::format("stream {} version {}: {}", stream, version,
-                            event.status().message()));
+        problem(fmt::format("stream {} version {}: {}", stream, version, event.status().message()));
       } else if (event->stream() != stream || event->version() != version) {
         problem(fmt::format("stream {} version {} points at {} version {}", stream, version,
                             event->stream(), event->version()));
@@ -975,7 +981,8 @@ VerifyReport EventLog::Verify() const {
       const std::string value = it->value().ToString();
       const Status s = cf == snapshots_cf_ ? schemas::VerifySnapshotRecord(value).status()
                                            : schemas::VerifyStreamMetadataRecord(value).status();
-      if (!s.ok()) problem(fmt::format("{} of {}: {}", cf->GetName(), View(it->key()), s.message()));
+      if (!s.ok())
+        problem(fmt::format("{} of {}: {}", cf->GetName(), View(it->key()), s.message()));
     }
   }
   progress.Finish(report.events);

@@ -1,8 +1,8 @@
 #include "doppel/eventstore/types.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "doppel/eventstore/log_format.h"
 
@@ -15,18 +15,22 @@ Result<ExpectedVersion> ExpectedVersion::Parse(std::string_view text) {
   StreamVersion v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size()) {
-    return Status::InvalidArgument(fmt::format(
-        "bad expected version '{}': want any, none, exists or a version number", text));
+    return Status::InvalidArgument(
+        fmt::format("bad expected version '{}': want any, none, exists or a version number", text));
   }
   return Exact(v);
 }
 
 std::string ExpectedVersion::ToString() const {
   switch (kind) {
-    case Kind::kAny: return "any";
-    case Kind::kNoStream: return "none";
-    case Kind::kStreamExists: return "exists";
-    case Kind::kExact: return std::to_string(version);
+    case Kind::kAny:
+      return "any";
+    case Kind::kNoStream:
+      return "none";
+    case Kind::kStreamExists:
+      return "exists";
+    case Kind::kExact:
+      return std::to_string(version);
   }
   return "?";
 }

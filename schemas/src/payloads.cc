@@ -1,10 +1,10 @@
 #include "doppel/schemas/payloads.h"
 
-#include <array>
-#include <memory>
-
 #include <flatbuffers/idl.h>
 #include <fmt/format.h>
+
+#include <array>
+#include <memory>
 
 #include "doppel/core/base64.h"
 #include "doppel/schemas/robot_events_generated.h"
@@ -20,13 +20,17 @@ bool VerifyTable(const uint8_t* data, size_t size) {
 }
 
 #define DOPPEL_PAYLOAD(Name, Version) \
-  PayloadType { #Name, "doppel.events." #Name, Version, &VerifyTable<events::Name> }
+  PayloadType { #Name, "doppel.events." #Name, Version, &VerifyTable < events::Name> }
 
 const std::array kPayloadTypes = {
-    DOPPEL_PAYLOAD(RobotRegistered, 1), DOPPEL_PAYLOAD(JointStateObserved, 1),
-    DOPPEL_PAYLOAD(PoseObserved, 1),    DOPPEL_PAYLOAD(CommandIssued, 1),
-    DOPPEL_PAYLOAD(ModeChanged, 1),     DOPPEL_PAYLOAD(FaultRaised, 1),
-    DOPPEL_PAYLOAD(FaultCleared, 1),    DOPPEL_PAYLOAD(PredictionMade, 1),
+    DOPPEL_PAYLOAD(RobotRegistered, 1),
+    DOPPEL_PAYLOAD(JointStateObserved, 1),
+    DOPPEL_PAYLOAD(PoseObserved, 1),
+    DOPPEL_PAYLOAD(CommandIssued, 1),
+    DOPPEL_PAYLOAD(ModeChanged, 1),
+    DOPPEL_PAYLOAD(FaultRaised, 1),
+    DOPPEL_PAYLOAD(FaultCleared, 1),
+    DOPPEL_PAYLOAD(PredictionMade, 1),
     DOPPEL_PAYLOAD(Blob, 1),
 };
 

@@ -21,8 +21,9 @@ TEST(EventIdTest, FormatsAndParsesCanonically) {
 }
 
 TEST(EventIdTest, RejectsMalformedText) {
-  for (const char* bad : {"", "123", "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5", "6f1c2a7e_3b0d-4a8e-9c55-0a1b2c3d4e5f",
-                          "zf1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f"}) {
+  for (const char* bad :
+       {"", "123", "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5", "6f1c2a7e_3b0d-4a8e-9c55-0a1b2c3d4e5f",
+        "zf1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f"}) {
     auto r = EventId::Parse(bad);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
@@ -49,7 +50,8 @@ TEST(ClockTest, ParsesIsoAndNanoseconds) {
   EXPECT_EQ(*ParseTime("123456789"), 123456789);
   EXPECT_EQ(FormatTime(*ParseTime("2026-11-22T10:15:30.123456789Z")),
             "2026-11-22T10:15:30.123456789Z");
-  for (const char* bad : {"", "yesterday", "2026-13-01", "2026-11-22T10:15", "2026-11-22T10:15:30"}) {
+  for (const char* bad :
+       {"", "yesterday", "2026-13-01", "2026-11-22T10:15", "2026-11-22T10:15:30"}) {
     EXPECT_FALSE(ParseTime(bad).ok()) << bad;
   }
 }

@@ -2,11 +2,10 @@
 // and logs each acknowledged event; the parent kills it with SIGKILL at random moments,
 // reopens the log and proves every acknowledged event is at its acknowledged position,
 // positions are dense, nothing is duplicated, and verify passes.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <random>
@@ -60,8 +59,8 @@ pid_t SpawnAppender(const std::string& data, const std::string& ack_log, int cyc
     const std::string batch_text = std::to_string(batch);
     const std::string prefix = "crash-" + std::to_string(cycle);
     ::setenv("DOPPEL_LOG", "warn", 1);
-    ::execl(bin.c_str(), bin.c_str(), "bench", "append", "--data", data.c_str(), "--clients",
-            "16", "--batch", batch_text.c_str(), "--payload-bytes", "200", "--duration", "60",
+    ::execl(bin.c_str(), bin.c_str(), "bench", "append", "--data", data.c_str(), "--clients", "16",
+            "--batch", batch_text.c_str(), "--payload-bytes", "200", "--duration", "60",
             "--ack-log", ack_log.c_str(), "--stream-prefix", prefix.c_str(),
             static_cast<char*>(nullptr));
     ::_exit(127);
@@ -83,8 +82,8 @@ TEST(CrashTest, AcknowledgedEventsSurviveSigkill) {
     ASSERT_EQ(::kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the appender ended by itself (exit "
-                                     << WEXITSTATUS(status) << ") in cycle " << cycle;
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "the appender ended by itself (exit " << WEXITSTATUS(status) << ") in cycle " << cycle;
 
     const std::vector<Ack> acks = ReadAcks(ack_log);
     ASSERT_GT(acks.size(), acked_before) << "no progress in cycle " << cycle;

@@ -21,7 +21,7 @@ struct ModelEvent {
 };
 
 struct Model {
-  std::vector<ModelEvent> all;                                  // by position
+  std::vector<ModelEvent> all;                                 // by position
   std::map<std::string, std::vector<GlobalPosition>> streams;  // stream -> positions
 
   std::optional<StreamVersion> Head(const std::string& s) const {
@@ -136,7 +136,9 @@ TEST_P(EventLogModelTest, RandomHistoriesAgreeWithTheModel) {
       ExpectedVersion expected;
       bool should_succeed = true;
       switch (rng() % 5) {
-        case 0: expected = ExpectedVersion::Any(); break;
+        case 0:
+          expected = ExpectedVersion::Any();
+          break;
         case 1:
           expected = ExpectedVersion::NoStream();
           should_succeed = !head.has_value();

@@ -98,8 +98,8 @@ TEST(EventLogTest, SameIdForDifferentEventIsAnIdempotencyConflict) {
   EXPECT_EQ(log->Append(other_payload).status().code(), Status::Code::kIdempotencyConflict);
   AppendRequest other_stream{"robot-2", ExpectedVersion::Any(), {JointStateEvent(1.0, id)}};
   EXPECT_EQ(log->Append(other_stream).status().code(), Status::Code::kIdempotencyConflict);
-  AppendRequest partial{"robot-1", ExpectedVersion::Any(),
-                        {JointStateEvent(1.0, id), JointStateEvent(3.0)}};
+  AppendRequest partial{
+      "robot-1", ExpectedVersion::Any(), {JointStateEvent(1.0, id), JointStateEvent(3.0)}};
   EXPECT_EQ(log->Append(partial).status().code(), Status::Code::kIdempotencyConflict);
   EXPECT_EQ(log->NextPosition(), 1u);
 }
@@ -111,9 +111,7 @@ TEST(EventLogTest, BadRequestsAreRejectedWithoutWriting) {
             Status::Code::kInvalidArgument);
   EXPECT_EQ(log->Append(Request("$all", ExpectedVersion::Any(), 1)).status().code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(log->Append(Request(std::string("a\0b", 3), ExpectedVersion::Any(), 1))
-                .status()
-                .code(),
+  EXPECT_EQ(log->Append(Request(std::string("a\0b", 3), ExpectedVersion::Any(), 1)).status().code(),
             Status::Code::kInvalidArgument);
   EXPECT_EQ(log->Append(Request("robot-1", ExpectedVersion::Any(), 0)).status().code(),
             Status::Code::kInvalidArgument);
@@ -123,8 +121,8 @@ TEST(EventLogTest, BadRequestsAreRejectedWithoutWriting) {
   EXPECT_EQ(g.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(g.status().message().find("does not verify"), std::string::npos);
   const EventId id = EventId::Random();
-  AppendRequest twice{"robot-1", ExpectedVersion::Any(),
-                      {JointStateEvent(1, id), JointStateEvent(2, id)}};
+  AppendRequest twice{
+      "robot-1", ExpectedVersion::Any(), {JointStateEvent(1, id), JointStateEvent(2, id)}};
   EXPECT_EQ(log->Append(twice).status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(log->NextPosition(), 0u);
 }
@@ -212,8 +210,8 @@ TEST(EventLogTest, ConcurrentAppendersGetDenseGapFreePositions) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        auto r = log->Append(Request("robot-" + std::to_string(t % 4), ExpectedVersion::Any(),
-                                     1 + i % 3));
+        auto r = log->Append(
+            Request("robot-" + std::to_string(t % 4), ExpectedVersion::Any(), 1 + i % 3));
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         for (auto p = r->first_position; p <= r->last_position; ++p) positions[t].push_back(p);
       }

@@ -1,13 +1,12 @@
 // The doppel CLI as scripts use it: real processes, exit codes, output shapes, bad input,
 // and real disks that are full or read-only (small tmpfs mounts; needs root).
-#include <sys/mount.h>
-
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <sys/mount.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "test_support.h"
 
@@ -46,10 +45,19 @@ TEST(CliTest, AppendPrintsWhereTheEventWentAndReadShowsIt) {
 
 TEST(CliTest, ConflictExitsThreeAndRetryIsIdempotent) {
   TempDir dir;
-  const std::vector<std::string> append = {
-      "append", "--data", dir.path(), "--stream", "robot-1", "--type", "ModeChanged",
-      "--id", "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f", "--expect", "none",
-      "--json", R"({"mode":"Autonomous"})"};
+  const std::vector<std::string> append = {"append",
+                                           "--data",
+                                           dir.path(),
+                                           "--stream",
+                                           "robot-1",
+                                           "--type",
+                                           "ModeChanged",
+                                           "--id",
+                                           "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f",
+                                           "--expect",
+                                           "none",
+                                           "--json",
+                                           R"({"mode":"Autonomous"})"};
   auto first = RunDoppel(append);
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto retry = RunDoppel(append);
@@ -62,9 +70,9 @@ TEST(CliTest, ConflictExitsThreeAndRetryIsIdempotent) {
   EXPECT_EQ(conflict.exit_code, 3);
   EXPECT_NE(conflict.err.find("expected version 5"), std::string::npos) << conflict.err;
 
-  auto reuse = RunDoppel({"append", "--data", dir.path(), "--stream", "robot-1", "--type",
-                          "ModeChanged", "--id", "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f",
-                          "--json", R"({"mode":"Idle"})"});
+  auto reuse =
+      RunDoppel({"append", "--data", dir.path(), "--stream", "robot-1", "--type", "ModeChanged",
+                 "--id", "6f1c2a7e-3b0d-4a8e-9c55-0a1b2c3d4e5f", "--json", R"({"mode":"Idle"})"});
   EXPECT_EQ(reuse.exit_code, 4);
   EXPECT_NE(reuse.err.find("idempotency"), std::string::npos) << reuse.err;
 }
@@ -95,8 +103,8 @@ TEST(CliTest, BadInputIsAClearErrorAndWritesNothing) {
     EXPECT_NE(r.exit_code, 0) << c.message;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << "stderr: " << r.err;
   }
-  auto bad_stream = RunDoppel({"append", "--data", data, "--stream", "$all", "--type",
-                               "ModeChanged", "--json", "{}"});
+  auto bad_stream = RunDoppel(
+      {"append", "--data", data, "--stream", "$all", "--type", "ModeChanged", "--json", "{}"});
   EXPECT_NE(bad_stream.exit_code, 0);
   EXPECT_NE(bad_stream.err.find("reserved"), std::string::npos);
   // Nothing was written by the failures.
@@ -189,8 +197,8 @@ TEST(CliTest, FullDiskFailsClearlyAndLosesNothing) {
     while (filler.write(block.data(), block.size())) {
     }
   }
-  auto more = RunDoppel({"append", "--data", data, "--stream", "robot-1", "--type",
-                         "ModeChanged", "--json", "{}"});
+  auto more = RunDoppel(
+      {"append", "--data", data, "--stream", "robot-1", "--type", "ModeChanged", "--json", "{}"});
   EXPECT_NE(more.exit_code, 0);
   EXPECT_EQ(more.err.find("Assertion"), std::string::npos) << more.err;
   auto read = RunDoppel({"read", "--data", data, "--limit", "5"});
@@ -219,8 +227,8 @@ TEST(CliTest, ReadOnlyDiskRefusesAppendsButServesReads) {
                 .exit_code,
             0);
   ASSERT_TRUE(disk.Remount(MS_RDONLY, "size=64m"));
-  auto append = RunDoppel({"append", "--data", data, "--stream", "robot-1", "--type",
-                           "ModeChanged", "--json", "{}"});
+  auto append = RunDoppel(
+      {"append", "--data", data, "--stream", "robot-1", "--type", "ModeChanged", "--json", "{}"});
   EXPECT_EQ(append.exit_code, 1);
   EXPECT_NE(append.err.find("Read-only file system"), std::string::npos) << append.err;
   auto read = RunDoppel({"read", "--data", data});

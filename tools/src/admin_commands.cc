@@ -1,7 +1,7 @@
 // doppel verify | stream-meta | scavenge: checking and maintaining an embedded log.
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "command.h"
 #include "doppel/eventstore/event_log.h"
@@ -57,8 +57,8 @@ int RunStreamMeta(const StreamMetaOptions& o) {
     if (!s.ok()) return Fail(s);
   }
   std::cout << fmt::format(
-      "{{\"stream\":\"{}\",\"max_age_ns\":{},\"max_count\":{},\"truncate_before\":{}}}\n",
-      o.stream, meta.max_age_ns, meta.max_count, meta.truncate_before);
+      "{{\"stream\":\"{}\",\"max_age_ns\":{},\"max_count\":{},\"truncate_before\":{}}}\n", o.stream,
+      meta.max_age_ns, meta.max_count, meta.truncate_before);
   return kExitOk;
 }
 

@@ -1,7 +1,7 @@
 // doppel append: one event, written by hand as JSON and converted through the schema.
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -61,8 +61,8 @@ int RunAppend(const AppendOptions& o) {
   std::cout << fmt::format(
                    "{{\"stream\":{},\"version\":{},\"position\":{},\"id\":\"{}\","
                    "\"duplicate\":{}}}",
-                   nlohmann::json(o.stream).dump(), result->first_version,
-                   result->first_position, result->ids.front().ToString(), result->duplicate)
+                   nlohmann::json(o.stream).dump(), result->first_version, result->first_position,
+                   result->ids.front().ToString(), result->duplicate)
             << std::endl;
   return kExitOk;
 }
@@ -80,8 +80,7 @@ void AddAppendCommand(CLI::App& app) {
                   "current last version N")
       ->capture_default_str();
   cmd->add_option("--id", o->id, "Event id (UUID); a retry with the same id is idempotent");
-  cmd->add_option("--json", o->json, "Payload as JSON, per schemas/robot_events.fbs")
-      ->required();
+  cmd->add_option("--json", o->json, "Payload as JSON, per schemas/robot_events.fbs")->required();
   cmd->add_option("--occurred", o->occurred, "Source time: ns since epoch or ISO 8601");
   cmd->add_option("--causation", o->causation, "Id of the event that caused this one");
   cmd->add_option("--correlation", o->correlation, "Correlation id");

@@ -1,6 +1,7 @@
 #include "append_load.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,8 +9,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "doppel/schemas/robot_events_generated.h"
 
@@ -23,8 +22,7 @@ std::string BlobPayload(int bytes) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
-Result<AppendLoadResult> RunAppendLoad(eventstore::EventStore& store,
-                                       const AppendLoadOptions& o) {
+Result<AppendLoadResult> RunAppendLoad(eventstore::EventStore& store, const AppendLoadOptions& o) {
   if (o.clients < 1 || o.batch < 1 || o.payload_bytes < 0 || o.duration_s <= 0) {
     return Status::InvalidArgument("clients, batch and duration must be positive");
   }

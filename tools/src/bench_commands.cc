@@ -3,12 +3,12 @@
 // With --ack-log FILE, one line per acknowledged event is appended to FILE after the ack:
 //   <event-id> <stream> <version> <position>
 // The crash test kills this process and checks every acknowledged line against the log.
-#include <iostream>
-
 #include <fmt/format.h>
 
-#include "command.h"
+#include <iostream>
+
 #include "append_load.h"
+#include "command.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -40,8 +40,8 @@ void AddBenchCommands(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Load generators");
   bench->require_subcommand(1);
   auto o = std::make_shared<BenchAppendOptions>();
-  CLI::App* cmd = bench->add_subcommand(
-      "append", "N client threads append durably, each to its own stream");
+  CLI::App* cmd =
+      bench->add_subcommand("append", "N client threads append durably, each to its own stream");
   AddStoreOptions(*cmd, o->store);
   cmd->add_option("--clients", o->load.clients, "Client threads")->capture_default_str();
   cmd->add_option("--batch", o->load.batch, "Events per append")->capture_default_str();

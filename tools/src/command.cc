@@ -12,10 +12,14 @@ int& ExitCode() {
 int Fail(const Status& status) {
   std::cerr << "doppel: " << status.ToString() << std::endl;
   switch (status.code()) {
-    case Status::Code::kWrongExpectedVersion: return kExitConflict;
-    case Status::Code::kIdempotencyConflict: return kExitIdempotency;
-    case Status::Code::kInvalidArgument: return kExitUsage;
-    default: return kExitError;
+    case Status::Code::kWrongExpectedVersion:
+      return kExitConflict;
+    case Status::Code::kIdempotencyConflict:
+      return kExitIdempotency;
+    case Status::Code::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitError;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "event_json.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "doppel/schemas/payloads.h"
@@ -21,8 +22,8 @@ std::string EventToJsonLine(const eventstore::RecordedEvent& event) {
       "{{\"position\":{},\"stream\":{},\"version\":{},\"type\":{},\"id\":\"{}\","
       "\"recorded_ns\":{},\"occurred_ns\":{},\"payload\":{}}}",
       event.position(), nlohmann::json(std::string(event.stream())).dump(), event.version(),
-      nlohmann::json(std::string(event.type())).dump(), event.id().ToString(),
-      event.recorded_ns(), event.occurred_ns(), PayloadJson(event));
+      nlohmann::json(std::string(event.type())).dump(), event.id().ToString(), event.recorded_ns(),
+      event.occurred_ns(), PayloadJson(event));
 }
 
 std::string TableHeader() {

@@ -52,8 +52,8 @@ int RunRead(const ReadOptions& o) {
   };
 
   if (!o.stream.empty()) {
-    const auto direction = o.backward ? eventstore::Direction::kBackward
-                                      : eventstore::Direction::kForward;
+    const auto direction =
+        o.backward ? eventstore::Direction::kBackward : eventstore::Direction::kForward;
     uint64_t next = o.from_set ? o.from : (o.backward ? eventstore::kStreamEnd : 0);
     while (printed < limit) {
       auto page = store.ReadStream(o.stream, next, direction, kPageSize);

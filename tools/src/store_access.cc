@@ -5,8 +5,7 @@
 namespace doppel::tools {
 
 void AddStoreOptions(CLI::App& cmd, StoreOptions& options) {
-  cmd.add_option("--data", options.data_dir, "Data directory of an embedded event log")
-      ->required();
+  cmd.add_option("--data", options.data_dir, "Data directory of an embedded event log")->required();
 }
 
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,

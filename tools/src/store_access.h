@@ -1,10 +1,9 @@
 // How a tool reaches a store: an embedded data directory (--data DIR).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "doppel/eventstore/event_store.h"
 

@@ -4,9 +4,9 @@
 // default info) or SetLogLevel(). Logging is thread-safe; each call writes one whole line.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace doppel::log {
 
@@ -20,19 +20,23 @@ void Write(Level level, std::string_view component, std::string_view message);
 
 template <typename... Args>
 void Debug(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (Enabled(Level::kDebug)) Write(Level::kDebug, component, fmt::format(f, std::forward<Args>(args)...));
+  if (Enabled(Level::kDebug))
+    Write(Level::kDebug, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Info(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (Enabled(Level::kInfo)) Write(Level::kInfo, component, fmt::format(f, std::forward<Args>(args)...));
+  if (Enabled(Level::kInfo))
+    Write(Level::kInfo, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Warn(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (Enabled(Level::kWarn)) Write(Level::kWarn, component, fmt::format(f, std::forward<Args>(args)...));
+  if (Enabled(Level::kWarn))
+    Write(Level::kWarn, component, fmt::format(f, std::forward<Args>(args)...));
 }
 template <typename... Args>
 void Error(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {
-  if (Enabled(Level::kError)) Write(Level::kError, component, fmt::format(f, std::forward<Args>(args)...));
+  if (Enabled(Level::kError))
+    Write(Level::kError, component, fmt::format(f, std::forward<Args>(args)...));
 }
 
 // Reports progress of a long operation (rebuild, export, scavenge) at most once per

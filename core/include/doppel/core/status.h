@@ -64,7 +64,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok());
   }
@@ -98,8 +98,8 @@ class [[nodiscard]] Result {
 }  // namespace doppel
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define DOPPEL_RETURN_IF_ERROR(expr)        \
-  do {                                      \
-    ::doppel::Status _doppel_st = (expr);   \
+#define DOPPEL_RETURN_IF_ERROR(expr)         \
+  do {                                       \
+    ::doppel::Status _doppel_st = (expr);    \
     if (!_doppel_st.ok()) return _doppel_st; \
   } while (0)

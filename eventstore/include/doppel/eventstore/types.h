@@ -109,7 +109,7 @@ struct StreamMetadata {
 
 struct Snapshot {
   std::string stream;
-  StreamVersion version = 0;   // last event folded into `state`
+  StreamVersion version = 0;  // last event folded into `state`
   uint32_t schema_version = 0;
   TimeNs recorded_ns = 0;
   std::string state;

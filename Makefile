@@ -1,0 +1,33 @@
+# doppel's two front doors: `make up` and `make test`. Each installs missing Debian
+# packages (deploy/install-deps.sh, a no-op when all are present), builds, then runs.
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+DATA ?= ./doppel-data
+
+.PHONY: up test bench deps build format format-check clean
+
+up: build
+	DOPPEL_BIN=$(BUILD_DIR)/tools/doppel DATA=$(DATA) bash tools/demo.sh
+
+test: build
+	ctest --preset $(PRESET) -j2
+
+bench: build
+	$(BUILD_DIR)/benchmarks/eventlog_bench --seconds 3
+
+deps:
+	bash deploy/install-deps.sh
+
+build: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET)
+
+# Formatting is checked in CI; `make format` fixes it.
+SOURCES = $(shell git ls-files '*.h' '*.cc')
+format:
+	clang-format -i $(SOURCES)
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+clean:
+	rm -rf build
