@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <unordered_set>
 
 #include "doppel/core/log.h"
@@ -111,12 +112,9 @@ std::string EncodeMetadata(const StreamMetadata& m) {
 
 }  // namespace
 
-struct EventLog::Writer {
-  explicit Writer(AppendRequest* r) : request(r) {}
-  AppendRequest* request;
-  Result<AppendResult> result = Status::Unavailable("append not committed");
-  bool done = false;
-  std::condition_variable cv;
+struct EventLog::Pending {
+  AppendRequest request;
+  AppendCallback done;
 };
 
 // An event staged in the current commit group, so later requests in the same group see it.
@@ -142,6 +140,14 @@ EventLog::EventLog(const std::string& dir, const EventLogOptions& options)
     : dir_(dir), options_(options) {}
 
 EventLog::~EventLog() {
+  if (committer_.joinable()) {
+    {
+      std::lock_guard lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    committer_.join();
+  }
   if (db_ != nullptr) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
@@ -153,6 +159,10 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& dir,
   std::unique_ptr<EventLog> log(new EventLog(dir, options));
   DOPPEL_RETURN_IF_ERROR(log->OpenDb());
   DOPPEL_RETURN_IF_ERROR(log->LoadState());
+  if (!options.read_only) {
+    EventLog* raw = log.get();
+    log->committer_ = std::thread([raw] { raw->CommitterLoop(); });
+  }
   return log;
 }
 
@@ -306,51 +316,104 @@ Status EventLog::CheckRequest(const AppendRequest& request) const {
 }
 
 Result<AppendResult> EventLog::Append(AppendRequest request) {
-  // Cheap checks run in the caller's thread, in parallel, before joining the queue.
-  DOPPEL_RETURN_IF_ERROR(CheckRequest(request));
+  if (Status s = CheckRequest(request); !s.ok()) return s;
   for (NewEvent& e : request.events) {
     if (e.id.is_nil()) e.id = EventId::Random();
   }
+  std::promise<Result<AppendResult>> promise;
+  std::future<Result<AppendResult>> future = promise.get_future();
+  AppendCallback done = [&promise](Result<AppendResult> result) {
+    promise.set_value(std::move(result));
+  };
+  std::unique_lock lock(queue_mu_);
+  if (stopping_) return Status::Unavailable("event log is closing");
+  queue_.push_back(Pending{std::move(request), std::move(done)});
+  if (!committing_ && queue_.size() == 1) {
+    // Nobody is committing: commit on this thread and skip two thread hand-offs, which
+    // dominate a lone writer's latency. Busy periods go through the committer thread.
+    committing_ = true;
+    std::vector<Pending> group = TakeGroup();
+    lock.unlock();
+    RunGroup(group);
+    lock.lock();
+    committing_ = false;
+    if (!queue_.empty()) queue_cv_.notify_one();
+  } else {
+    queue_cv_.notify_one();
+  }
+  lock.unlock();
+  return future.get();
+}
 
-  Writer w(&request);
-  std::unique_lock lock(writers_mu_);
-  writers_.push_back(&w);
-  while (!w.done && &w != writers_.front()) w.cv.wait(lock);
-  if (w.done) return std::move(w.result);
+void EventLog::AppendAsync(AppendRequest request, AppendCallback done) {
+  // Cheap checks run in the caller's thread, in parallel, before joining the queue.
+  if (Status s = CheckRequest(request); !s.ok()) {
+    done(std::move(s));
+    return;
+  }
+  for (NewEvent& e : request.events) {
+    if (e.id.is_nil()) e.id = EventId::Random();
+  }
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(request), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("event log is closing"));
+}
 
-  // This writer leads: take everyone queued, within the group limits.
-  std::vector<Writer*> group;
+std::vector<EventLog::Pending> EventLog::TakeGroup() {
+  std::vector<Pending> group;
   size_t events = 0, bytes = 0;
-  for (Writer* next : writers_) {
+  while (!queue_.empty()) {
+    const AppendRequest& next = queue_.front().request;
     size_t next_bytes = 0;
-    for (const NewEvent& e : next->request->events) next_bytes += e.payload.size() + 128;
-    if (!group.empty() && (events + next->request->events.size() > options_.max_group_events ||
+    for (const NewEvent& e : next.events) next_bytes += e.payload.size() + 128;
+    if (!group.empty() && (events + next.events.size() > options_.max_group_events ||
                            bytes + next_bytes > options_.max_group_bytes)) {
       break;
     }
-    group.push_back(next);
-    events += next->request->events.size();
+    events += next.events.size();
     bytes += next_bytes;
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
   }
-  lock.unlock();
-  CommitGroup(group);
-  lock.lock();
-  for (Writer* g : group) {
-    writers_.pop_front();
-    if (g != &w) {
-      g->done = true;
-      g->cv.notify_one();
-    }
-  }
-  if (!writers_.empty()) writers_.front()->cv.notify_one();
-  return std::move(w.result);
+  return group;
 }
 
-void EventLog::CommitGroup(std::span<Writer*> group) {
+void EventLog::RunGroup(std::vector<Pending>& group) {
+  std::vector<Result<AppendResult>> results;
+  results.reserve(group.size());
+  CommitGroup(group, results);
+  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+}
+
+void EventLog::CommitterLoop() {
+  while (true) {
+    std::unique_lock lock(queue_mu_);
+    queue_cv_.wait(lock, [this] { return stopping_ || (!queue_.empty() && !committing_); });
+    if (queue_.empty() || committing_) {
+      if (stopping_ && queue_.empty() && !committing_) return;
+      continue;
+    }
+    committing_ = true;
+    std::vector<Pending> group = TakeGroup();
+    lock.unlock();
+    RunGroup(group);
+    lock.lock();
+    committing_ = false;
+  }
+}
+
+void EventLog::CommitGroup(std::vector<Pending>& group,
+                           std::vector<Result<AppendResult>>& results) {
   if (!write_error_.ok()) {
     // RocksDB must not be written again after a failed WAL write (its file writer is in an
     // error state); acknowledged data is safe, and reopening the log recovers.
-    for (Writer* w : group) w->result = write_error_;
+    for (size_t i = 0; i < group.size(); ++i) results.emplace_back(write_error_);
     return;
   }
   GroupState state;
@@ -359,10 +422,10 @@ void EventLog::CommitGroup(std::span<Writer*> group) {
   state.keep_envelopes = static_cast<bool>(listener_);
   const GlobalPosition first_position = state.next_position;
 
-  std::vector<Writer*> staged;
-  for (Writer* w : group) {
-    w->result = StageRequest(*w->request, state);
-    if (w->result.ok() && !w->result->duplicate) staged.push_back(w);
+  std::vector<size_t> staged;
+  for (size_t i = 0; i < group.size(); ++i) {
+    results.push_back(StageRequest(group[i].request, state));
+    if (results.back().ok() && !results.back()->duplicate) staged.push_back(i);
   }
   if (staged.empty()) return;
 
@@ -379,7 +442,7 @@ void EventLog::CommitGroup(std::span<Writer*> group) {
         "event log stopped taking appends after a write error ({}); free space or fix the "
         "disk, then restart: acknowledged events are safe",
         failed.message()));
-    for (Writer* w : staged) w->result = failed;
+    for (size_t i : staged) results[i] = failed;
     return;
   }
   next_position_ = state.next_position;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -397,6 +398,42 @@ TEST(EventLogTest, CommitListenerSeesCommittedEnvelopesInOrder) {
   for (auto& t : threads) t.join();
   ASSERT_EQ(seen.size(), 160u);
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i);
+}
+
+}  // namespace
+}  // namespace doppel::eventstore
+
+namespace doppel::eventstore {
+namespace {
+
+TEST(EventLogTest, AsyncAppendsCompleteInCommitOrderWithDensePositions) {
+  testing::TempDir dir;
+  auto opened = EventLog::Open(dir.path());
+  ASSERT_TRUE(opened.ok());
+  EventLog& log = **opened;
+  constexpr int kAppends = 500;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<GlobalPosition> completed;
+  for (int i = 0; i < kAppends; ++i) {
+    AppendRequest r{
+        "robot-" + std::to_string(i % 7), ExpectedVersion::Any(), {testing::JointStateEvent(i)}};
+    log.AppendAsync(std::move(r), [&](Result<AppendResult> result) {
+      std::lock_guard lock(mu);
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      completed.push_back(result->first_position);
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30),
+                          [&] { return completed.size() == static_cast<size_t>(kAppends); }));
+  for (size_t i = 0; i < completed.size(); ++i) EXPECT_EQ(completed[i], i);
+  // A refused request completes at once with the reason.
+  Status refused;
+  log.AppendAsync({"", ExpectedVersion::Any(), {testing::JointStateEvent(1)}},
+                  [&](Result<AppendResult> r) { refused = r.status(); });
+  EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,48 +44,81 @@ Result<AppendLoadResult> RunAppendLoad(eventstore::EventStore& store, const Appe
   std::atomic<uint64_t> appended{0};
   std::mutex error_mu;
   Status first_error;
+  auto fail = [&](Status s) {
+    std::lock_guard lock(error_mu);
+    if (first_error.ok()) first_error = std::move(s);
+    stop = true;
+  };
   std::vector<LatencySamples> latencies(static_cast<size_t>(o.clients));
-  std::vector<std::thread> threads;
-  const int64_t start = MonotonicNowNs();
-  for (int c = 0; c < o.clients; ++c) {
-    threads.emplace_back([&, c] {
-      const std::string stream = fmt::format("{}-{}", prefix, c);
+  auto make_request = [&](const std::string& stream) {
+    eventstore::AppendRequest request{stream, eventstore::ExpectedVersion::Any(), {}};
+    for (int i = 0; i < o.batch; ++i) {
+      eventstore::NewEvent e;
+      e.id = EventId::Random();  // client-chosen ids, as a retrying client sends them
+      e.type = "Blob";
+      e.payload = payload;
+      request.events.push_back(std::move(e));
+    }
+    return request;
+  };
+  // Records an acknowledged append; returns false when the load must stop.
+  auto acknowledge = [&](int c, const std::string& stream, int64_t t0,
+                         const Result<eventstore::AppendResult>& result) {
+    if (!result.ok()) {
+      fail(result.status());
+      return false;
+    }
+    latencies[static_cast<size_t>(c)].Add(MonotonicNowNs() - t0);
+    appended.fetch_add(result->ids.size(), std::memory_order_relaxed);
+    if (ack_fd >= 0) {
       std::string lines;
-      while (!stop.load(std::memory_order_relaxed)) {
-        eventstore::AppendRequest request{stream, eventstore::ExpectedVersion::Any(), {}};
-        for (int i = 0; i < o.batch; ++i) {
-          eventstore::NewEvent e;
-          e.id = EventId::Random();  // client-chosen ids, as a retrying client sends them
-          e.type = "Blob";
-          e.payload = payload;
-          request.events.push_back(std::move(e));
-        }
-        const int64_t t0 = MonotonicNowNs();
-        auto result = store.Append(std::move(request));
-        const int64_t t1 = MonotonicNowNs();
-        if (!result.ok()) {
-          std::lock_guard lock(error_mu);
-          if (first_error.ok()) first_error = result.status();
-          stop = true;
-          break;
-        }
-        latencies[static_cast<size_t>(c)].Add(t1 - t0);
-        appended.fetch_add(result->ids.size(), std::memory_order_relaxed);
-        if (ack_fd >= 0) {
-          lines.clear();
-          for (size_t i = 0; i < result->ids.size(); ++i) {
-            lines += fmt::format("{} {} {} {}\n", result->ids[i].ToString(), stream,
-                                 result->first_version + i, result->first_position + i);
-          }
-          // One write(2) per batch: O_APPEND keeps lines whole across threads.
-          if (::write(ack_fd, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size())) {
-            std::lock_guard lock(error_mu);
-            if (first_error.ok()) first_error = Status::IOError("writing the ack log failed");
-            stop = true;
-          }
-        }
+      for (size_t i = 0; i < result->ids.size(); ++i) {
+        lines += fmt::format("{} {} {} {}\n", result->ids[i].ToString(), stream,
+                             result->first_version + i, result->first_position + i);
       }
-    });
+      // One write(2) per batch: O_APPEND keeps lines whole across threads.
+      if (::write(ack_fd, lines.data(), lines.size()) != static_cast<ssize_t>(lines.size())) {
+        fail(Status::IOError("writing the ack log failed"));
+        return false;
+      }
+    }
+    return true;
+  };
+
+  std::vector<std::string> streams;
+  for (int c = 0; c < o.clients; ++c) streams.push_back(fmt::format("{}-{}", prefix, c));
+  std::vector<std::thread> threads;
+  std::mutex in_flight_mu;
+  std::condition_variable in_flight_cv;
+  int in_flight = 0;
+  std::function<void(int)> send;  // in-flight mode: one closed loop per client
+  send = [&](int c) {
+    if (stop.load(std::memory_order_relaxed)) {
+      std::lock_guard lock(in_flight_mu);
+      --in_flight;
+      in_flight_cv.notify_all();
+      return;
+    }
+    const int64_t t0 = MonotonicNowNs();
+    store.AppendAsync(make_request(streams[c]),
+                      [&, c, t0](Result<eventstore::AppendResult> result) {
+                        acknowledge(c, streams[c], t0, result);
+                        send(c);
+                      });
+  };
+  const int64_t start = MonotonicNowNs();
+  if (o.in_flight) {
+    in_flight = o.clients;
+    for (int c = 0; c < o.clients; ++c) send(c);
+  } else {
+    for (int c = 0; c < o.clients; ++c) {
+      threads.emplace_back([&, c] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          const int64_t t0 = MonotonicNowNs();
+          if (!acknowledge(c, streams[c], t0, store.Append(make_request(streams[c])))) break;
+        }
+      });
+    }
   }
   const int64_t deadline = start + static_cast<int64_t>(o.duration_s * 1e9);
   while (!stop.load() && MonotonicNowNs() < deadline) {
@@ -91,6 +126,10 @@ Result<AppendLoadResult> RunAppendLoad(eventstore::EventStore& store, const Appe
   }
   stop = true;
   for (auto& t : threads) t.join();
+  {
+    std::unique_lock lock(in_flight_mu);
+    in_flight_cv.wait(lock, [&] { return in_flight == 0; });
+  }
   if (ack_fd >= 0) ::close(ack_fd);
   if (!first_error.ok()) return first_error;
   AppendLoadResult result;

@@ -17,6 +17,10 @@ struct AppendLoadOptions {
   double duration_s = 5;
   std::string ack_log;        // optional: one line per acknowledged event, after the ack
   std::string stream_prefix;  // streams are <prefix>-<client>; random when empty
+  // false: one thread per client, each blocking on Append.
+  // true: clients are closed loops of AppendAsync (one append in flight per client, the
+  // next sent from the previous one's completion), as the store server drives the log.
+  bool in_flight = false;
 };
 
 struct AppendLoadResult {

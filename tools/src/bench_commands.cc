@@ -49,6 +49,9 @@ void AddBenchCommands(CLI::App& app) {
   cmd->add_option("--duration", o->load.duration_s, "Seconds to run")->capture_default_str();
   cmd->add_option("--ack-log", o->load.ack_log,
                   "Append '<event-id> <stream> <version> <position>' per acknowledged event");
+  cmd->add_flag("--in-flight", o->load.in_flight,
+                "Drive clients as closed loops of asynchronous appends (one in flight each) "
+                "instead of one blocking thread per client");
   cmd->add_option("--stream-prefix", o->load.stream_prefix, "Stream names are <prefix>-<client>");
   cmd->callback([o] { ExitCode() = RunBenchAppend(*o); });
 }

@@ -1,9 +1,10 @@
 // EventLog: the durable, embedded event log of one store node, on RocksDB.
 //
 // Appends are atomic per request, checked against an expected version, idempotent by
-// event id, and acknowledged only after their WriteBatch is fsync'd. Concurrent appends
-// are gathered into one WriteBatch per fsync (group commit): the first waiting appender
-// becomes the leader, commits everyone queued behind it, and wakes them.
+// event id, and acknowledged only after their WriteBatch is fsync'd. One committer thread
+// owns all writes: it takes every append queued since its last commit, stages them into one
+// WriteBatch, writes it with sync=true (group commit), then completes them in order. While
+// it waits for the disk, new appends queue up and form the next group.
 // The key layout is in log_format.h.
 //
 // Thread-safe: any number of threads may append and read concurrently.
@@ -18,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -76,6 +78,11 @@ class EventLog final : public EventStore {
   // already stored for a different event, or a batch only partly stored), IOError.
   Result<AppendResult> Append(AppendRequest request) override;
 
+  // The same append without blocking: `done` runs once the events are durable or the append
+  // failed. It runs on the committer thread (or inline, for requests refused up front), so
+  // it must be quick and must not wait for another append. Completions run in commit order.
+  void AppendAsync(AppendRequest request, AppendCallback done) override;
+
   // Reads up to `max_count` events of `stream` from version `from` (inclusive) in
   // `direction`; kStreamEnd as `from` with kBackward starts at the newest event.
   // Honours the stream's retention.
@@ -113,7 +120,7 @@ class EventLog final : public EventStore {
   void SetCommitListener(CommitListener listener);
 
  private:
-  struct Writer;
+  struct Pending;
   struct StagedEvent;
   struct GroupState;
 
@@ -121,7 +128,11 @@ class EventLog final : public EventStore {
   Status OpenDb();
   Status LoadState();
   Status CheckRequest(const AppendRequest& request) const;
-  void CommitGroup(std::span<Writer*> group);
+  void CommitterLoop();
+  // REQUIRES: queue_mu_ held. Takes the queued appends that fit in one commit group.
+  std::vector<Pending> TakeGroup();
+  void RunGroup(std::vector<Pending>& group);
+  void CommitGroup(std::vector<Pending>& group, std::vector<Result<AppendResult>>& results);
   Result<AppendResult> StageRequest(AppendRequest& request, GroupState& group);
   Result<std::optional<StreamVersion>> HeadFor(std::string_view stream, GroupState& group);
   Result<std::optional<StreamVersion>> LoadHead(std::string_view stream) const;
@@ -141,9 +152,13 @@ class EventLog final : public EventStore {
   rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* stream_meta_cf_ = nullptr;
 
-  // Append queue: the front writer is the committer.
-  std::mutex writers_mu_;
-  std::deque<Writer*> writers_;
+  // Appends waiting for the committer.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  bool committing_ = false;  // a group is being committed (by the committer or a caller)
+  std::thread committer_;
 
   // Committer state: only the current committer changes these.
   GlobalPosition next_position_ = 0;

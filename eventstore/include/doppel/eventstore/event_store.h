@@ -3,6 +3,7 @@
 // are written against this interface so only the way the store is reached differs.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@ class EventStore {
 
   // Appends atomically if request.expected holds; returns once durable. See EventLog.
   virtual Result<AppendResult> Append(AppendRequest request) = 0;
+  // Appends without blocking; `done` runs once the append is durable or failed, possibly on
+  // an internal thread, so it must be quick. Many appends may be in flight.
+  using AppendCallback = std::function<void(Result<AppendResult>)>;
+  virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
   virtual Result<ReadPage> ReadStream(std::string_view stream, StreamVersion from,
                                       Direction direction, size_t max_count) const = 0;
   virtual Result<ReadPage> ReadAll(GlobalPosition from, size_t max_count,
