@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -75,10 +76,22 @@ TEST(CrashTest, AcknowledgedEventsSurviveSigkill) {
   std::mt19937 rng(std::random_device{}());
   constexpr int kCycles = 12;
   size_t acked_before = 0;
+  std::uintmax_t ack_bytes_before = 0;
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     const pid_t child = SpawnAppender(data, ack_log, cycle, 1 + cycle % 3 * 4);
     ASSERT_GT(child, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 500));
+    // Wait until the child is acknowledging appends, then kill it at a random moment
+    // while it is under load.
+    const auto started = std::chrono::steady_clock::now();
+    auto acking = [&] {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(ack_log, ec);
+      return !ec && size > ack_bytes_before;
+    };
+    while (!acking() && std::chrono::steady_clock::now() - started < std::chrono::seconds(30)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));
     ASSERT_EQ(::kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
@@ -88,6 +101,7 @@ TEST(CrashTest, AcknowledgedEventsSurviveSigkill) {
     const std::vector<Ack> acks = ReadAcks(ack_log);
     ASSERT_GT(acks.size(), acked_before) << "no progress in cycle " << cycle;
     acked_before = acks.size();
+    ack_bytes_before = std::filesystem::file_size(ack_log);
 
     auto opened = EventLog::Open(data);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();

@@ -1,0 +1,51 @@
+// ZeroMQ CURVE for the store's tcp endpoints, and the process-wide ZeroMQ context.
+//
+// Key files are text. `doppel keygen --out NAME` writes NAME.key (mode 0600, both keys) and
+// NAME.pub (public key only):
+//   # doppel CURVE key
+//   public = <40 z85 characters>
+//   secret = <40 z85 characters>      (NAME.key only)
+// An allowed-clients file lists client public keys, one per line (bare, or "public = ..."),
+// so concatenating clients' .pub files makes one. '#' starts a comment.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "doppel/core/status.h"
+
+namespace doppel::eventstore {
+
+struct CurveKeyPair {
+  std::string public_key;  // z85
+  std::string secret_key;  // z85; empty when only the public half is known
+};
+
+Result<CurveKeyPair> GenerateCurveKeyPair();
+Status WriteCurveKeyFiles(const std::string& name, const CurveKeyPair& keys);
+// Reads NAME.key or NAME.pub (or any file in that format).
+Result<CurveKeyPair> ReadCurveKeyFile(const std::string& path);
+// Reads every public key in an allowed-clients file.
+Result<std::vector<std::string>> ReadAllowedKeys(const std::string& path);
+
+struct CurveServerConfig {
+  CurveKeyPair server;                     // needs the secret key
+  std::vector<std::string> allowed_clients;  // z85 public keys; empty = nobody
+};
+
+struct CurveClientConfig {
+  std::string server_public_key;
+  CurveKeyPair client;  // needs the secret key
+};
+
+// CURVE applies to tcp:// endpoints only; inproc and ipc stay local to the machine.
+inline bool IsTcpEndpoint(std::string_view endpoint) { return endpoint.starts_with("tcp://"); }
+
+// One ZeroMQ context per process, so inproc:// endpoints connect across components.
+zmq::context_t& SharedZmqContext();
+
+}  // namespace doppel::eventstore

@@ -1,0 +1,429 @@
+#include "doppel/eventstore/store_server.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "doppel/core/log.h"
+#include "doppel/eventstore/wire_format.h"
+#include "protocol.h"
+
+namespace doppel::eventstore {
+namespace {
+
+constexpr char kComponent[] = "store";
+
+// Answers ZeroMQ's authentication requests (ZAP, RFC 27) for CURVE: a client is let in only
+// if its public key is on the allowed list.
+class ZapHandler {
+ public:
+  ZapHandler(zmq::context_t& context, std::vector<std::string> allowed_z85) {
+    for (const auto& key : allowed_z85) {
+      std::string raw(32, '\0');
+      zmq_z85_decode(reinterpret_cast<uint8_t*>(raw.data()), key.c_str());
+      allowed_.insert(raw);
+    }
+    socket_ = zmq::socket_t(context, zmq::socket_type::rep);
+    socket_.bind("inproc://zeromq.zap.01");
+    socket_.set(zmq::sockopt::rcvtimeo, 100);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ZapHandler() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      std::vector<zmq::message_t> frames;
+      auto got = zmq::recv_multipart(socket_, std::back_inserter(frames));
+      if (!got) continue;
+      // version, request id, domain, address, identity, mechanism, credentials...
+      const std::string request_id = frames.size() > 1 ? frames[1].to_string() : "";
+      bool ok = false;
+      if (frames.size() >= 7 && frames[5].to_string_view() == "CURVE") {
+        ok = allowed_.count(frames[6].to_string()) > 0;
+      }
+      if (!ok) log::Warn(kComponent, "refused a client whose CURVE key is not allowed");
+      std::array<zmq::const_buffer, 6> reply = {
+          zmq::str_buffer("1.0"), zmq::buffer(request_id),
+          ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
+          ok ? zmq::str_buffer("OK") : zmq::str_buffer("client key not allowed"),
+          zmq::str_buffer(""), zmq::str_buffer("")};
+      zmq::send_multipart(socket_, reply);
+    }
+  }
+
+  std::set<std::string> allowed_;
+  zmq::socket_t socket_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+class StoreServer::Impl {
+ public:
+  Impl(EventLog& log, StoreServerOptions options) : log_(log), options_(std::move(options)) {}
+
+  Status Start() {
+    zmq::context_t& context = SharedZmqContext();
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) return Status::IOError("eventfd failed");
+    try {
+      if (options_.curve &&
+          (IsTcpEndpoint(options_.listen) || IsTcpEndpoint(options_.publish))) {
+        if (options_.curve->server.secret_key.empty()) {
+          return Status::InvalidArgument("CURVE needs the server's secret key");
+        }
+        zap_ = std::make_unique<ZapHandler>(context, options_.curve->allowed_clients);
+      }
+      router_ = zmq::socket_t(context, zmq::socket_type::router);
+      router_.set(zmq::sockopt::maxmsgsize, wire::kHardMaxMessageBytes);
+      router_.set(zmq::sockopt::router_mandatory, false);
+      router_.set(zmq::sockopt::sndhwm, 0);  // replies are never dropped
+      router_.set(zmq::sockopt::linger, 0);
+      Secure(router_, options_.listen);
+      router_.bind(options_.listen);
+      listen_ = router_.get(zmq::sockopt::last_endpoint);
+
+      pub_ = zmq::socket_t(context, zmq::socket_type::pub);
+      pub_.set(zmq::sockopt::sndhwm, options_.publish_hwm);
+      pub_.set(zmq::sockopt::linger, 0);
+      Secure(pub_, options_.publish);
+      pub_.bind(options_.publish);
+      publish_ = pub_.get(zmq::sockopt::last_endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::Unavailable(fmt::format("cannot bind store endpoints {} / {}: {}",
+                                             options_.listen, options_.publish, e.what()));
+    }
+    log_.SetCommitListener([this](std::span<const std::string> envelopes) {
+      std::lock_guard lock(outbox_mu_);
+      for (const auto& e : envelopes) outbox_.push_back(Out{true, {}, e});
+      Wake();
+    });
+    for (int i = 0; i < std::max(1, options_.reader_threads); ++i) {
+      readers_.emplace_back([this] { ReaderLoop(); });
+    }
+    io_ = std::thread([this] { IoLoop(); });
+    log::Info(kComponent, "serving requests on {}, publishing on {}{}", listen_, publish_,
+              zap_ ? " (CURVE)" : "");
+    return Status::Ok();
+  }
+
+  ~Impl() {
+    stop_ = true;
+    Wake();
+    if (io_.joinable()) io_.join();
+    {
+      std::lock_guard lock(tasks_mu_);
+      tasks_stop_ = true;
+    }
+    tasks_cv_.notify_all();
+    for (auto& t : readers_) t.join();
+    // The log may outlive us; completions still in flight must not reach a dead outbox.
+    log_.SetCommitListener(nullptr);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  const std::string& listen() const { return listen_; }
+  const std::string& publish() const { return publish_; }
+  Counters counters() const {
+    return {requests_.load(), malformed_.load(), published_.load()};
+  }
+
+ private:
+  struct Out {
+    bool publish;          // true: a committed envelope for PUB; false: a reply
+    std::string identity;  // the client (reply only)
+    std::string bytes;
+  };
+
+  void Secure(zmq::socket_t& socket, const std::string& endpoint) {
+    if (!options_.curve || !IsTcpEndpoint(endpoint)) return;
+    socket.set(zmq::sockopt::zap_domain, "doppel");
+    socket.set(zmq::sockopt::curve_server, true);
+    socket.set(zmq::sockopt::curve_secretkey, options_.curve->server.secret_key);
+  }
+
+  void Wake() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  }
+
+  void Reply(const std::string& identity, std::string bytes) {
+    std::lock_guard lock(outbox_mu_);
+    outbox_.push_back(Out{false, identity, std::move(bytes)});
+    Wake();
+  }
+
+  void IoLoop() {
+    int64_t next_heartbeat = MonotonicNowNs();
+    std::deque<Out> batch;
+    while (!stop_) {
+      zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+      const int64_t wait_ms =
+          std::max<int64_t>(0, (next_heartbeat - MonotonicNowNs()) / 1'000'000);
+      try {
+        zmq::poll(items, 2, std::chrono::milliseconds(wait_ms));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        log::Error(kComponent, "poll failed: {}", e.what());
+        break;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t ignored;
+        [[maybe_unused]] ssize_t n = ::read(wake_fd_, &ignored, sizeof(ignored));
+      }
+      // Drain the outbox first: replies and publications in the order they were queued.
+      {
+        std::lock_guard lock(outbox_mu_);
+        batch.swap(outbox_);
+      }
+      bool published_any = false;
+      for (Out& out : batch) {
+        if (out.publish) {
+          Publish(out.bytes);
+          published_any = true;
+        } else {
+          SendReply(out.identity, out.bytes);
+        }
+      }
+      batch.clear();
+      if (published_any || MonotonicNowNs() >= next_heartbeat) {
+        if (MonotonicNowNs() >= next_heartbeat) {
+          PublishHeartbeat();
+          next_heartbeat = MonotonicNowNs() +
+                           std::chrono::nanoseconds(wire::kHeartbeatInterval).count();
+        }
+      }
+      // Then take what clients sent, a bounded number per turn so replies keep flowing.
+      for (int i = 0; i < 256; ++i) {
+        std::vector<zmq::message_t> frames;
+        std::optional<size_t> got;
+        try {
+          got = zmq::recv_multipart(router_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+          log::Warn(kComponent, "receive failed: {}", e.what());
+          break;
+        }
+        if (!got) break;
+        HandleFrames(frames);
+      }
+    }
+  }
+
+  void Publish(const std::string& envelope) {
+    auto event = schemas::VerifyEnvelope(envelope);
+    if (!event.ok()) return;  // the log built it; cannot happen, but never publish garbage
+    const std::string topic = wire::EventTopic((*event)->stream()->string_view());
+    std::array<zmq::const_buffer, 2> frames = {zmq::buffer(topic), zmq::buffer(envelope)};
+    zmq::send_multipart(pub_, frames, zmq::send_flags::dontwait);
+    ++published_;
+  }
+
+  void PublishHeartbeat() {
+    std::string position;
+    const uint64_t next = log_.NextPosition();
+    for (int i = 0; i < 8; ++i) position.push_back(static_cast<char>(next >> (56 - 8 * i)));
+    std::array<zmq::const_buffer, 2> frames = {zmq::str_buffer(wire::kHeartbeatTopic),
+                                               zmq::buffer(position)};
+    zmq::send_multipart(pub_, frames, zmq::send_flags::dontwait);
+  }
+
+  void SendReply(const std::string& identity, const std::string& bytes) {
+    std::array<zmq::const_buffer, 2> frames = {zmq::buffer(identity), zmq::buffer(bytes)};
+    try {
+      zmq::send_multipart(router_, frames, zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      log::Warn(kComponent, "reply dropped: {}", e.what());
+    }
+  }
+
+  void HandleFrames(std::vector<zmq::message_t>& frames) {
+    ++requests_;
+    if (frames.empty()) return;
+    const std::string identity = frames[0].to_string();
+    // DEALER clients send one frame; REQ clients add an empty delimiter.
+    size_t body = 1;
+    if (frames.size() == 3 && frames[1].size() == 0) body = 2;
+    if (frames.size() != body + 1) {
+      ++malformed_;
+      Reply(identity, protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
+                                                  "expected one request frame, got {}",
+                                                  frames.size() - 1))));
+      return;
+    }
+    const zmq::message_t& frame = frames[body];
+    if (frame.size() > wire::kMaxRequestBytes) {
+      ++malformed_;
+      Reply(identity, protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
+                                                  "request of {} bytes is larger than {}",
+                                                  frame.size(), wire::kMaxRequestBytes))));
+      return;
+    }
+    flatbuffers::Verifier verifier(frame.data<uint8_t>(), frame.size());
+    if (frame.size() < 8 || !verifier.VerifyBuffer<fb::StoreRequest>(nullptr)) {
+      ++malformed_;
+      Reply(identity,
+            protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
+                                        "malformed request: {} bytes that do not verify as a "
+                                        "StoreRequest",
+                                        frame.size()))));
+      return;
+    }
+    const auto* request = flatbuffers::GetRoot<fb::StoreRequest>(frame.data());
+    const uint64_t id = request->request_id();
+    if (request->request_type() == fb::Request::AppendRequest) {
+      log_.AppendAsync(protocol::FromFb(*request->request_as_AppendRequest()),
+                       [this, identity, id](Result<AppendResult> result) {
+                         Reply(identity, result.ok() ? protocol::AppendResponseBytes(id, *result)
+                                                     : protocol::ErrorBytes(id, result.status()));
+                       });
+      return;
+    }
+    if (request->request_type() == fb::Request::NONE ||
+        static_cast<int>(request->request_type()) > static_cast<int>(fb::Request::MAX)) {
+      ++malformed_;
+      Reply(identity, protocol::ErrorBytes(id, Status::InvalidArgument(fmt::format(
+                                                   "unknown request type {}",
+                                                   static_cast<int>(request->request_type())))));
+      return;
+    }
+    // Everything else reads (or is rare): run it off the I/O thread. The frame is copied so
+    // the task owns its bytes.
+    std::string copy(frame.data<char>(), frame.size());
+    std::lock_guard lock(tasks_mu_);
+    tasks_.push_back([this, identity, copy = std::move(copy)] {
+      Reply(identity, Execute(*flatbuffers::GetRoot<fb::StoreRequest>(copy.data())));
+    });
+    tasks_cv_.notify_one();
+  }
+
+  std::string Execute(const fb::StoreRequest& request) {
+    const uint64_t id = request.request_id();
+    auto str = [](const flatbuffers::String* s) {
+      return s == nullptr ? std::string_view() : s->string_view();
+    };
+    switch (request.request_type()) {
+      case fb::Request::ReadStreamRequest: {
+        const auto* r = request.request_as_ReadStreamRequest();
+        auto page = log_.ReadStream(str(r->stream()), r->from(),
+                                    r->backward() ? Direction::kBackward : Direction::kForward,
+                                    std::min(r->max_count(), wire::kMaxReadCount));
+        return page.ok() ? protocol::ReadResponseBytes(id, *page, true)
+                         : protocol::ErrorBytes(id, page.status());
+      }
+      case fb::Request::ReadAllRequest: {
+        const auto* r = request.request_as_ReadAllRequest();
+        auto page = log_.ReadAll(r->from(), std::min(r->max_count(), wire::kMaxReadCount),
+                                 r->until_ns());
+        return page.ok() ? protocol::ReadResponseBytes(id, *page, false)
+                         : protocol::ErrorBytes(id, page.status());
+      }
+      case fb::Request::PositionAtTimeRequest: {
+        auto p = log_.PositionAtTime(request.request_as_PositionAtTimeRequest()->time_ns());
+        return p.ok() ? protocol::PositionBytes(id, *p) : protocol::ErrorBytes(id, p.status());
+      }
+      case fb::Request::StreamHeadRequest: {
+        auto v = log_.StreamHead(str(request.request_as_StreamHeadRequest()->stream()));
+        return v.ok() ? protocol::VersionBytes(id, *v) : protocol::ErrorBytes(id, v.status());
+      }
+      case fb::Request::SaveSnapshotRequest: {
+        const auto* r = request.request_as_SaveSnapshotRequest();
+        Snapshot s{std::string(str(r->stream())), r->version(), r->schema_version(),
+                   r->recorded_ns(), ""};
+        if (r->state() != nullptr) {
+          s.state.assign(reinterpret_cast<const char*>(r->state()->data()), r->state()->size());
+        }
+        Status st = log_.SaveSnapshot(s);
+        return st.ok() ? protocol::OkBytes(id) : protocol::ErrorBytes(id, st);
+      }
+      case fb::Request::LoadSnapshotRequest: {
+        auto s = log_.LoadSnapshot(str(request.request_as_LoadSnapshotRequest()->stream()));
+        return s.ok() ? protocol::SnapshotBytes(id, *s) : protocol::ErrorBytes(id, s.status());
+      }
+      case fb::Request::SetStreamMetadataRequest: {
+        const auto* r = request.request_as_SetStreamMetadataRequest();
+        Status st = log_.SetStreamMetadata(
+            str(r->stream()), {r->max_age_ns(), r->max_count(), r->truncate_before()});
+        return st.ok() ? protocol::OkBytes(id) : protocol::ErrorBytes(id, st);
+      }
+      case fb::Request::GetStreamMetadataRequest: {
+        auto m =
+            log_.GetStreamMetadata(str(request.request_as_GetStreamMetadataRequest()->stream()));
+        return m.ok() ? protocol::StreamMetadataBytes(id, *m)
+                      : protocol::ErrorBytes(id, m.status());
+      }
+      case fb::Request::ServerInfoRequest:
+        return protocol::ServerInfoBytes(id, log_.NextPosition());
+      case fb::Request::VerifyLogRequest:
+        return protocol::VerifyBytes(id, log_.Verify());
+      default:
+        return protocol::ErrorBytes(id, Status::InvalidArgument("unknown request type"));
+    }
+  }
+
+  void ReaderLoop() {
+    while (true) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(tasks_mu_);
+        tasks_cv_.wait(lock, [this] { return tasks_stop_ || !tasks_.empty(); });
+        if (tasks_stop_) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  EventLog& log_;
+  StoreServerOptions options_;
+  std::unique_ptr<ZapHandler> zap_;
+  zmq::socket_t router_;
+  zmq::socket_t pub_;
+  std::string listen_, publish_;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread io_;
+
+  std::mutex outbox_mu_;
+  std::deque<Out> outbox_;
+
+  std::mutex tasks_mu_;
+  std::condition_variable tasks_cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool tasks_stop_ = false;
+  std::vector<std::thread> readers_;
+
+  std::atomic<uint64_t> requests_{0}, malformed_{0}, published_{0};
+};
+
+StoreServer::StoreServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StoreServer::~StoreServer() = default;
+
+Result<std::unique_ptr<StoreServer>> StoreServer::Start(EventLog& log,
+                                                        StoreServerOptions options) {
+  auto impl = std::make_unique<Impl>(log, std::move(options));
+  DOPPEL_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<StoreServer>(new StoreServer(std::move(impl)));
+}
+
+const std::string& StoreServer::listen_endpoint() const { return impl_->listen(); }
+const std::string& StoreServer::publish_endpoint() const { return impl_->publish(); }
+StoreServer::Counters StoreServer::counters() const { return impl_->counters(); }
+
+}  // namespace doppel::eventstore
