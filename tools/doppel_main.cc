@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   AddStreamMetaCommand(app);
   AddScavengeCommand(app);
   AddBenchCommands(app);
+  AddStoreCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

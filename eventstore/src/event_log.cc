@@ -453,8 +453,10 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
       if (head.has_value()) heads_[stream] = *head;
     }
   }
-  published_next_position_.store(next_position_);
+  // Hand the events to the publisher before advertising the new position, so a heartbeat
+  // never announces a position whose event has not been queued for publication.
   if (listener_) listener_(state.envelopes);
+  published_next_position_.store(next_position_);
 }
 
 Result<std::optional<StreamVersion>> EventLog::LoadHead(std::string_view stream) const {

@@ -49,9 +49,9 @@ Bytes AppendRequestBytes(uint64_t request_id, const AppendRequest& request) {
   }
   auto stream = fbb.CreateString(request.stream);
   auto list = fbb.CreateVector(events);
-  auto body = fb::CreateAppendRequest(
-      fbb, stream, static_cast<fb::ExpectedKind>(request.expected.kind),
-      request.expected.version, list);
+  auto body =
+      fb::CreateAppendRequest(fbb, stream, static_cast<fb::ExpectedKind>(request.expected.kind),
+                              request.expected.version, list);
   return WrapRequest(fbb, request_id, fb::Request::AppendRequest, body.Union());
 }
 
@@ -82,8 +82,8 @@ Bytes ReadStreamRequestBytes(uint64_t request_id, std::string_view stream, Strea
                              Direction direction, uint32_t max_count) {
   FlatBufferBuilder fbb(128);
   auto s = fbb.CreateString(stream);
-  auto body = fb::CreateReadStreamRequest(fbb, s, from, direction == Direction::kBackward,
-                                          max_count);
+  auto body =
+      fb::CreateReadStreamRequest(fbb, s, from, direction == Direction::kBackward, max_count);
   return WrapRequest(fbb, request_id, fb::Request::ReadStreamRequest, body.Union());
 }
 
@@ -127,8 +127,8 @@ Bytes SetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream
                                     const StreamMetadata& m) {
   FlatBufferBuilder fbb(64);
   auto s = fbb.CreateString(stream);
-  auto body = fb::CreateSetStreamMetadataRequest(fbb, s, m.max_age_ns, m.max_count,
-                                                 m.truncate_before);
+  auto body =
+      fb::CreateSetStreamMetadataRequest(fbb, s, m.max_age_ns, m.max_count, m.truncate_before);
   return WrapRequest(fbb, request_id, fb::Request::SetStreamMetadataRequest, body.Union());
 }
 
@@ -145,7 +145,7 @@ Bytes ServerInfoRequestBytes(uint64_t request_id) {
   return WrapRequest(fbb, request_id, fb::Request::ServerInfoRequest, body.Union());
 }
 
-Bytes VerifyRequestBytes(uint64_t request_id) {
+Bytes VerifyLogRequestBytes(uint64_t request_id) {
   FlatBufferBuilder fbb(32);
   auto body = fb::CreateVerifyLogRequest(fbb);
   return WrapRequest(fbb, request_id, fb::Request::VerifyLogRequest, body.Union());
@@ -211,8 +211,8 @@ Bytes SnapshotBytes(uint64_t request_id, const Snapshot& s) {
   FlatBufferBuilder fbb(s.state.size() + 128);
   auto stream = fbb.CreateString(s.stream);
   auto state = ByteVector(fbb, s.state);
-  auto body = fb::CreateSnapshotResponse(fbb, stream, s.version, s.schema_version,
-                                         s.recorded_ns, state);
+  auto body =
+      fb::CreateSnapshotResponse(fbb, stream, s.version, s.schema_version, s.recorded_ns, state);
   return WrapResponse(fbb, request_id, fb::Response::SnapshotResponse, body.Union());
 }
 
@@ -233,15 +233,15 @@ Bytes VerifyBytes(uint64_t request_id, const VerifyReport& report) {
   FlatBufferBuilder fbb(256);
   auto problems = fbb.CreateVectorOfStrings(report.problems);
   auto body = fb::CreateVerifyLogResponse(fbb, report.events, report.streams, report.scavenged,
-                                       report.next_position, report.problem_count, problems);
+                                          report.next_position, report.problem_count, problems);
   return WrapResponse(fbb, request_id, fb::Response::VerifyLogResponse, body.Union());
 }
 
 Result<const fb::StoreResponse*> VerifyResponse(std::string_view bytes) {
   flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (bytes.size() < 8 || !verifier.VerifyBuffer<fb::StoreResponse>(nullptr)) {
-    return Status::Corruption(fmt::format("store response of {} bytes does not verify",
-                                          bytes.size()));
+    return Status::Corruption(
+        fmt::format("store response of {} bytes does not verify", bytes.size()));
   }
   return flatbuffers::GetRoot<fb::StoreResponse>(bytes.data());
 }
@@ -249,14 +249,22 @@ Result<const fb::StoreResponse*> VerifyResponse(std::string_view bytes) {
 Status ToStatus(const fb::ErrorResponse& error) {
   const std::string message = Str(error.message());
   switch (static_cast<Status::Code>(error.code())) {
-    case Status::Code::kNotFound: return Status::NotFound(message);
-    case Status::Code::kInvalidArgument: return Status::InvalidArgument(message);
-    case Status::Code::kWrongExpectedVersion: return Status::WrongExpectedVersion(message);
-    case Status::Code::kIdempotencyConflict: return Status::IdempotencyConflict(message);
-    case Status::Code::kCorruption: return Status::Corruption(message);
-    case Status::Code::kIOError: return Status::IOError(message);
-    case Status::Code::kNotADoppelLog: return Status::NotADoppelLog(message);
-    default: return Status::Unavailable(message);
+    case Status::Code::kNotFound:
+      return Status::NotFound(message);
+    case Status::Code::kInvalidArgument:
+      return Status::InvalidArgument(message);
+    case Status::Code::kWrongExpectedVersion:
+      return Status::WrongExpectedVersion(message);
+    case Status::Code::kIdempotencyConflict:
+      return Status::IdempotencyConflict(message);
+    case Status::Code::kCorruption:
+      return Status::Corruption(message);
+    case Status::Code::kIOError:
+      return Status::IOError(message);
+    case Status::Code::kNotADoppelLog:
+      return Status::NotADoppelLog(message);
+    default:
+      return Status::Unavailable(message);
   }
 }
 

@@ -32,7 +32,7 @@ Bytes SetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream
                                     const StreamMetadata& metadata);
 Bytes GetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream);
 Bytes ServerInfoRequestBytes(uint64_t request_id);
-Bytes VerifyRequestBytes(uint64_t request_id);
+Bytes VerifyLogRequestBytes(uint64_t request_id);
 
 // Responses.
 Bytes ErrorBytes(uint64_t request_id, const Status& status);

@@ -1,5 +1,6 @@
 #include "doppel/eventstore/store_server.h"
 
+#include <fmt/format.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "doppel/core/log.h"
 #include "doppel/eventstore/wire_format.h"
@@ -57,10 +56,12 @@ class ZapHandler {
       }
       if (!ok) log::Warn(kComponent, "refused a client whose CURVE key is not allowed");
       std::array<zmq::const_buffer, 6> reply = {
-          zmq::str_buffer("1.0"), zmq::buffer(request_id),
+          zmq::str_buffer("1.0"),
+          zmq::buffer(request_id),
           ok ? zmq::str_buffer("200") : zmq::str_buffer("400"),
           ok ? zmq::str_buffer("OK") : zmq::str_buffer("client key not allowed"),
-          zmq::str_buffer(""), zmq::str_buffer("")};
+          zmq::str_buffer(""),
+          zmq::str_buffer("")};
       zmq::send_multipart(socket_, reply);
     }
   }
@@ -82,8 +83,7 @@ class StoreServer::Impl {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) return Status::IOError("eventfd failed");
     try {
-      if (options_.curve &&
-          (IsTcpEndpoint(options_.listen) || IsTcpEndpoint(options_.publish))) {
+      if (options_.curve && (IsTcpEndpoint(options_.listen) || IsTcpEndpoint(options_.publish))) {
         if (options_.curve->server.secret_key.empty()) {
           return Status::InvalidArgument("CURVE needs the server's secret key");
         }
@@ -139,9 +139,7 @@ class StoreServer::Impl {
 
   const std::string& listen() const { return listen_; }
   const std::string& publish() const { return publish_; }
-  Counters counters() const {
-    return {requests_.load(), malformed_.load(), published_.load()};
-  }
+  Counters counters() const { return {requests_.load(), malformed_.load(), published_.load()}; }
 
  private:
   struct Out {
@@ -174,8 +172,7 @@ class StoreServer::Impl {
     while (!stop_) {
       zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
-      const int64_t wait_ms =
-          std::max<int64_t>(0, (next_heartbeat - MonotonicNowNs()) / 1'000'000);
+      const int64_t wait_ms = std::max<int64_t>(0, (next_heartbeat - MonotonicNowNs()) / 1'000'000);
       try {
         zmq::poll(items, 2, std::chrono::milliseconds(wait_ms));
       } catch (const zmq::error_t& e) {
@@ -205,8 +202,8 @@ class StoreServer::Impl {
       if (published_any || MonotonicNowNs() >= next_heartbeat) {
         if (MonotonicNowNs() >= next_heartbeat) {
           PublishHeartbeat();
-          next_heartbeat = MonotonicNowNs() +
-                           std::chrono::nanoseconds(wire::kHeartbeatInterval).count();
+          next_heartbeat =
+              MonotonicNowNs() + std::chrono::nanoseconds(wire::kHeartbeatInterval).count();
         }
       }
       // Then take what clients sent, a bounded number per turn so replies keep flowing.
@@ -261,9 +258,9 @@ class StoreServer::Impl {
     if (frames.size() == 3 && frames[1].size() == 0) body = 2;
     if (frames.size() != body + 1) {
       ++malformed_;
-      Reply(identity, protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
-                                                  "expected one request frame, got {}",
-                                                  frames.size() - 1))));
+      Reply(identity,
+            protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
+                                        "expected one request frame, got {}", frames.size() - 1))));
       return;
     }
     const zmq::message_t& frame = frames[body];
@@ -328,8 +325,8 @@ class StoreServer::Impl {
       }
       case fb::Request::ReadAllRequest: {
         const auto* r = request.request_as_ReadAllRequest();
-        auto page = log_.ReadAll(r->from(), std::min(r->max_count(), wire::kMaxReadCount),
-                                 r->until_ns());
+        auto page =
+            log_.ReadAll(r->from(), std::min(r->max_count(), wire::kMaxReadCount), r->until_ns());
         return page.ok() ? protocol::ReadResponseBytes(id, *page, false)
                          : protocol::ErrorBytes(id, page.status());
       }
@@ -357,8 +354,8 @@ class StoreServer::Impl {
       }
       case fb::Request::SetStreamMetadataRequest: {
         const auto* r = request.request_as_SetStreamMetadataRequest();
-        Status st = log_.SetStreamMetadata(
-            str(r->stream()), {r->max_age_ns(), r->max_count(), r->truncate_before()});
+        Status st = log_.SetStreamMetadata(str(r->stream()),
+                                           {r->max_age_ns(), r->max_count(), r->truncate_before()});
         return st.ok() ? protocol::OkBytes(id) : protocol::ErrorBytes(id, st);
       }
       case fb::Request::GetStreamMetadataRequest: {
@@ -415,8 +412,7 @@ class StoreServer::Impl {
 StoreServer::StoreServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StoreServer::~StoreServer() = default;
 
-Result<std::unique_ptr<StoreServer>> StoreServer::Start(EventLog& log,
-                                                        StoreServerOptions options) {
+Result<std::unique_ptr<StoreServer>> StoreServer::Start(EventLog& log, StoreServerOptions options) {
   auto impl = std::make_unique<Impl>(log, std::move(options));
   DOPPEL_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<StoreServer>(new StoreServer(std::move(impl)));

@@ -1,11 +1,10 @@
 #include "doppel/eventstore/zmq_security.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace doppel::eventstore {
 namespace {
@@ -28,7 +27,8 @@ bool ValidZ85Key(const std::string& key) {
 Result<CurveKeyPair> GenerateCurveKeyPair() {
   char pub[41], sec[41];
   if (zmq_curve_keypair(pub, sec) != 0) {
-    return Status::Unavailable(fmt::format("CURVE is not available: {}", zmq_strerror(zmq_errno())));
+    return Status::Unavailable(
+        fmt::format("CURVE is not available: {}", zmq_strerror(zmq_errno())));
   }
   return CurveKeyPair{pub, sec};
 }
@@ -61,13 +61,18 @@ Result<CurveKeyPair> ReadCurveKeyFile(const std::string& path) {
     const std::string name = eq == std::string::npos ? "public" : Trim(line.substr(0, eq));
     const std::string value = Trim(eq == std::string::npos ? line : line.substr(eq + 1));
     if (!ValidZ85Key(value)) {
-      return Status::InvalidArgument(fmt::format("{}: '{}' is not a 40-character z85 key", path, name));
+      return Status::InvalidArgument(
+          fmt::format("{}: '{}' is not a 40-character z85 key", path, name));
     }
-    if (name == "public") keys.public_key = value;
-    else if (name == "secret") keys.secret_key = value;
-    else return Status::InvalidArgument(fmt::format("{}: unknown entry '{}'", path, name));
+    if (name == "public")
+      keys.public_key = value;
+    else if (name == "secret")
+      keys.secret_key = value;
+    else
+      return Status::InvalidArgument(fmt::format("{}: unknown entry '{}'", path, name));
   }
-  if (keys.public_key.empty()) return Status::InvalidArgument(fmt::format("{} has no public key", path));
+  if (keys.public_key.empty())
+    return Status::InvalidArgument(fmt::format("{} has no public key", path));
   return keys;
 }
 

@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "doppel/eventstore/event_log.h"
+#include "doppel/eventstore/store_client.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -17,10 +18,19 @@ Result<std::unique_ptr<eventstore::EventLog>> OpenLog(const std::string& dir, bo
   return eventstore::EventLog::Open(dir, options);
 }
 
-int RunVerify(const std::string& dir) {
-  auto log = OpenLog(dir, /*read_only=*/true);
-  if (!log.ok()) return Fail(log.status());
-  const eventstore::VerifyReport report = (*log)->Verify();
+int RunVerify(const StoreOptions& o) {
+  eventstore::VerifyReport report;
+  if (!o.store.empty()) {
+    auto store = OpenStore(o, Access::kReadOnly);
+    if (!store.ok()) return Fail(store.status());
+    auto remote = static_cast<eventstore::StoreClient&>(**store).Verify();
+    if (!remote.ok()) return Fail(remote.status());
+    report = *remote;
+  } else {
+    auto log = OpenLog(o.data_dir, /*read_only=*/true);
+    if (!log.ok()) return Fail(log.status());
+    report = (*log)->Verify();
+  }
   for (const auto& p : report.problems) std::cout << "problem: " << p << '\n';
   std::cout << fmt::format(
       "verify {}: {} events in {} streams, next position {}, {} removed by retention, {} "
@@ -75,11 +85,11 @@ int RunScavenge(const std::string& dir) {
 }  // namespace
 
 void AddVerifyCommand(CLI::App& app) {
-  auto dir = std::make_shared<std::string>();
+  auto o = std::make_shared<StoreOptions>();
   CLI::App* cmd = app.add_subcommand(
       "verify", "Check every invariant of an event log; exit 0 only if all hold");
-  cmd->add_option("--data", *dir, "Data directory")->required();
-  cmd->callback([dir] { ExitCode() = RunVerify(*dir); });
+  AddStoreOptions(*cmd, *o);
+  cmd->callback([o] { ExitCode() = RunVerify(*o); });
 }
 
 void AddStreamMetaCommand(CLI::App& app) {

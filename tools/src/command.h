@@ -29,5 +29,6 @@ void AddVerifyCommand(CLI::App& app);
 void AddStreamMetaCommand(CLI::App& app);
 void AddScavengeCommand(CLI::App& app);
 void AddBenchCommands(CLI::App& app);
+void AddStoreCommands(CLI::App& app);
 
 }  // namespace doppel::tools

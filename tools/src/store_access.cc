@@ -1,15 +1,59 @@
 #include "store_access.h"
 
 #include "doppel/eventstore/event_log.h"
+#include "doppel/eventstore/store_client.h"
 
 namespace doppel::tools {
 
+void AddCurveClientOptions(CLI::App& cmd, StoreOptions& options) {
+  cmd.add_option("--curve-server-key", options.curve_server_key,
+                 "The store's CURVE public key file (NAME.pub from doppel keygen)");
+  cmd.add_option("--curve-key", options.curve_key,
+                 "This client's CURVE key file (NAME.key from doppel keygen)");
+}
+
 void AddStoreOptions(CLI::App& cmd, StoreOptions& options) {
-  cmd.add_option("--data", options.data_dir, "Data directory of an embedded event log")->required();
+  auto* data = cmd.add_option("--data", options.data_dir, "Data directory of an embedded log");
+  auto* store = cmd.add_option("--store", options.store,
+                               "Store server endpoint (tcp://HOST:PORT, ipc://PATH)");
+  data->excludes(store);
+  store->excludes(data);
+  AddCurveClientOptions(cmd, options);
+}
+
+Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOptions& options) {
+  if (options.curve_server_key.empty() && options.curve_key.empty()) {
+    return std::optional<eventstore::CurveClientConfig>();
+  }
+  if (options.curve_server_key.empty() || options.curve_key.empty()) {
+    return Status::InvalidArgument("CURVE needs both --curve-server-key and --curve-key");
+  }
+  auto server = eventstore::ReadCurveKeyFile(options.curve_server_key);
+  if (!server.ok()) return server.status();
+  auto client = eventstore::ReadCurveKeyFile(options.curve_key);
+  if (!client.ok()) return client.status();
+  if (client->secret_key.empty()) {
+    return Status::InvalidArgument(options.curve_key + " has no secret key (use NAME.key)");
+  }
+  return std::optional<eventstore::CurveClientConfig>(
+      eventstore::CurveClientConfig{server->public_key, *client});
 }
 
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access) {
+  if (!options.store.empty()) {
+    auto curve = CurveClient(options);
+    if (!curve.ok()) return curve.status();
+    eventstore::StoreClientOptions client_options;
+    client_options.endpoint = options.store;
+    client_options.curve = *curve;
+    auto client = eventstore::StoreClient::Connect(client_options);
+    if (!client.ok()) return client.status();
+    return std::unique_ptr<eventstore::EventStore>(std::move(client).value());
+  }
+  if (options.data_dir.empty()) {
+    return Status::InvalidArgument("say where the store is: --data DIR or --store EP");
+  }
   eventstore::EventLogOptions log_options;
   log_options.read_only = access == Access::kReadOnly;
   log_options.create_if_missing = access == Access::kReadWrite;

@@ -1,20 +1,31 @@
-// How a tool reaches a store: an embedded data directory (--data DIR).
+// How a tool reaches a store: an embedded data directory (--data DIR) or a store server
+// (--store EP), with optional CURVE keys for tcp endpoints.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "doppel/eventstore/event_store.h"
+#include "doppel/eventstore/zmq_security.h"
 
 namespace doppel::tools {
 
 struct StoreOptions {
   std::string data_dir;
+  std::string store;             // ROUTER endpoint of a store server
+  std::string curve_server_key;  // the server's .pub file
+  std::string curve_key;         // this client's .key file
 };
 
-// Adds --data to `cmd`.
+// Adds --data, --store and the client CURVE flags to `cmd`.
 void AddStoreOptions(CLI::App& cmd, StoreOptions& options);
+// Adds only --curve-server-key and --curve-key.
+void AddCurveClientOptions(CLI::App& cmd, StoreOptions& options);
+
+// The CURVE settings the flags name, or nullopt when none were given.
+Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOptions& options);
 
 enum class Access { kReadOnly, kReadWrite };
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,

@@ -12,7 +12,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -33,7 +32,7 @@ Result<CurveKeyPair> ReadCurveKeyFile(const std::string& path);
 Result<std::vector<std::string>> ReadAllowedKeys(const std::string& path);
 
 struct CurveServerConfig {
-  CurveKeyPair server;                     // needs the secret key
+  CurveKeyPair server;                       // needs the secret key
   std::vector<std::string> allowed_clients;  // z85 public keys; empty = nobody
 };
 
