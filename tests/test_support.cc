@@ -1,11 +1,15 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "doppel/schemas/robot_events_generated.h"
@@ -72,6 +76,85 @@ CommandResult RunDoppel(const std::vector<std::string>& args) {
   r.out = out.str();
   r.err = err.str();
   return r;
+}
+
+DoppelProcess::DoppelProcess(const std::vector<std::string>& args) {
+  int fds[2];
+  if (::pipe(fds) != 0) std::abort();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    std::vector<char*> argv;
+    std::string bin = DoppelBinary();
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  out_fd_ = fds[0];
+}
+
+DoppelProcess::~DoppelProcess() {
+  if (!waited_) {
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+  if (out_fd_ >= 0) ::close(out_fd_);
+}
+
+std::optional<std::string> DoppelProcess::ReadLine(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    const size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{out_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[65536];
+    const ssize_t n = ::read(out_fd_, chunk, sizeof(chunk));
+    if (n <= 0) return std::nullopt;  // closed
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+void DoppelProcess::Kill(int signal) { ::kill(pid_, signal); }
+
+int DoppelProcess::Wait() {
+  if (waited_) return exit_code_;
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  waited_ = true;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return exit_code_;
+}
+
+StoreProcess StartStore(const std::string& data_dir, const std::string& listen,
+                        const std::string& publish, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"store", "--data",    data_dir, "--listen",
+                                   listen,  "--publish", publish};
+  args.insert(args.end(), extra.begin(), extra.end());
+  StoreProcess store;
+  store.process = std::make_unique<DoppelProcess>(args);
+  auto line = store.process->ReadLine(20000);
+  if (!line) {
+    ADD_FAILURE() << "doppel store did not start";
+    return store;
+  }
+  auto json = nlohmann::json::parse(*line);
+  store.listen = json["listen"];
+  store.publish = json["publish"];
+  return store;
 }
 
 }  // namespace doppel::testing

@@ -2,6 +2,10 @@
 // the doppel binary as a real child process.
 #pragma once
 
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,5 +42,41 @@ struct CommandResult {
 // waits, and captures stdout and stderr.
 CommandResult RunDoppel(const std::vector<std::string>& args);
 std::string DoppelBinary();
+
+// A doppel child process whose stdout is read line by line. Killed (SIGKILL) on destruction.
+class DoppelProcess {
+ public:
+  explicit DoppelProcess(const std::vector<std::string>& args);
+  ~DoppelProcess();
+  DoppelProcess(const DoppelProcess&) = delete;
+  DoppelProcess& operator=(const DoppelProcess&) = delete;
+
+  // The next whole line of stdout, or nullopt if none came within `timeout_ms`.
+  std::optional<std::string> ReadLine(int timeout_ms);
+  void Kill(int signal);
+  // Waits for exit; returns the exit code (128 + signal when killed).
+  int Wait();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffer_;
+  bool waited_ = false;
+  int exit_code_ = -1;
+};
+
+// A `doppel store` child process on loopback with ports chosen by the system.
+struct StoreProcess {
+  std::unique_ptr<DoppelProcess> process;
+  std::string listen;
+  std::string publish;
+};
+// Starts `doppel store --data DIR` on the given endpoints (default: free loopback ports) plus
+// any extra flags, and waits until it prints its endpoints.
+StoreProcess StartStore(const std::string& data_dir,
+                        const std::string& listen = "tcp://127.0.0.1:0",
+                        const std::string& publish = "tcp://127.0.0.1:0",
+                        const std::vector<std::string>& extra = {});
 
 }  // namespace doppel::testing

@@ -1,5 +1,6 @@
 #include "doppel/eventstore/store_client.h"
 
+#include <fmt/format.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "doppel/core/log.h"
 #include "protocol.h"
@@ -76,8 +75,9 @@ class StoreClient::Impl {
                            std::chrono::milliseconds attempt_timeout = {}) {
     std::promise<Result<std::string>> promise;
     auto future = promise.get_future();
-    Submit(build, [&promise](Result<std::string> r) { promise.set_value(std::move(r)); },
-           attempt_timeout);
+    Submit(
+        build, [&promise](Result<std::string> r) { promise.set_value(std::move(r)); },
+        attempt_timeout);
     return future.get();
   }
 
@@ -136,10 +136,13 @@ class StoreClient::Impl {
       for (Outgoing& out : batch) {
         Send(out.bytes);
         const int64_t attempt = std::chrono::nanoseconds(out.attempt_timeout).count();
-        in_flight_.emplace(out.id, InFlight{std::move(out.bytes), std::move(out.done),
-                                            out.attempt_timeout, now + attempt,
-                                            now + std::chrono::nanoseconds(std::max(options_.deadline, out.attempt_timeout)).count(),
-                                            1});
+        in_flight_.emplace(
+            out.id,
+            InFlight{
+                std::move(out.bytes), std::move(out.done), out.attempt_timeout, now + attempt,
+                now + std::chrono::nanoseconds(std::max(options_.deadline, out.attempt_timeout))
+                          .count(),
+                1});
       }
       batch.clear();
       for (int i = 0; i < 1024; ++i) {
@@ -259,8 +262,8 @@ Result<ReadPage> ToReadPage(Result<std::string> bytes) {
     page.events.reserve((*r)->events()->size());
     for (const fb::EventBytes* e : *(*r)->events()) {
       if (e->envelope() == nullptr) return Status::Corruption("read reply holds an empty event");
-      auto event = RecordedEvent::FromBytes(std::string(
-          reinterpret_cast<const char*>(e->envelope()->data()), e->envelope()->size()));
+      auto event = RecordedEvent::FromBytes(
+          std::string(reinterpret_cast<const char*>(e->envelope()->data()), e->envelope()->size()));
       if (!event.ok()) return event.status();
       page.events.push_back(std::move(event).value());
     }
@@ -321,7 +324,8 @@ Result<ReadPage> StoreClient::ReadAll(GlobalPosition from, size_t max_count,
 }
 
 Result<GlobalPosition> StoreClient::PositionAtTime(TimeNs t) const {
-  auto bytes = impl_->Call([&](uint64_t id) { return protocol::PositionAtTimeRequestBytes(id, t); });
+  auto bytes =
+      impl_->Call([&](uint64_t id) { return protocol::PositionAtTimeRequestBytes(id, t); });
   if (!bytes.ok()) return bytes.status();
   auto r = As<fb::PositionResponse>(*bytes, fb::Response::PositionResponse);
   if (!r.ok()) return r.status();

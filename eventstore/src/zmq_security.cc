@@ -55,8 +55,8 @@ Result<CurveKeyPair> ReadCurveKeyFile(const std::string& path) {
   CurveKeyPair keys;
   std::string line;
   while (std::getline(in, line)) {
-    line = Trim(line.substr(0, line.find('#')));
-    if (line.empty()) continue;
+    line = Trim(line);
+    if (line.empty() || line[0] == '#') continue;  // z85 keys may contain '#': whole lines only
     const auto eq = line.find('=');
     const std::string name = eq == std::string::npos ? "public" : Trim(line.substr(0, eq));
     const std::string value = Trim(eq == std::string::npos ? line : line.substr(eq + 1));
@@ -82,8 +82,8 @@ Result<std::vector<std::string>> ReadAllowedKeys(const std::string& path) {
   std::vector<std::string> keys;
   std::string line;
   while (std::getline(in, line)) {
-    line = Trim(line.substr(0, line.find('#')));
-    if (line.empty()) continue;
+    line = Trim(line);
+    if (line.empty() || line[0] == '#') continue;
     const auto eq = line.find('=');
     if (eq != std::string::npos) {
       if (Trim(line.substr(0, eq)) != "public") continue;  // never accept secret lines as keys

@@ -1,10 +1,9 @@
 // doppel store | subscribe | keygen: the store server, a live tail of it, and CURVE keys.
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <charconv>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "command.h"
 #include "doppel/core/log.h"
@@ -43,6 +42,7 @@ struct StoreServerFlags {
   std::string curve_key;
   std::string curve_allow;
   bool no_sync = false;
+  int publish_hwm = 100000;
 };
 
 int RunStore(const StoreServerFlags& f) {
@@ -50,6 +50,7 @@ int RunStore(const StoreServerFlags& f) {
   eventstore::StoreServerOptions options;
   options.listen = f.listen;
   options.publish = f.publish;
+  options.publish_hwm = f.publish_hwm;
   if (!f.curve_key.empty()) {
     auto keys = eventstore::ReadCurveKeyFile(f.curve_key);
     if (!keys.ok()) return Fail(keys.status());
@@ -157,7 +158,8 @@ int RunKeygen(const std::string& name) {
 void AddStoreCommands(CLI::App& app) {
   auto s = std::make_shared<StoreServerFlags>();
   CLI::App* store = app.add_subcommand(
-      "store", "Serve an event log over ZeroMQ: requests on --listen, committed events on --publish");
+      "store",
+      "Serve an event log over ZeroMQ: requests on --listen, committed events on --publish");
   store->add_option("--data", s->data_dir, "Data directory")->required();
   store->add_option("--listen", s->listen, "ROUTER endpoint for requests")->capture_default_str();
   store->add_option("--publish", s->publish, "PUB endpoint for committed events")
@@ -165,6 +167,10 @@ void AddStoreCommands(CLI::App& app) {
   store->add_option("--curve-key", s->curve_key,
                     "Server CURVE key file (NAME.key): turns on CURVE for tcp endpoints");
   store->add_option("--curve-allow", s->curve_allow, "File of allowed client public keys");
+  store
+      ->add_option("--publish-hwm", s->publish_hwm,
+                   "Messages queued per subscriber before PUB drops (subscribers heal by reading)")
+      ->capture_default_str();
   store->add_flag("--no-sync", s->no_sync, "Do not fsync commits (unsafe; for experiments)");
   store->callback([s] { ExitCode() = RunStore(*s); });
 

@@ -24,9 +24,9 @@ namespace doppel::eventstore {
 struct SubscriptionOptions {
   std::string store = "tcp://127.0.0.1:7600";    // ROUTER, for catch-up and healing reads
   std::string publish = "tcp://127.0.0.1:7601";  // PUB
-  std::optional<GlobalPosition> from;  // first position to deliver; nullopt = from now
-  std::string stream_prefix;           // deliver only streams starting with this
-  std::string event_type;              // deliver only this type; empty = all
+  std::optional<GlobalPosition> from;            // first position to deliver; nullopt = from now
+  std::string stream_prefix;                     // deliver only streams starting with this
+  std::string event_type;                        // deliver only this type; empty = all
   std::optional<CurveClientConfig> curve;
   int receive_hwm = 100000;  // messages buffered before PUB drops (then healed by reads)
   size_t read_page = 1024;
@@ -64,7 +64,7 @@ class Subscription {
   SubscriptionOptions options_;
   std::unique_ptr<StoreClient> client_;
   zmq::socket_t sub_;
-  GlobalPosition next_ = 0;      // next position not yet accounted for
+  GlobalPosition next_ = 0;  // next position not yet accounted for
   bool catching_up_ = true;
   std::deque<RecordedEvent> ready_;  // matched, not yet handed out
   Stats stats_;

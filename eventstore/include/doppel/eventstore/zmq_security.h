@@ -6,7 +6,8 @@
 //   public = <40 z85 characters>
 //   secret = <40 z85 characters>      (NAME.key only)
 // An allowed-clients file lists client public keys, one per line (bare, or "public = ..."),
-// so concatenating clients' .pub files makes one. '#' starts a comment.
+// so concatenating clients' .pub files makes one. A line starting with '#' is a comment
+// (only at the start: z85 keys themselves may contain '#').
 #pragma once
 
 #include <string>
