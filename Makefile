@@ -14,6 +14,7 @@ test: build
 
 bench: build
 	$(BUILD_DIR)/benchmarks/eventlog_bench --seconds 3
+	$(BUILD_DIR)/benchmarks/store_bench --seconds 5
 
 deps:
 	bash deploy/install-deps.sh

@@ -365,6 +365,45 @@ void EventLog::AppendAsync(AppendRequest request, AppendCallback done) {
   done(Status::Unavailable("event log is closing"));
 }
 
+void EventLog::AppendMany(std::vector<std::pair<AppendRequest, AppendCallback>> appends) {
+  std::vector<Pending> accepted;
+  accepted.reserve(appends.size());
+  for (auto& [request, done] : appends) {
+    if (Status s = CheckRequest(request); !s.ok()) {
+      done(std::move(s));
+      continue;
+    }
+    for (NewEvent& e : request.events) {
+      if (e.id.is_nil()) e.id = EventId::Random();
+    }
+    accepted.push_back(Pending{std::move(request), std::move(done)});
+  }
+  if (accepted.empty()) return;
+  std::unique_lock lock(queue_mu_);
+  if (stopping_) {
+    lock.unlock();
+    for (Pending& p : accepted) p.done(Status::Unavailable("event log is closing"));
+    return;
+  }
+  for (Pending& p : accepted) queue_.push_back(std::move(p));
+  if (committing_) {
+    queue_cv_.notify_one();
+    return;
+  }
+  // Commit here until what we queued is done (a few groups at most: the group limits).
+  committing_ = true;
+  size_t left = queue_.size();
+  while (left > 0 && !queue_.empty()) {
+    std::vector<Pending> group = TakeGroup();
+    left = group.size() >= left ? 0 : left - group.size();
+    lock.unlock();
+    RunGroup(group);
+    lock.lock();
+  }
+  committing_ = false;
+  if (!queue_.empty()) queue_cv_.notify_one();
+}
+
 std::vector<EventLog::Pending> EventLog::TakeGroup() {
   std::vector<Pending> group;
   size_t events = 0, bytes = 0;

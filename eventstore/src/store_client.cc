@@ -64,11 +64,15 @@ class StoreClient::Impl {
     const uint64_t id = next_id_.fetch_add(1);
     Outgoing out{id, build(id), std::move(done),
                  attempt_timeout.count() > 0 ? attempt_timeout : options_.attempt_timeout};
+    bool was_empty;
     {
       std::lock_guard lock(outgoing_mu_);
+      was_empty = outgoing_.empty();
       outgoing_.push_back(std::move(out));
     }
-    Wake();
+    // Only the first request into an empty queue needs to wake the I/O thread; it takes
+    // everything queued when it wakes. Under load this saves a syscall per request.
+    if (was_empty) Wake();
   }
 
   Result<std::string> Call(const std::function<std::string(uint64_t)>& build,

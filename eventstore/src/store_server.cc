@@ -110,8 +110,9 @@ class StoreServer::Impl {
     }
     log_.SetCommitListener([this](std::span<const std::string> envelopes) {
       std::lock_guard lock(outbox_mu_);
+      const bool was_empty = outbox_.empty();
       for (const auto& e : envelopes) outbox_.push_back(Out{true, {}, e});
-      Wake();
+      if (was_empty) Wake();
     });
     for (int i = 0; i < std::max(1, options_.reader_threads); ++i) {
       readers_.emplace_back([this] { ReaderLoop(); });
@@ -162,8 +163,9 @@ class StoreServer::Impl {
 
   void Reply(const std::string& identity, std::string bytes) {
     std::lock_guard lock(outbox_mu_);
+    const bool was_empty = outbox_.empty();
     outbox_.push_back(Out{false, identity, std::move(bytes)});
-    Wake();
+    if (was_empty) Wake();  // the I/O thread drains everything queued when it wakes
   }
 
   void IoLoop() {
@@ -184,27 +186,27 @@ class StoreServer::Impl {
         uint64_t ignored;
         [[maybe_unused]] ssize_t n = ::read(wake_fd_, &ignored, sizeof(ignored));
       }
+      // Every event below this position is in the outbox by now (the log hands events to
+      // the publisher before advancing it), so a heartbeat sent after draining never
+      // announces an event that was not published.
+      const GlobalPosition published_below = log_.NextPosition();
       // Drain the outbox first: replies and publications in the order they were queued.
       {
         std::lock_guard lock(outbox_mu_);
         batch.swap(outbox_);
       }
-      bool published_any = false;
       for (Out& out : batch) {
         if (out.publish) {
           Publish(out.bytes);
-          published_any = true;
         } else {
           SendReply(out.identity, out.bytes);
         }
       }
       batch.clear();
-      if (published_any || MonotonicNowNs() >= next_heartbeat) {
-        if (MonotonicNowNs() >= next_heartbeat) {
-          PublishHeartbeat();
-          next_heartbeat =
-              MonotonicNowNs() + std::chrono::nanoseconds(wire::kHeartbeatInterval).count();
-        }
+      if (MonotonicNowNs() >= next_heartbeat) {
+        PublishHeartbeat(published_below);
+        next_heartbeat =
+            MonotonicNowNs() + std::chrono::nanoseconds(wire::kHeartbeatInterval).count();
       }
       // Then take what clients sent, a bounded number per turn so replies keep flowing.
       for (int i = 0; i < 256; ++i) {
@@ -219,6 +221,11 @@ class StoreServer::Impl {
         if (!got) break;
         HandleFrames(frames);
       }
+      if (!appends_.empty()) {
+        std::vector<std::pair<AppendRequest, EventLog::AppendCallback>> appends;
+        appends.swap(appends_);
+        log_.AppendMany(std::move(appends));
+      }
     }
   }
 
@@ -231,9 +238,8 @@ class StoreServer::Impl {
     ++published_;
   }
 
-  void PublishHeartbeat() {
+  void PublishHeartbeat(GlobalPosition next) {
     std::string position;
-    const uint64_t next = log_.NextPosition();
     for (int i = 0; i < 8; ++i) position.push_back(static_cast<char>(next >> (56 - 8 * i)));
     std::array<zmq::const_buffer, 2> frames = {zmq::str_buffer(wire::kHeartbeatTopic),
                                                zmq::buffer(position)};
@@ -284,11 +290,14 @@ class StoreServer::Impl {
     const auto* request = flatbuffers::GetRoot<fb::StoreRequest>(frame.data());
     const uint64_t id = request->request_id();
     if (request->request_type() == fb::Request::AppendRequest) {
-      log_.AppendAsync(protocol::FromFb(*request->request_as_AppendRequest()),
-                       [this, identity, id](Result<AppendResult> result) {
-                         Reply(identity, result.ok() ? protocol::AppendResponseBytes(id, *result)
-                                                     : protocol::ErrorBytes(id, result.status()));
-                       });
+      // Gathered for one AppendMany after this turn's receives: one commit group, committed
+      // on this thread when the log is idle.
+      appends_.emplace_back(protocol::FromFb(*request->request_as_AppendRequest()),
+                            [this, identity, id](Result<AppendResult> result) {
+                              Reply(identity, result.ok()
+                                                  ? protocol::AppendResponseBytes(id, *result)
+                                                  : protocol::ErrorBytes(id, result.status()));
+                            });
       return;
     }
     if (request->request_type() == fb::Request::NONE ||
@@ -399,6 +408,7 @@ class StoreServer::Impl {
 
   std::mutex outbox_mu_;
   std::deque<Out> outbox_;
+  std::vector<std::pair<AppendRequest, EventLog::AppendCallback>> appends_;  // I/O thread only
 
   std::mutex tasks_mu_;
   std::condition_variable tasks_cv_;

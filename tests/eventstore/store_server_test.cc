@@ -2,11 +2,11 @@
 // process on loopback; clients and subscribers are StoreClient, Subscription, or further
 // `doppel subscribe` processes.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "doppel/eventstore/store_client.h"
@@ -21,8 +21,8 @@ using testing::JointStateEvent;
 using testing::StartStore;
 using testing::TempDir;
 
-std::unique_ptr<StoreClient> ConnectTo(const std::string& endpoint,
-                                       std::chrono::milliseconds deadline = std::chrono::seconds(30)) {
+std::unique_ptr<StoreClient> ConnectTo(
+    const std::string& endpoint, std::chrono::milliseconds deadline = std::chrono::seconds(30)) {
   StoreClientOptions options;
   options.endpoint = endpoint;
   options.attempt_timeout = std::chrono::milliseconds(500);
@@ -71,7 +71,8 @@ TEST(StoreServerTest, ClientAppendsReadsAndGetsTheSameErrorsAsEmbedded) {
   TempDir dir;
   auto store = StartStore(dir.Sub("log"));
   auto client = ConnectTo(store.listen);
-  auto a = client->Append({"robot-1", ExpectedVersion::NoStream(), {JointStateEvent(1), JointStateEvent(2)}});
+  auto a = client->Append(
+      {"robot-1", ExpectedVersion::NoStream(), {JointStateEvent(1), JointStateEvent(2)}});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->first_position, 0u);
   EXPECT_EQ(a->last_version, 1u);
@@ -107,9 +108,9 @@ TEST(StoreServerTest, SubscriberProcessesReceiveEveryEventOnceInOrder) {
   constexpr int kTotal = kAppenders * kPerAppender;
   std::vector<std::unique_ptr<testing::DoppelProcess>> subscribers;
   for (int i = 0; i < kSubscribers; ++i) {
-    subscribers.push_back(std::make_unique<testing::DoppelProcess>(std::vector<std::string>{
-        "subscribe", "--store", store.listen, "--publish", store.publish, "--from", "0",
-        "--count", std::to_string(kTotal)}));
+    subscribers.push_back(std::make_unique<testing::DoppelProcess>(
+        std::vector<std::string>{"subscribe", "--store", store.listen, "--publish", store.publish,
+                                 "--from", "0", "--count", std::to_string(kTotal)}));
   }
   auto client = ConnectTo(store.listen);
   std::vector<std::thread> appenders;
@@ -142,9 +143,11 @@ TEST(StoreServerTest, LateSubscriberCatchesUpAndJoinsLiveWithoutGapOrDuplicate) 
   auto store = StartStore(dir.Sub("log"));
   auto client = ConnectTo(store.listen);
   for (int i = 0; i < 600; ++i) {
-    ASSERT_TRUE(client->Append({"robot-" + std::to_string(i % 5), ExpectedVersion::Any(),
-                                {JointStateEvent(i)}})
-                    .ok());
+    ASSERT_TRUE(
+        client
+            ->Append(
+                {"robot-" + std::to_string(i % 5), ExpectedVersion::Any(), {JointStateEvent(i)}})
+            .ok());
   }
   auto sub = Subscribe(store, 0);
   std::thread more([&] {
@@ -166,9 +169,9 @@ TEST(StoreServerTest, FilteredSubscriptionSeesOnlyItsStreams) {
   auto client = ConnectTo(store.listen);
   auto sub = Subscribe(store, std::nullopt, 100000, "robot-1");
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(client->Append({i % 2 ? "robot-1" : "arm-1", ExpectedVersion::Any(),
-                                {JointStateEvent(i)}})
-                    .ok());
+    ASSERT_TRUE(
+        client->Append({i % 2 ? "robot-1" : "arm-1", ExpectedVersion::Any(), {JointStateEvent(i)}})
+            .ok());
   }
   auto events = Take(*sub, 50);
   ASSERT_EQ(events.size(), 50u);
@@ -187,8 +190,8 @@ TEST(StoreServerTest, KilledSubscriberResumesExactlyFromItsCheckpoint) {
   }
   uint64_t checkpoint = 0;
   {
-    testing::DoppelProcess first({"subscribe", "--store", store.listen, "--publish",
-                                  store.publish, "--from", "0"});
+    testing::DoppelProcess first(
+        {"subscribe", "--store", store.listen, "--publish", store.publish, "--from", "0"});
     for (int i = 0; i < 200; ++i) {
       auto line = first.ReadLine(20000);
       ASSERT_TRUE(line.has_value());
@@ -198,9 +201,8 @@ TEST(StoreServerTest, KilledSubscriberResumesExactlyFromItsCheckpoint) {
     first.Wait();
   }
   ASSERT_EQ(checkpoint, 200u);
-  testing::DoppelProcess second({"subscribe", "--store", store.listen, "--publish",
-                                 store.publish, "--from", std::to_string(checkpoint), "--count",
-                                 "300"});
+  testing::DoppelProcess second({"subscribe", "--store", store.listen, "--publish", store.publish,
+                                 "--from", std::to_string(checkpoint), "--count", "300"});
   for (uint64_t expect = checkpoint; expect < 500; ++expect) {
     auto line = second.ReadLine(20000);
     ASSERT_TRUE(line.has_value());
@@ -211,8 +213,8 @@ TEST(StoreServerTest, KilledSubscriberResumesExactlyFromItsCheckpoint) {
 
 TEST(StoreServerTest, SlowSubscriberPastTheHighWaterMarkEndsWithEveryEvent) {
   TempDir dir;
-  auto store = StartStore(dir.Sub("log"), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0",
-                          {"--publish-hwm", "50"});
+  auto store =
+      StartStore(dir.Sub("log"), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", {"--publish-hwm", "50"});
   auto client = ConnectTo(store.listen);
   auto sub = Subscribe(store, std::nullopt, /*hwm=*/20);
   ASSERT_TRUE(sub->Next(std::chrono::milliseconds(200)).ok());  // connected, at "now"
@@ -329,10 +331,10 @@ TEST(StoreServerTest, GarbageFramesGetErrorRepliesAndTheServerKeepsServing) {
   flatbuffers::FlatBufferBuilder unknown;
   auto body = fb::CreateOkResponse(unknown);
   unknown.Finish(fb::CreateStoreRequest(unknown, 8, static_cast<fb::Request>(77), body.Union()));
-  ExpectErrorReply(RawRequest(dealer, std::string(reinterpret_cast<const char*>(
-                                                      unknown.GetBufferPointer()),
-                                                  unknown.GetSize())),
-                   "unknown request type");
+  ExpectErrorReply(
+      RawRequest(dealer, std::string(reinterpret_cast<const char*>(unknown.GetBufferPointer()),
+                                     unknown.GetSize())),
+      "unknown request type");
   // Two frames where one is expected.
   dealer.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
   ExpectErrorReply(RawRequest(dealer, "b"), "one request frame");
@@ -350,9 +352,9 @@ TEST(StoreServerTest, CurveRefusesClientsWithoutAnAllowedKey) {
   ASSERT_EQ(testing::RunDoppel({"keygen", "--out", dir.Sub("server")}).exit_code, 0);
   ASSERT_EQ(testing::RunDoppel({"keygen", "--out", dir.Sub("alice")}).exit_code, 0);
   ASSERT_EQ(testing::RunDoppel({"keygen", "--out", dir.Sub("mallory")}).exit_code, 0);
-  auto store = StartStore(dir.Sub("log"), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0",
-                          {"--curve-key", dir.Sub("server.key"), "--curve-allow",
-                           dir.Sub("alice.pub")});
+  auto store =
+      StartStore(dir.Sub("log"), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0",
+                 {"--curve-key", dir.Sub("server.key"), "--curve-allow", dir.Sub("alice.pub")});
   auto server_key = ReadCurveKeyFile(dir.Sub("server.pub"));
   ASSERT_TRUE(server_key.ok());
   auto connect = [&](const std::string& who, std::chrono::milliseconds deadline) {
@@ -360,7 +362,8 @@ TEST(StoreServerTest, CurveRefusesClientsWithoutAnAllowedKey) {
     options.endpoint = store.listen;
     options.attempt_timeout = std::chrono::milliseconds(500);
     options.deadline = deadline;
-    options.curve = CurveClientConfig{server_key->public_key, *ReadCurveKeyFile(dir.Sub(who + ".key"))};
+    options.curve =
+        CurveClientConfig{server_key->public_key, *ReadCurveKeyFile(dir.Sub(who + ".key"))};
     return std::move(StoreClient::Connect(options)).value();
   };
   auto alice = connect("alice", std::chrono::seconds(20));

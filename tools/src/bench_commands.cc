@@ -9,6 +9,7 @@
 
 #include "append_load.h"
 #include "command.h"
+#include "e2e_load.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -34,6 +35,34 @@ int RunBenchAppend(const BenchAppendOptions& o) {
   return kExitOk;
 }
 
+struct BenchEndToEndOptions {
+  StoreOptions store;
+  std::string publish;
+  EndToEndOptions load;
+};
+
+int RunBenchEndToEnd(BenchEndToEndOptions o) {
+  if (o.store.store.empty()) return Fail(Status::InvalidArgument("bench e2e needs --store EP"));
+  auto curve = CurveClient(o.store);
+  if (!curve.ok()) return Fail(curve.status());
+  o.load.store = o.store.store;
+  o.load.publish = o.publish;
+  o.load.curve = *curve;
+  auto r = RunEndToEnd(o.load);
+  if (!r.ok()) return Fail(r.status());
+  LatencySamples& l = r->latency_ns;
+  std::cout << fmt::format(
+                   "e2e: appended {} events in {:.2f} s ({:.0f}/s), {} subscribers each "
+                   "delivered {:.0f} events/s, append->delivered latency p50 {} us, p99 {} us, "
+                   "p999 {} us; lost {}, duplicated {}, out of order {}, gaps healed {}",
+                   r->appended, r->seconds, r->appended / r->seconds, o.load.subscribers,
+                   r->delivered_per_second, l.Quantile(0.5) / 1000, l.Quantile(0.99) / 1000,
+                   l.Quantile(0.999) / 1000, r->lost, r->duplicated, r->out_of_order,
+                   r->gaps_healed)
+            << std::endl;
+  return r->lost == 0 && r->duplicated == 0 && r->out_of_order == 0 ? kExitOk : kExitError;
+}
+
 }  // namespace
 
 void AddBenchCommands(CLI::App& app) {
@@ -54,6 +83,20 @@ void AddBenchCommands(CLI::App& app) {
                 "instead of one blocking thread per client");
   cmd->add_option("--stream-prefix", o->load.stream_prefix, "Stream names are <prefix>-<client>");
   cmd->callback([o] { ExitCode() = RunBenchAppend(*o); });
+
+  auto e = std::make_shared<BenchEndToEndOptions>();
+  CLI::App* e2e = bench->add_subcommand(
+      "e2e", "Append at a steady rate through a store server; measure delivery to subscribers");
+  e2e->add_option("--store", e->store.store, "Store server endpoint")->required();
+  e2e->add_option("--publish", e->publish, "Store PUB endpoint")->required();
+  e2e->add_option("--clients", e->load.clients, "Client connections")->capture_default_str();
+  e2e->add_option("--subscribers", e->load.subscribers, "Subscribers")->capture_default_str();
+  e2e->add_option("--rate", e->load.rate, "Events per second in all")->capture_default_str();
+  e2e->add_option("--batch", e->load.batch, "Events per append")->capture_default_str();
+  e2e->add_option("--payload-bytes", e->load.payload_bytes, "Payload size")->capture_default_str();
+  e2e->add_option("--duration", e->load.duration_s, "Seconds to run")->capture_default_str();
+  AddCurveClientOptions(*e2e, e->store);
+  e2e->callback([e] { ExitCode() = RunBenchEndToEnd(*e); });
 }
 
 }  // namespace doppel::tools

@@ -83,6 +83,12 @@ class EventLog final : public EventStore {
   // it must be quick and must not wait for another append. Completions run in commit order.
   void AppendAsync(AppendRequest request, AppendCallback done) override;
 
+  // Many appends at once, for a server thread that gathered them from the network. When no
+  // commit is running they are committed on the calling thread (no thread hand-off: the
+  // caller blocks for the fsync while more requests queue up behind it); otherwise they join
+  // the queue like AppendAsync. Callbacks run before this returns in the first case.
+  void AppendMany(std::vector<std::pair<AppendRequest, AppendCallback>> appends);
+
   // Reads up to `max_count` events of `stream` from version `from` (inclusive) in
   // `direction`; kStreamEnd as `from` with kBackward starts at the newest event.
   // Honours the stream's retention.
