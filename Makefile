@@ -24,7 +24,7 @@ build: deps
 	cmake --build --preset $(PRESET)
 
 # Formatting is checked in CI; `make format` fixes it.
-SOURCES = $(shell git ls-files '*.h' '*.cc')
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.h' '*.cc')
 format:
 	clang-format -i $(SOURCES)
 format-check:

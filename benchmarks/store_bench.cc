@@ -4,6 +4,9 @@
 // events/s to 8 subscribers. Every server listens on 127.0.0.1 only and is stopped after.
 //
 //   store_bench [--seconds S]
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <nats/nats.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,15 +16,11 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-#include <hiredis/hiredis.h>
-#include <nats/nats.h>
-#include <nlohmann/json.hpp>
 
 #include "append_load.h"
 #include "doppel/core/clock.h"
@@ -52,8 +51,10 @@ class Child {
     if (capture_stdout && ::pipe(fds) != 0) std::exit(1);
     pid_ = ::fork();
     if (pid_ == 0) {
-      if (capture_stdout) ::dup2(fds[1], STDOUT_FILENO);
-      else std::freopen("/dev/null", "w", stdout);
+      if (capture_stdout)
+        ::dup2(fds[1], STDOUT_FILENO);
+      else
+        std::freopen("/dev/null", "w", stdout);
       std::vector<char*> args;
       std::vector<std::string> copy = argv;
       for (auto& a : copy) args.push_back(a.data());
@@ -130,10 +131,10 @@ Figure Drive(double seconds, Setup setup) {
 // connection per process, many requests in flight). Otherwise 64 StoreClients, like the
 // 64 connections of the anchors.
 Figure RunDoppel(const std::string& base, double seconds, bool shared_connection) {
-  Child store({DOPPEL_BINARY, "store", "--data",
-               base + (shared_connection ? "/doppel-shared" : "/doppel"), "--listen",
-               "tcp://127.0.0.1:0", "--publish", "tcp://127.0.0.1:0"},
-              true);
+  Child store(
+      {DOPPEL_BINARY, "store", "--data", base + (shared_connection ? "/doppel-shared" : "/doppel"),
+       "--listen", "tcp://127.0.0.1:0", "--publish", "tcp://127.0.0.1:0"},
+      true);
   const auto info = nlohmann::json::parse(store.ReadLine());
   const std::string endpoint = info["listen"];
   const std::string payload = doppel::tools::BlobPayload(kPayloadBytes);
@@ -150,8 +151,8 @@ Figure RunDoppel(const std::string& base, double seconds, bool shared_connection
       }
     }
     return [&, t] {
-      doppel::eventstore::AppendRequest r{fmt::format("bench-{}", t),
-                                          doppel::eventstore::ExpectedVersion::Any(), {}};
+      doppel::eventstore::AppendRequest r{
+          fmt::format("bench-{}", t), doppel::eventstore::ExpectedVersion::Any(), {}};
       doppel::eventstore::NewEvent e;
       e.type = "Blob";
       e.payload = payload;
@@ -179,8 +180,8 @@ Figure RunRedis(const std::string& base, double seconds) {
   Figure f = Drive(seconds, [&](int t) {
     connections[t] = redisConnect("127.0.0.1", port);
     return [&, t] {
-      auto* reply = static_cast<redisReply*>(redisCommand(
-          connections[t], "XADD bench-%d * f %b", t, value.data(), value.size()));
+      auto* reply = static_cast<redisReply*>(
+          redisCommand(connections[t], "XADD bench-%d * f %b", t, value.data(), value.size()));
       const bool ok = reply != nullptr && reply->type == REDIS_REPLY_STRING;
       if (reply) freeReplyObject(reply);
       return ok;
@@ -252,11 +253,12 @@ int main(int argc, char** argv) {
   const std::string base = fmt::format("/tmp/doppel-store-bench-{}", ::getpid());
   std::filesystem::create_directories(base);
 
-  std::cout << fmt::format("store: 64 connections, one 200-byte event per write, {} s per run, "
-                           "same machine, same run\n",
-                           seconds);
-  std::cout << fmt::format("| {:<52} | {:>10} | {:>7} | {:>7} |\n", "system", "writes/s",
-                           "p50 us", "p99 us");
+  std::cout << fmt::format(
+      "store: 64 connections, one 200-byte event per write, {} s per run, "
+      "same machine, same run\n",
+      seconds);
+  std::cout << fmt::format("| {:<52} | {:>10} | {:>7} | {:>7} |\n", "system", "writes/s", "p50 us",
+                           "p99 us");
   std::cout << fmt::format("|{:-<54}|{:-<12}|{:-<9}|{:-<9}|\n", "", "", "", "");
   auto row = [](const std::string& name, const Figure& f) {
     std::cout << fmt::format("| {:<52} | {:>10.0f} | {:>7} | {:>7} |\n", name, f.per_second,
@@ -298,13 +300,12 @@ int main(int argc, char** argv) {
       std::cerr << r.status().ToString() << "\n";
       return 1;
     }
-    std::cout << fmt::format(
-                     "| {:<48} | {:>8.0f} | {:>6} | {:>6} | {:>4} | {:>3} | {:>12} |\n",
-                     fmt::format("{:.0f}/s offered, batch {}, {} subscribers", rate, batch,
-                                 subscribers),
-                     r->delivered_per_second, r->latency_ns.Quantile(0.5) / 1000,
-                     r->latency_ns.Quantile(0.99) / 1000, r->lost, r->duplicated,
-                     r->out_of_order)
+    std::cout << fmt::format("| {:<48} | {:>8.0f} | {:>6} | {:>6} | {:>4} | {:>3} | {:>12} |\n",
+                             fmt::format("{:.0f}/s offered, batch {}, {} subscribers", rate, batch,
+                                         subscribers),
+                             r->delivered_per_second, r->latency_ns.Quantile(0.5) / 1000,
+                             r->latency_ns.Quantile(0.99) / 1000, r->lost, r->duplicated,
+                             r->out_of_order)
               << std::flush;
   }
   std::filesystem::remove_all(base);

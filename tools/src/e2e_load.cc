@@ -1,12 +1,12 @@
 #include "e2e_load.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "append_load.h"
 #include "doppel/eventstore/store_client.h"
@@ -88,8 +88,8 @@ Result<EndToEndResult> RunEndToEnd(const EndToEndOptions& o) {
     while (next_send <= now) {
       next_send += interval_ns;
       const int c = static_cast<int>(sent++ % clients.size());
-      eventstore::AppendRequest request{fmt::format("{}-{}", prefix, c),
-                                        eventstore::ExpectedVersion::Any(), {}};
+      eventstore::AppendRequest request{
+          fmt::format("{}-{}", prefix, c), eventstore::ExpectedVersion::Any(), {}};
       const TimeNs occurred = WallNowNs();
       for (int i = 0; i < o.batch; ++i) {
         eventstore::NewEvent e;

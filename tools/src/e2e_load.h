@@ -17,23 +17,23 @@ struct EndToEndOptions {
   std::string store;    // ROUTER endpoint
   std::string publish;  // PUB endpoint
   std::optional<eventstore::CurveClientConfig> curve;
-  int clients = 4;       // client connections, each appending to its own stream
+  int clients = 4;  // client connections, each appending to its own stream
   int subscribers = 4;
-  double rate = 10000;   // events per second, all clients together
-  int batch = 1;         // events per append
+  double rate = 10000;  // events per second, all clients together
+  int batch = 1;        // events per append
   int payload_bytes = 200;
   double duration_s = 5;
 };
 
 struct EndToEndResult {
-  uint64_t appended = 0;         // acknowledged events
+  uint64_t appended = 0;  // acknowledged events
   double seconds = 0;
   double delivered_per_second = 0;  // per subscriber
-  LatencySamples latency_ns;     // append sent -> received, every event at every subscriber
-  uint64_t lost = 0;             // acknowledged but not delivered (summed over subscribers)
+  LatencySamples latency_ns;        // append sent -> received, every event at every subscriber
+  uint64_t lost = 0;                // acknowledged but not delivered (summed over subscribers)
   uint64_t duplicated = 0;
   uint64_t out_of_order = 0;
-  uint64_t gaps_healed = 0;      // gaps the subscriptions detected and filled by reading
+  uint64_t gaps_healed = 0;  // gaps the subscriptions detected and filled by reading
 };
 
 Result<EndToEndResult> RunEndToEnd(const EndToEndOptions& options);
