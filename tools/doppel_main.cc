@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   AddScavengeCommand(app);
   AddBenchCommands(app);
   AddStoreCommands(app);
+  AddTwinCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -23,15 +23,12 @@ bool VerifyTable(const uint8_t* data, size_t size) {
   PayloadType { #Name, "doppel.events." #Name, Version, &VerifyTable < events::Name> }
 
 const std::array kPayloadTypes = {
-    DOPPEL_PAYLOAD(RobotRegistered, 1),
-    DOPPEL_PAYLOAD(JointStateObserved, 1),
-    DOPPEL_PAYLOAD(PoseObserved, 1),
-    DOPPEL_PAYLOAD(CommandIssued, 1),
-    DOPPEL_PAYLOAD(ModeChanged, 1),
-    DOPPEL_PAYLOAD(FaultRaised, 1),
-    DOPPEL_PAYLOAD(FaultCleared, 1),
-    DOPPEL_PAYLOAD(PredictionMade, 1),
-    DOPPEL_PAYLOAD(Blob, 1),
+    DOPPEL_PAYLOAD(RobotRegistered, 1), DOPPEL_PAYLOAD(JointStateObserved, 1),
+    DOPPEL_PAYLOAD(PoseObserved, 1),    DOPPEL_PAYLOAD(CommandIssued, 1),
+    DOPPEL_PAYLOAD(ModeChanged, 1),     DOPPEL_PAYLOAD(FaultRaised, 1),
+    DOPPEL_PAYLOAD(FaultCleared, 1),    DOPPEL_PAYLOAD(PredictionMade, 1),
+    DOPPEL_PAYLOAD(RobotWentSilent, 1), DOPPEL_PAYLOAD(RobotResumed, 1),
+    DOPPEL_PAYLOAD(PredictionAlert, 1), DOPPEL_PAYLOAD(Blob, 1),
 };
 
 #undef DOPPEL_PAYLOAD

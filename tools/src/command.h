@@ -30,5 +30,6 @@ void AddStreamMetaCommand(CLI::App& app);
 void AddScavengeCommand(CLI::App& app);
 void AddBenchCommands(CLI::App& app);
 void AddStoreCommands(CLI::App& app);
+void AddTwinCommands(CLI::App& app);
 
 }  // namespace doppel::tools

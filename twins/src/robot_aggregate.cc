@@ -231,6 +231,12 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
                                s.pending_checks.end() - static_cast<std::ptrdiff_t>(kMaxPending));
       }
     }
+  } else if (type == "RobotWentSilent") {
+    s.silent = true;
+  } else if (type == "RobotResumed") {
+    s.silent = false;
+  } else if (type == "PredictionAlert") {
+    ++s.alerts;
   } else {
     // Known to the schema (e.g. Blob) but not part of a robot's state.
     --s.counters.applied;
@@ -309,6 +315,8 @@ std::string EncodeState(const RobotState& s) {
   b.add_accuracy(accuracy);
   b.add_pending_checks(check_vector);
   b.add_counters(counters);
+  b.add_silent(s.silent);
+  b.add_alerts(s.alerts);
   fbb.Finish(b.Finish(), twin::TwinStateIdentifier());
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
@@ -410,6 +418,8 @@ Result<RobotState> DecodeState(std::string_view bytes, uint32_t schema_version) 
   if (const auto* c = t->counters()) {
     s.counters = {c->applied(), c->skipped_unknown_type(), c->skipped_bad_payload(), c->upcast()};
   }
+  s.silent = t->silent();
+  s.alerts = t->alerts();
   return s;
 }
 

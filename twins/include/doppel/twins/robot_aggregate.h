@@ -81,6 +81,8 @@ struct RobotState {
   struct Counters {
     uint64_t applied = 0, skipped_unknown_type = 0, skipped_bad_payload = 0, upcast = 0;
   } counters;
+  bool silent = false;
+  uint64_t alerts = 0;
 };
 
 // The fold step. `model` may be a generic model (no kinematics): end-effector accuracy is

@@ -1,0 +1,68 @@
+// TwinService: the twin process. It owns the robots whose id hashes to partition I of N,
+// folds their events into aggregates (from the store's snapshots after a restart), predicts
+// with physics when a command arrives and periodically while new events arrive, appends what
+// it derives (PredictionMade, PredictionAlert, RobotWentSilent, RobotResumed) with
+// causation = the triggering event, and publishes each robot's TwinState on its own PUB
+// socket (topic "twin/<robot>", at most publish_hz per robot, latest value wins).
+//
+// Exactly-once application across restarts: the service checkpoints the next global
+// position it has not applied (a snapshot of stream "twin-checkpoint-<I>-of-<N>"). After a
+// restart a robot's state is rebuilt from the store up to the version before the first
+// event it sees again. Derived events get ids computed from the twin partition and the
+// causing event, so deriving them again after a crash is an idempotent duplicate.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "doppel/eventstore/zmq_security.h"
+#include "doppel/twins/predictor.h"
+#include "doppel/twins/scene.h"
+
+namespace doppel::twins {
+
+struct TwinServiceOptions {
+  std::string store = "tcp://127.0.0.1:7600";    // store ROUTER
+  std::string publish = "tcp://127.0.0.1:7601";  // store PUB
+  std::string twin_publish = "tcp://127.0.0.1:7602";
+  std::optional<eventstore::CurveClientConfig> curve;
+  int partition = 0;
+  int partitions = 1;
+  std::shared_ptr<const Scene> scene = std::make_shared<Scene>();
+  uint64_t snapshot_every_events = 1000;
+  double snapshot_every_s = 30;
+  double publish_hz = 30;
+  double predict_hz = 10;
+  double silent_after_s = 2.0;
+  PredictionOptions prediction;
+};
+
+// Which partition of `partitions` owns `robot_id` (a stable FNV-1a hash).
+int PartitionOf(std::string_view robot_id, int partitions);
+
+class TwinService {
+ public:
+  static Result<std::unique_ptr<TwinService>> Start(TwinServiceOptions options);
+  ~TwinService();  // stops, saves the checkpoint
+
+  struct Counters {
+    uint64_t robots = 0;
+    uint64_t applied = 0;
+    uint64_t other_partition = 0;
+    uint64_t predictions = 0;
+    uint64_t alerts = 0;
+    uint64_t published = 0;
+    uint64_t append_errors = 0;
+    uint64_t checkpoint = 0;  // next global position not yet applied
+  };
+  Counters counters() const;
+  const std::string& twin_publish_endpoint() const;
+
+ private:
+  class Impl;
+  explicit TwinService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::twins
