@@ -155,7 +155,14 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
     s.registered = true;
     if (r->robot_id()) s.robot_id = r->robot_id()->str();
     if (r->model()) s.model = r->model()->str();
-    for (const auto& name : Strings(r->joint_names())) JointSlot(s, name);
+    std::vector<std::string> joints = Strings(r->joint_names());
+    if (joints.empty()) {
+      // A built-in model's joints are known without being listed (static data: Apply stays
+      // a function of the state and the event).
+      if (auto builtin = RobotModel::Builtin(s.model); builtin.ok())
+        joints = builtin->joint_names();
+    }
+    for (const auto& name : joints) JointSlot(s, name);
   } else if (type == "CommandIssued") {
     const auto* c = Payload<events::CommandIssued>(p);
     auto& cmd = s.last_command;

@@ -1,0 +1,306 @@
+// The twin process with the real store: `doppel store` and `doppel twin` as child
+// processes on loopback; events go in through StoreClient, TwinState comes out on the twin's
+// PUB socket and is decoded here.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "doppel/eventstore/store_client.h"
+#include "doppel/schemas/payloads.h"
+#include "doppel/schemas/twin_state_generated.h"
+#include "doppel/twins/twin_service.h"
+#include "test_support.h"
+
+namespace doppel::twins {
+namespace {
+
+using eventstore::ExpectedVersion;
+using eventstore::NewEvent;
+
+NewEvent Json(const std::string& type, const std::string& json) {
+  NewEvent e;
+  e.type = type;
+  auto payload = schemas::PayloadFromJson(type, json);
+  EXPECT_TRUE(payload.ok()) << payload.status().ToString();
+  e.payload = *payload;
+  e.occurred_ns = WallNowNs();
+  return e;
+}
+
+struct Twin {
+  std::unique_ptr<testing::DoppelProcess> process;
+  std::string publish;
+};
+
+Twin StartTwin(const testing::StoreProcess& store, const std::string& partition = "0/1",
+               const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {
+      "twin",           "--store",           store.listen,  "--publish", store.publish,
+      "--twin-publish", "tcp://127.0.0.1:0", "--partition", partition};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Twin twin;
+  twin.process = std::make_unique<testing::DoppelProcess>(args);
+  auto line = twin.process->ReadLine(20000);
+  EXPECT_TRUE(line.has_value()) << "doppel twin did not start";
+  if (line) twin.publish = nlohmann::json::parse(*line)["twin_publish"];
+  return twin;
+}
+
+// Latest TwinState per robot seen on a twin's PUB socket.
+class TwinWatcher {
+ public:
+  explicit TwinWatcher(const std::string& endpoint)
+      : sub_(eventstore::SharedZmqContext(), zmq::socket_type::sub) {
+    sub_.set(zmq::sockopt::linger, 0);
+    sub_.set(zmq::sockopt::subscribe, "twin/");
+    sub_.connect(endpoint);
+  }
+  // Waits until `done(states)` holds or the timeout passes; returns whether it held.
+  bool WaitFor(const std::function<bool(const std::map<std::string, std::string>&)>& done,
+               int timeout_ms = 20000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done(states_)) return true;
+      zmq::pollitem_t item = {sub_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      zmq::message_t topic, body;
+      while (sub_.recv(topic, zmq::recv_flags::dontwait)) {
+        if (!sub_.recv(body, zmq::recv_flags::dontwait)) break;
+        flatbuffers::Verifier v(body.data<uint8_t>(), body.size());
+        EXPECT_TRUE(twin::VerifyTwinStateBuffer(v)) << "TwinState does not verify";
+        states_[topic.to_string().substr(5)] = body.to_string();
+      }
+    }
+    return done(states_);
+  }
+  const twin::TwinState* State(const std::string& robot) const {
+    auto it = states_.find(robot);
+    return it == states_.end() ? nullptr : twin::GetTwinState(it->second.data());
+  }
+  const std::map<std::string, std::string>& states() const { return states_; }
+
+ private:
+  zmq::socket_t sub_;
+  std::map<std::string, std::string> states_;
+};
+
+std::unique_ptr<eventstore::StoreClient> Client(const std::string& endpoint) {
+  eventstore::StoreClientOptions o;
+  o.endpoint = endpoint;
+  return std::move(eventstore::StoreClient::Connect(o)).value();
+}
+
+TEST(TwinProcessTest, EventsInTwinStateOutWithTheRightValues) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto twin = StartTwin(store);
+  TwinWatcher watcher(twin.publish);
+  auto client = Client(store.listen);
+  ASSERT_TRUE(
+      client
+          ->Append(
+              {"robot-a1",
+               ExpectedVersion::NoStream(),
+               {Json("RobotRegistered", R"({"robot_id":"a1","model":"doppel_arm6"})"),
+                Json("JointStateObserved",
+                     R"({"names":["shoulder_pan_joint","elbow_joint"],"position":[0.25,-0.5]})"),
+                Json("ModeChanged", R"({"mode":"Autonomous"})"),
+                Json("FaultRaised", R"({"code":"E7","severity":"Error"})")}})
+          .ok());
+  ASSERT_TRUE(watcher.WaitFor([](const auto& s) {
+    if (!s.count("a1")) return false;
+    return twin::GetTwinState(s.at("a1").data())->stream_version() == 3;
+  })) << "no TwinState for a1 at version 3";
+  const auto* state = watcher.State("a1");
+  EXPECT_EQ(state->model()->str(), "doppel_arm6");
+  EXPECT_EQ(state->mode(), events::RobotMode::Autonomous);
+  ASSERT_EQ(state->faults()->size(), 1u);
+  EXPECT_EQ(state->faults()->Get(0)->code()->str(), "E7");
+  std::map<std::string, double> joints;
+  for (uint32_t i = 0; i < state->joint_names()->size(); ++i) {
+    joints[state->joint_names()->Get(i)->str()] = state->joint_position()->Get(i);
+  }
+  EXPECT_EQ(joints["shoulder_pan_joint"], 0.25);
+  EXPECT_EQ(joints["elbow_joint"], -0.5);
+  EXPECT_EQ(joints.size(), 6u);  // the registered model's joints
+}
+
+TEST(TwinProcessTest, CommandPastAJointLimitIsPredictedAndAlertedWithCausation) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto twin = StartTwin(store);
+  auto client = Client(store.listen);
+  NewEvent command = Json(
+      "CommandIssued",
+      R"({"kind":"JointTargets","joint_names":["shoulder_lift_joint"],"joint_targets":[2.2],"issued_by":"test"})");
+  const EventId command_id = EventId::Random();
+  command.id = command_id;
+  ASSERT_TRUE(client
+                  ->Append({"robot-a2",
+                            ExpectedVersion::Any(),
+                            {Json("RobotRegistered", R"({"robot_id":"a2","model":"doppel_arm6"})"),
+                             command}})
+                  .ok());
+  // The twin appends PredictionMade and a PredictionAlert, both caused by the command.
+  std::vector<eventstore::RecordedEvent> derived;
+  for (int i = 0; i < 200 && derived.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto page = client->ReadStream("robot-a2", 2, eventstore::Direction::kForward, 10);
+    ASSERT_TRUE(page.ok());
+    derived = page->events;
+  }
+  ASSERT_GE(derived.size(), 2u);
+  EXPECT_EQ(derived[0].type(), "PredictionMade");
+  EXPECT_EQ(derived[1].type(), "PredictionAlert");
+  for (const auto& e : derived) EXPECT_EQ(schemas::FromFb(e.envelope().causation_id()), command_id);
+  const auto* alert = flatbuffers::GetRoot<events::PredictionAlert>(derived[1].payload().data());
+  EXPECT_EQ(alert->kind(), events::AlertKind::PredictedJointLimit);
+  EXPECT_EQ(alert->link()->str(), "shoulder_lift_joint");
+}
+
+TEST(TwinProcessTest, RestartResumesWithoutDoubleApplyingOrRederiving) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto client = Client(store.listen);
+  int appended = 0;
+  auto observe = [&](int n) {
+    for (int i = 0; i < n; ++i, ++appended) {
+      ASSERT_TRUE(
+          client
+              ->Append(
+                  {"robot-b7",
+                   ExpectedVersion::Any(),
+                   {Json(
+                       "PoseObserved",
+                       fmt::format(
+                           R"({{"pose":{{"position":{{"x":{},"y":0,"z":0}},"orientation":{{"x":0,"y":0,"z":0,"w":1}}}}}})",
+                           appended * 0.01))}})
+              .ok());
+    }
+  };
+  ASSERT_TRUE(
+      client
+          ->Append({"robot-b7",
+                    ExpectedVersion::Any(),
+                    {Json("RobotRegistered", R"({"robot_id":"b7","model":"doppel_base"})")}})
+          .ok());
+  ++appended;
+  {
+    auto twin = StartTwin(store, "0/1", {"--snapshot-every", "7", "--silent-after", "60"});
+    TwinWatcher watcher(twin.publish);
+    observe(40);
+    ASSERT_TRUE(watcher.WaitFor([&](const auto& s) {
+      return s.count("b7") &&
+             twin::GetTwinState(s.at("b7").data())->stream_version() == appended - 1;
+    }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // a checkpoint is saved
+    twin.process->Kill(SIGKILL);
+    twin.process->Wait();
+  }
+  observe(25);  // while no twin runs
+  auto twin = StartTwin(store, "0/1", {"--snapshot-every", "7", "--silent-after", "60"});
+  TwinWatcher watcher(twin.publish);
+  observe(15);
+  ASSERT_TRUE(watcher.WaitFor([&](const auto& s) {
+    return s.count("b7") && twin::GetTwinState(s.at("b7").data())->stream_version() == appended - 1;
+  })) << "twin did not catch up to version "
+      << appended - 1;
+  const auto* state = watcher.State("b7");
+  // Every event applied once: applied counts all of them, and the pose is the last one.
+  EXPECT_EQ(state->counters()->applied(), static_cast<uint64_t>(appended));
+  EXPECT_NEAR(state->base_pose()->position().x(), (appended - 1) * 0.01, 1e-9);
+  // The store holds only what we appended: observations trigger no derived events here.
+  auto page = client->ReadStream("robot-b7", 0, eventstore::Direction::kForward, 1000);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events.size(), static_cast<size_t>(appended));
+  auto snapshot = client->LoadSnapshot("robot-b7");
+  ASSERT_TRUE(snapshot.ok()) << "the twin snapshots every 7 events";
+}
+
+TEST(TwinProcessTest, TwoPartitionsSplitRobotsWithNoOverlapAndNoGap) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto first = StartTwin(store, "0/2");
+  auto second = StartTwin(store, "1/2");
+  TwinWatcher watch_first(first.publish), watch_second(second.publish);
+  auto client = Client(store.listen);
+  std::set<std::string> robots;
+  for (int r = 0; r < 20; ++r) {
+    const std::string id = fmt::format("r{}", r);
+    robots.insert(id);
+    ASSERT_TRUE(client
+                    ->Append({"robot-" + id,
+                              ExpectedVersion::Any(),
+                              {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                    .ok());
+  }
+  auto total = [&] { return watch_first.states().size() + watch_second.states().size(); };
+  for (int i = 0; i < 100 && total() < 20; ++i) {
+    watch_first.WaitFor([](const auto&) { return false; }, 50);
+    watch_second.WaitFor([](const auto&) { return false; }, 50);
+  }
+  std::set<std::string> seen;
+  for (const auto& [id, bytes] : watch_first.states()) {
+    EXPECT_EQ(PartitionOf(id, 2), 0) << id;
+    seen.insert(id);
+  }
+  for (const auto& [id, bytes] : watch_second.states()) {
+    EXPECT_EQ(PartitionOf(id, 2), 1) << id;
+    EXPECT_FALSE(seen.count(id)) << id << " owned by both partitions";
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen, robots);
+  EXPECT_GT(watch_first.states().size(), 0u);
+  EXPECT_GT(watch_second.states().size(), 0u);
+}
+
+TEST(TwinProcessTest, GarbageAndUnknownRobotsAreCountedNotFatal) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto twin = StartTwin(store);
+  TwinWatcher watcher(twin.publish);
+  auto client = Client(store.listen);
+  NewEvent unknown;
+  unknown.type = "Teleported";
+  unknown.payload = "opaque";
+  flatbuffers::FlatBufferBuilder fbb;
+  auto names = fbb.CreateVectorOfStrings({"a", "b"});
+  auto positions = fbb.CreateVector(std::vector<double>{1.0});  // one value for two joints
+  fbb.Finish(events::CreateJointStateObserved(fbb, names, positions));
+  NewEvent mismatched;
+  mismatched.type = "JointStateObserved";
+  mismatched.payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  // A robot nobody registered, with a model nobody knows.
+  ASSERT_TRUE(client
+                  ->Append({"robot-stranger",
+                            ExpectedVersion::Any(),
+                            {unknown, mismatched,
+                             Json("JointStateObserved", R"({"names":["x"],"position":[3]})")}})
+                  .ok());
+  ASSERT_TRUE(watcher.WaitFor([](const auto& s) {
+    return s.count("stranger") &&
+           twin::GetTwinState(s.at("stranger").data())->stream_version() == 2;
+  }));
+  const auto* state = watcher.State("stranger");
+  EXPECT_EQ(state->counters()->skipped_unknown_type(), 1u);
+  EXPECT_EQ(state->counters()->skipped_bad_payload(), 1u);
+  EXPECT_EQ(state->joint_position()->Get(0), 3.0);
+  EXPECT_FALSE(state->registered());
+  // Still serving.
+  ASSERT_TRUE(client
+                  ->Append({"robot-stranger",
+                            ExpectedVersion::Any(),
+                            {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                  .ok());
+  EXPECT_TRUE(watcher.WaitFor([](const auto& s) {
+    return twin::GetTwinState(s.at("stranger").data())->stream_version() == 3;
+  }));
+}
+
+}  // namespace
+}  // namespace doppel::twins
