@@ -15,6 +15,7 @@ test: build
 bench: build
 	$(BUILD_DIR)/benchmarks/eventlog_bench --seconds 3
 	$(BUILD_DIR)/benchmarks/store_bench --seconds 5
+	$(BUILD_DIR)/benchmarks/twin_bench --robots 1000 --events 1000 --seconds 3
 
 deps:
 	bash deploy/install-deps.sh

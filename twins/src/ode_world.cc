@@ -208,13 +208,18 @@ void OdeWorld::SetPose(Body body, const Eigen::Isometry3d& pose) {
   dBodySetRotation(body, r);
 }
 
-void OdeWorld::Step(double dt, bool contacts) {
+void OdeWorld::Step(double dt, bool contacts, int quick_iterations) {
   if (contacts) {
     StepContacts data{world_, contact_joints_};
     dSpaceCollide2(reinterpret_cast<dGeomID>(robot_), reinterpret_cast<dGeomID>(environment_),
                    &data, &ContactJointCallback);
   }
-  dWorldStep(world_, dt);
+  if (quick_iterations > 0) {
+    dWorldSetQuickStepNumIterations(world_, quick_iterations);
+    dWorldQuickStep(world_, dt);
+  } else {
+    dWorldStep(world_, dt);
+  }
   dJointGroupEmpty(contact_joints_);
 }
 

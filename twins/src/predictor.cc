@@ -116,9 +116,20 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
   // One body per link; the root is kinematic and holds still (a fixed base).
   std::vector<OdeWorld::Body> bodies(model.links().size(), nullptr);
   std::vector<OdeWorld::Joint> hinges(n, nullptr);
+  // A link on a fixed joint rides on its parent's body (its shapes move with it; its mass
+  // is left out, small next to the motors): fewer bodies and constraint rows per step.
+  std::vector<int> owner(model.links().size(), -1);  // link whose body carries this link
   for (size_t i = 0; i < model.links().size(); ++i) {
     const LinkSpec& link = model.links()[i];
     const Eigen::Isometry3d pose = request.base_pose * poses[i];
+    if (i > 0 && model.joints()[link.parent_joint].type == JointSpec::Type::kFixed) {
+      const int carrier = owner[model.joints()[link.parent_joint].parent_link];
+      owner[i] = carrier;
+      bodies[i] = bodies[carrier];
+      AddLinkShapes(world, bodies[i], link, poses[carrier].inverse() * poses[i]);
+      continue;
+    }
+    owner[i] = static_cast<int>(i);
     bodies[i] = world.AddBody(pose, link.mass, link.center_of_mass, link.inertia,
                               /*kinematic=*/i == 0);
     AddLinkShapes(world, bodies[i], link, Eigen::Isometry3d::Identity());
@@ -129,7 +140,7 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
       hinges[j.movable_index] =
           world.AddHinge(parent, bodies[i], pose.translation(), pose.rotation() * j.axis);
     } else {
-      world.AddFixed(parent, bodies[i]);
+      world.AddFixed(parent, bodies[i]);  // prismatic: held fixed
     }
   }
   std::vector<double> targets = q0;
@@ -143,6 +154,10 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
       std::max(1, static_cast<int>(std::lround(options.sample_every_s / options.step_s)));
   Prediction out;
   std::vector<bool> violated(n, false);
+  std::vector<const JointSpec*> specs(n, nullptr);
+  for (const auto& j : model.joints()) {
+    if (j.movable_index >= 0) specs[j.movable_index] = &j;
+  }
   std::vector<double> q = q0;
   auto sample = [&](int step) {
     out.trajectory.push_back({step * options.step_s, request.base_pose, q});
@@ -151,15 +166,12 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
   for (int step = 1; step <= steps; ++step) {
     for (size_t k = 0; k < n; ++k) {
       if (!hinges[k]) continue;
-      const JointSpec* spec = nullptr;
-      for (const auto& j : model.joints()) {
-        if (j.movable_index == static_cast<int>(k)) spec = &j;
-      }
+      const JointSpec* spec = specs[k];
       const double limit = spec->velocity_limit > 0 ? spec->velocity_limit : 2.0;
       const double velocity = std::clamp(options.joint_gain * (targets[k] - q[k]), -limit, limit);
       world.SetHingeMotor(hinges[k], velocity, std::max(spec->effort_limit, 1000.0));
     }
-    world.Step(options.step_s);
+    world.Step(options.step_s, false, options.arm_solver_iterations);
     for (size_t k = 0; k < n; ++k) {
       if (hinges[k]) q[k] = q0[k] + world.HingeAngle(hinges[k]);
     }

@@ -39,7 +39,8 @@ struct PredictionOptions {
   double step_s = 0.001;
   double horizon_s = 2.0;
   double sample_every_s = 0.1;
-  double joint_gain = 8.0;  // 1/s: commanded joint velocity = gain * (target - position)
+  double joint_gain = 8.0;        // 1/s: commanded joint velocity = gain * (target - position)
+  int arm_solver_iterations = 0;  // > 0: ODE quick-step with this many iterations (arms)
 };
 
 struct PredictedSample {
