@@ -128,6 +128,21 @@ TEST(TwinProcessTest, EventsInTwinStateOutWithTheRightValues) {
   EXPECT_EQ(joints["shoulder_pan_joint"], 0.25);
   EXPECT_EQ(joints["elbow_joint"], -0.5);
   EXPECT_EQ(joints.size(), 6u);  // the registered model's joints
+  // Published views: link poses from forward kinematics, and staleness.
+  ASSERT_NE(state->link_names(), nullptr);
+  const RobotModel arm = *RobotModel::Builtin("doppel_arm6");
+  ASSERT_EQ(state->link_names()->size(), arm.links().size());
+  std::vector<double> q(6, 0.0);
+  q[0] = 0.25;
+  q[2] = -0.5;
+  const Eigen::Vector3d tool = arm.LinkPoses(q)[arm.end_effector_link()].translation();
+  const auto& published = state->link_poses()->Get(arm.end_effector_link())->position();
+  EXPECT_EQ(state->link_names()->Get(arm.end_effector_link())->str(), "tool0");
+  EXPECT_NEAR(published.x(), tool.x(), 1e-9);
+  EXPECT_NEAR(published.y(), tool.y(), 1e-9);
+  EXPECT_NEAR(published.z(), tool.z(), 1e-9);
+  EXPECT_GT(state->published_ns(), 0);
+  EXPECT_GE(state->staleness_ns(), 0);
 }
 
 TEST(TwinProcessTest, CommandPastAJointLimitIsPredictedAndAlertedWithCausation) {

@@ -166,6 +166,15 @@ int RunState(const StateFlags& f) {
   }
   nlohmann::json j = StateJson(state);
   j["at"] = f.at.empty() ? "now" : FormatTime(at);
+  const TimeNs reference = f.at.empty() ? WallNowNs() : at;
+  j["staleness_s"] = state.last_observation_ns ? (reference - state.last_observation_ns) / 1e9 : -1;
+  if (auto model = twins::RobotModel::Builtin(state.model); model.ok()) {
+    const auto poses = twins::SiteLinkPoses(state, *model);
+    for (size_t i = 0; i < poses.size(); ++i) {
+      const auto& t = poses[i].translation();
+      j["link_positions"][model->links()[i].name] = {t.x(), t.y(), t.z()};
+    }
+  }
   std::cout << j.dump(2) << std::endl;
   return kExitOk;
 }

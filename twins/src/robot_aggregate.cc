@@ -90,6 +90,8 @@ void DropFinishedChecks(RobotState& s, bool tool_scoring) {
 
 }  // namespace
 
+std::string EncodeStateWith(const RobotState& s, const RobotModel* published_model, TimeNs now);
+
 void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotModel& model,
            const schemas::Upcasters& upcasters) {
   s.stream_version = static_cast<int64_t>(event.version());
@@ -251,7 +253,26 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
   }
 }
 
-std::string EncodeState(const RobotState& s) {
+std::string EncodeState(const RobotState& s) { return EncodeStateWith(s, nullptr, 0); }
+
+std::string EncodePublishedState(const RobotState& s, const RobotModel& model, TimeNs now) {
+  return EncodeStateWith(s, &model, now);
+}
+
+std::vector<Eigen::Isometry3d> SiteLinkPoses(const RobotState& s, const RobotModel& model) {
+  std::vector<double> q(model.joint_names().size(), 0.0);
+  for (size_t i = 0; i < s.joint_names.size(); ++i) {
+    if (auto m = model.MovableIndex(s.joint_names[i])) q[*m] = s.joint_position[i];
+  }
+  Eigen::Isometry3d base = Eigen::Isometry3d::Identity();
+  base.translate(s.base_position);
+  base.rotate(s.base_orientation);
+  std::vector<Eigen::Isometry3d> poses = model.LinkPoses(q);
+  for (auto& p : poses) p = base * p;
+  return poses;
+}
+
+std::string EncodeStateWith(const RobotState& s, const RobotModel* published_model, TimeNs now) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto robot_id = fbb.CreateString(s.robot_id);
   auto model = fbb.CreateString(s.model);
@@ -301,6 +322,21 @@ std::string EncodeState(const RobotState& s) {
                                events::Quat(s.base_orientation.x(), s.base_orientation.y(),
                                             s.base_orientation.z(), s.base_orientation.w()));
   const events::Twist base_twist(V(s.base_linear), V(s.base_angular));
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> link_names;
+  flatbuffers::Offset<flatbuffers::Vector<const events::Pose*>> link_poses;
+  if (published_model != nullptr && published_model->has_kinematics()) {
+    std::vector<std::string> names;
+    std::vector<events::Pose> poses;
+    const auto site = SiteLinkPoses(s, *published_model);
+    for (size_t i = 0; i < site.size(); ++i) {
+      names.push_back(published_model->links()[i].name);
+      const Eigen::Quaterniond q(site[i].rotation());
+      poses.emplace_back(V(Eigen::Vector3d(site[i].translation())),
+                         events::Quat(q.x(), q.y(), q.z(), q.w()));
+    }
+    link_names = fbb.CreateVectorOfStrings(names);
+    link_poses = fbb.CreateVectorOfStructs(poses);
+  }
   twin::TwinStateBuilder b(fbb);
   b.add_robot_id(robot_id);
   b.add_stream_version(s.stream_version);
@@ -324,6 +360,14 @@ std::string EncodeState(const RobotState& s) {
   b.add_counters(counters);
   b.add_silent(s.silent);
   b.add_alerts(s.alerts);
+  if (published_model != nullptr) {
+    if (!link_names.IsNull()) {
+      b.add_link_names(link_names);
+      b.add_link_poses(link_poses);
+    }
+    b.add_staleness_ns(s.last_observation_ns ? now - s.last_observation_ns : 0);
+    b.add_published_ns(now);
+  }
   fbb.Finish(b.Finish(), twin::TwinStateIdentifier());
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }

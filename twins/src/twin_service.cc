@@ -394,7 +394,7 @@ class TwinService::Impl {
     for (auto& [id, robot] : robots_) {
       if (!robot.dirty || now - robot.last_publish_ns < period) continue;
       const std::string topic = "twin/" + id;
-      const std::string bytes = EncodeState(robot.state);
+      const std::string bytes = EncodePublishedState(robot.state, *robot.model, WallNowNs());
       std::array<zmq::const_buffer, 2> frames = {zmq::buffer(topic), zmq::buffer(bytes)};
       zmq::send_multipart(pub_, frames, zmq::send_flags::dontwait);
       robot.dirty = false;

@@ -92,6 +92,11 @@ void Apply(RobotState& state, const eventstore::RecordedEvent& event, const Robo
 
 // The TwinState FlatBuffer of `state` (deterministic: equal states, equal bytes).
 std::string EncodeState(const RobotState& state);
+// What a twin publishes: the state plus derived views (link poses in the site frame from
+// `model`'s forward kinematics, staleness at `now`). Not for snapshots.
+std::string EncodePublishedState(const RobotState& state, const RobotModel& model, TimeNs now);
+// Link poses in the site frame: base pose x forward kinematics of the current joints.
+std::vector<Eigen::Isometry3d> SiteLinkPoses(const RobotState& state, const RobotModel& model);
 // Reads a TwinState written with `schema_version`. InvalidArgument for another version,
 // Corruption if it does not verify: both mean "replay from the first event".
 Result<RobotState> DecodeState(std::string_view bytes, uint32_t schema_version);
