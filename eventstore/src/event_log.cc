@@ -101,6 +101,8 @@ rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids) 
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf.compression = rocksdb::kNoCompression;
+  // Room for bursts: with the default of two memtables a long ingest stalls on flushes.
+  cf.max_write_buffer_number = 4;
   return cf;
 }
 
