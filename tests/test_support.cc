@@ -49,6 +49,22 @@ eventstore::NewEvent JointStateEvent(double position, EventId id) {
 
 std::string DoppelBinary() { return DOPPEL_BINARY; }
 
+namespace {
+
+// In a forked child: becomes `doppel args...`; never returns.
+[[noreturn]] void ExecDoppel(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  std::string bin = DoppelBinary();
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(bin.c_str(), argv.data());
+  ::_exit(127);
+}
+
+}  // namespace
+
 CommandResult RunDoppel(const std::vector<std::string>& args) {
   TempDir io;
   const std::string out_path = io.Sub("out"), err_path = io.Sub("err");
@@ -57,14 +73,7 @@ CommandResult RunDoppel(const std::vector<std::string>& args) {
     FILE* out = std::freopen(out_path.c_str(), "w", stdout);
     FILE* err = std::freopen(err_path.c_str(), "w", stderr);
     if (out == nullptr || err == nullptr) ::_exit(127);
-    std::vector<char*> argv;
-    std::string bin = DoppelBinary();
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
+    ExecDoppel(args);
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -86,14 +95,7 @@ DoppelProcess::DoppelProcess(const std::vector<std::string>& args) {
     ::dup2(fds[1], STDOUT_FILENO);
     ::close(fds[0]);
     ::close(fds[1]);
-    std::vector<char*> argv;
-    std::string bin = DoppelBinary();
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
+    ExecDoppel(args);
   }
   ::close(fds[1]);
   out_fd_ = fds[0];

@@ -112,6 +112,20 @@ std::string EncodeMetadata(const StreamMetadata& m) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
+// A log record's bytes as a verified event that says it is at `position`.
+Result<RecordedEvent> DecodeLogRecord(GlobalPosition position, std::string bytes) {
+  auto event = RecordedEvent::FromBytes(std::move(bytes));
+  if (!event.ok()) {
+    return Status::Corruption(
+        fmt::format("record at position {}: {}", position, event.status().message()));
+  }
+  if (event->position() != position) {
+    return Status::Corruption(fmt::format("record at position {} says it is at position {}",
+                                          position, event->position()));
+  }
+  return event;
+}
+
 }  // namespace
 
 struct EventLog::Pending {
@@ -333,12 +347,7 @@ Result<AppendResult> EventLog::Append(AppendRequest request) {
   if (!committing_ && queue_.size() == 1) {
     // Nobody is committing: commit on this thread and skip two thread hand-offs, which
     // dominate a lone writer's latency. Busy periods go through the committer thread.
-    committing_ = true;
-    std::vector<Pending> group = TakeGroup();
-    lock.unlock();
-    RunGroup(group);
-    lock.lock();
-    committing_ = false;
+    CommitOneGroup(lock);
     if (!queue_.empty()) queue_cv_.notify_one();
   } else {
     queue_cv_.notify_one();
@@ -393,16 +402,11 @@ void EventLog::AppendMany(std::vector<std::pair<AppendRequest, AppendCallback>> 
     return;
   }
   // Commit here until what we queued is done (a few groups at most: the group limits).
-  committing_ = true;
   size_t left = queue_.size();
   while (left > 0 && !queue_.empty()) {
-    std::vector<Pending> group = TakeGroup();
-    left = group.size() >= left ? 0 : left - group.size();
-    lock.unlock();
-    RunGroup(group);
-    lock.lock();
+    const size_t taken = CommitOneGroup(lock);
+    left = taken >= left ? 0 : left - taken;
   }
-  committing_ = false;
   if (!queue_.empty()) queue_cv_.notify_one();
 }
 
@@ -425,6 +429,16 @@ std::vector<EventLog::Pending> EventLog::TakeGroup() {
   return group;
 }
 
+size_t EventLog::CommitOneGroup(std::unique_lock<std::mutex>& lock) {
+  committing_ = true;
+  std::vector<Pending> group = TakeGroup();
+  lock.unlock();
+  RunGroup(group);
+  lock.lock();
+  committing_ = false;
+  return group.size();
+}
+
 void EventLog::RunGroup(std::vector<Pending>& group) {
   std::vector<Result<AppendResult>> results;
   results.reserve(group.size());
@@ -440,12 +454,7 @@ void EventLog::CommitterLoop() {
       if (stopping_ && queue_.empty() && !committing_) return;
       continue;
     }
-    committing_ = true;
-    std::vector<Pending> group = TakeGroup();
-    lock.unlock();
-    RunGroup(group);
-    lock.lock();
-    committing_ = false;
+    CommitOneGroup(lock);
   }
 }
 
@@ -674,16 +683,7 @@ Result<RecordedEvent> EventLog::ReadAt(GlobalPosition position) const {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_cf_, format::LogKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
   if (!s.ok()) return FromRocks(s, fmt::format("reading position {}", position));
-  auto event = RecordedEvent::FromBytes(std::move(value));
-  if (!event.ok()) {
-    return Status::Corruption(
-        fmt::format("record at position {}: {}", position, event.status().message()));
-  }
-  if (event->position() != position) {
-    return Status::Corruption(fmt::format("record at position {} says it is at position {}",
-                                          position, event->position()));
-  }
-  return event;
+  return DecodeLogRecord(position, std::move(value));
 }
 
 bool EventLog::Retained(std::string_view stream, StreamVersion version, TimeNs recorded_ns,
@@ -775,15 +775,8 @@ Result<ReadPage> EventLog::ReadAll(GlobalPosition from, size_t max_count, TimeNs
       page.next = position;
       break;
     }
-    auto event = RecordedEvent::FromBytes(it->value().ToString());
-    if (!event.ok()) {
-      return Status::Corruption(
-          fmt::format("record at position {}: {}", position, event.status().message()));
-    }
-    if (event->position() != position) {
-      return Status::Corruption(fmt::format("record at position {} says it is at position {}",
-                                            position, event->position()));
-    }
+    auto event = DecodeLogRecord(position, it->value().ToString());
+    if (!event.ok()) return event.status();
     if (event->recorded_ns() > until_ns) {
       page.next = position;
       break;

@@ -31,16 +31,9 @@ class StoreClient::Impl {
     if (wake_fd_ < 0) return Status::IOError("eventfd failed");
     try {
       dealer_ = zmq::socket_t(SharedZmqContext(), zmq::socket_type::dealer);
-      dealer_.set(zmq::sockopt::linger, 0);
       dealer_.set(zmq::sockopt::sndhwm, 0);
       dealer_.set(zmq::sockopt::rcvhwm, 0);
-      dealer_.set(zmq::sockopt::reconnect_ivl, 50);
-      dealer_.set(zmq::sockopt::reconnect_ivl_max, 1000);
-      if (options_.curve && IsTcpEndpoint(options_.endpoint)) {
-        dealer_.set(zmq::sockopt::curve_serverkey, options_.curve->server_public_key);
-        dealer_.set(zmq::sockopt::curve_publickey, options_.curve->client.public_key);
-        dealer_.set(zmq::sockopt::curve_secretkey, options_.curve->client.secret_key);
-      }
+      ConfigureClientSocket(dealer_, options_.endpoint, options_.curve);
       dealer_.connect(options_.endpoint);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument(

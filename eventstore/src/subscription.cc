@@ -27,14 +27,7 @@ Status Subscription::Open() {
   try {
     sub_ = zmq::socket_t(SharedZmqContext(), zmq::socket_type::sub);
     sub_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-    sub_.set(zmq::sockopt::linger, 0);
-    sub_.set(zmq::sockopt::reconnect_ivl, 50);
-    sub_.set(zmq::sockopt::reconnect_ivl_max, 1000);
-    if (options_.curve && IsTcpEndpoint(options_.publish)) {
-      sub_.set(zmq::sockopt::curve_serverkey, options_.curve->server_public_key);
-      sub_.set(zmq::sockopt::curve_publickey, options_.curve->client.public_key);
-      sub_.set(zmq::sockopt::curve_secretkey, options_.curve->client.secret_key);
-    }
+    ConfigureClientSocket(sub_, options_.publish, options_.curve);
     // Everything: events of every stream (for gap detection) and heartbeats.
     sub_.set(zmq::sockopt::subscribe, "");
     sub_.connect(options_.publish);

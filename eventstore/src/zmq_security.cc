@@ -97,6 +97,18 @@ Result<std::vector<std::string>> ReadAllowedKeys(const std::string& path) {
   return keys;
 }
 
+void ConfigureClientSocket(zmq::socket_t& socket, const std::string& endpoint,
+                           const std::optional<CurveClientConfig>& curve) {
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::reconnect_ivl, 50);
+  socket.set(zmq::sockopt::reconnect_ivl_max, 1000);
+  if (curve && IsTcpEndpoint(endpoint)) {
+    socket.set(zmq::sockopt::curve_serverkey, curve->server_public_key);
+    socket.set(zmq::sockopt::curve_publickey, curve->client.public_key);
+    socket.set(zmq::sockopt::curve_secretkey, curve->client.secret_key);
+  }
+}
+
 zmq::context_t& SharedZmqContext() {
   static zmq::context_t* context = new zmq::context_t(2);  // lives for the whole process
   return *context;

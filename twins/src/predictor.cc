@@ -29,6 +29,15 @@ void AddLinkShapes(OdeWorld& world, OdeWorld::Body body, const LinkSpec& link,
   }
 }
 
+// Keeps the first robot-environment contact of the prediction.
+void RecordFirstContact(const OdeWorld& world, double t, Prediction& out) {
+  if (out.collision) return;
+  if (auto contact = world.FirstContact()) {
+    out.collision =
+        PredictedCollision{t, contact->robot_geom, contact->environment_geom, contact->point};
+  }
+}
+
 double Yaw(const Eigen::Isometry3d& pose) {
   const Eigen::Matrix3d r = pose.rotation();
   return std::atan2(r(1, 0), r(0, 0));
@@ -92,12 +101,7 @@ Prediction Predictor::PredictBase(const PredictionRequest& request,
     world.Step(options.step_s);
     q[dd.left_joint] += (v - w * dd.wheel_separation / 2) / dd.wheel_radius * options.step_s;
     q[dd.right_joint] += (v + w * dd.wheel_separation / 2) / dd.wheel_radius * options.step_s;
-    if (!out.collision) {
-      if (auto contact = world.FirstContact()) {
-        out.collision = PredictedCollision{step * options.step_s, contact->robot_geom,
-                                           contact->environment_geom, contact->point};
-      }
-    }
+    RecordFirstContact(world, step * options.step_s, out);
     if (step % sample_every == 0) sample(step);
     out.steps = step;
   }
@@ -184,12 +188,7 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
             {j.name, step * options.step_s, value, value < j.lower ? j.lower : j.upper});
       }
     }
-    if (!out.collision) {
-      if (auto contact = world.FirstContact()) {
-        out.collision = PredictedCollision{step * options.step_s, contact->robot_geom,
-                                           contact->environment_geom, contact->point};
-      }
-    }
+    RecordFirstContact(world, step * options.step_s, out);
     if (step % sample_every == 0) sample(step);
     out.steps = step;
   }

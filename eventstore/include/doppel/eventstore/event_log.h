@@ -138,6 +138,9 @@ class EventLog final : public EventStore {
   // REQUIRES: queue_mu_ held. Takes the queued appends that fit in one commit group.
   std::vector<Pending> TakeGroup();
   void RunGroup(std::vector<Pending>& group);
+  // REQUIRES: lock holds queue_mu_ and nobody is committing. Takes one group and commits it
+  // on this thread (releasing the lock meanwhile); returns how many appends it took.
+  size_t CommitOneGroup(std::unique_lock<std::mutex>& lock);
   void CommitGroup(std::vector<Pending>& group, std::vector<Result<AppendResult>>& results);
   Result<AppendResult> StageRequest(AppendRequest& request, GroupState& group);
   Result<std::optional<StreamVersion>> HeadFor(std::string_view stream, GroupState& group);

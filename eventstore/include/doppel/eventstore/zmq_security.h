@@ -10,6 +10,7 @@
 // (only at the start: z85 keys themselves may contain '#').
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,11 @@ struct CurveClientConfig {
 
 // CURVE applies to tcp:// endpoints only; inproc and ipc stay local to the machine.
 inline bool IsTcpEndpoint(std::string_view endpoint) { return endpoint.starts_with("tcp://"); }
+
+// The settings every doppel client socket (DEALER, SUB) gets: no linger, quick reconnects,
+// and CURVE when `curve` is given and `endpoint` is tcp. Throws zmq::error_t like cppzmq.
+void ConfigureClientSocket(zmq::socket_t& socket, const std::string& endpoint,
+                           const std::optional<CurveClientConfig>& curve);
 
 // One ZeroMQ context per process, so inproc:// endpoints connect across components.
 zmq::context_t& SharedZmqContext();
