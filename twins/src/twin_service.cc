@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -100,6 +101,7 @@ class TwinService::Impl {
     }
     log::Info(kComponent, "partition {}/{} resuming at position {}; TwinState on {}",
               options_.partition, options_.partitions, checkpoint_, twin_publish_);
+    predictions_ = std::thread([this] { PredictionLoop(); });
     thread_ = std::thread([this] { Run(); });
     return Status::Ok();
   }
@@ -107,6 +109,13 @@ class TwinService::Impl {
   ~Impl() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard lock(jobs_mu_);
+      stop_predictions_ = true;
+      jobs_.clear();
+    }
+    jobs_cv_.notify_all();
+    if (predictions_.joinable()) predictions_.join();
     if (client_) SaveCheckpoint();
   }
 
@@ -120,7 +129,7 @@ class TwinService::Impl {
   struct Robot {
     RobotState state;
     std::shared_ptr<const RobotModel> model;
-    std::unique_ptr<Predictor> predictor;
+    std::shared_ptr<Predictor> predictor;
     EventId last_event_id;
     TimeNs last_event_occurred_ns = 0;
     int64_t last_observation_wall_ns = 0;
@@ -166,7 +175,7 @@ class TwinService::Impl {
   void SetModel(Robot& robot) {
     robot.model = ModelFor(robot.state);
     robot.predictor = robot.model->has_kinematics()
-                          ? std::make_unique<Predictor>(robot.model, options_.scene)
+                          ? std::make_shared<Predictor>(robot.model, options_.scene)
                           : nullptr;
   }
 
@@ -204,7 +213,16 @@ class TwinService::Impl {
     if (robot.state.stream_version >= static_cast<int64_t>(e.version())) return;  // applied
     const bool was_silent = robot.state.silent;
     const std::string previous_model = robot.state.model;
+    const auto before = robot.state.counters;
     Apply(robot.state, e, *robot.model, upcasters_);
+    if (robot.state.counters.skipped_unknown_type != before.skipped_unknown_type ||
+        robot.state.counters.skipped_bad_payload != before.skipped_bad_payload) {
+      log::Warn(kComponent, "robot {}: skipped {} at position {} ({})", robot_id, e.type(),
+                e.position(),
+                robot.state.counters.skipped_bad_payload != before.skipped_bad_payload
+                    ? "payload does not fit the robot's state"
+                    : "not a robot event type");
+    }
     if (robot.state.model != previous_model) SetModel(robot);
     robot.dirty = true;
     Count([](Counters& c) { ++c.applied; });
@@ -295,8 +313,51 @@ class TwinService::Impl {
     } else if (c.present && c.kind == events::CommandKind::Stop) {
       request.command = PredictionRequest::Command::kStop;
     }
-    const Prediction p = robot.predictor->Predict(request, options_.prediction);
-    const TimeNs start = robot.last_event_occurred_ns;  // deterministic: the state's time
+    // Physics runs on the prediction thread; the newest request per robot replaces an older
+    // one still waiting, so a slow prediction never holds up events or piles up work.
+    PredictionJob job{robot_id,
+                      robot.model,
+                      robot.predictor,
+                      std::move(request),
+                      robot.last_event_id,
+                      robot.last_event_occurred_ns,
+                      static_cast<uint64_t>(robot.state.stream_version)};
+    {
+      std::lock_guard lock(jobs_mu_);
+      jobs_[robot_id] = std::move(job);
+    }
+    jobs_cv_.notify_one();
+  }
+
+  struct PredictionJob {
+    std::string robot_id;
+    std::shared_ptr<const RobotModel> model;
+    std::shared_ptr<const Predictor> predictor;  // shared: the robot may swap models meanwhile
+    PredictionRequest request;
+    EventId cause;
+    TimeNs start = 0;
+    uint64_t based_on_version = 0;
+  };
+
+  void PredictionLoop() {
+    while (true) {
+      PredictionJob job;
+      {
+        std::unique_lock lock(jobs_mu_);
+        jobs_cv_.wait(lock, [this] { return stop_predictions_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.begin()->second);
+        jobs_.erase(jobs_.begin());
+      }
+      RunPrediction(job);
+    }
+  }
+
+  void RunPrediction(const PredictionJob& job) {
+    const std::string& robot_id = job.robot_id;
+    const PredictionRequest& request = job.request;
+    const Prediction p = job.predictor->Predict(request, options_.prediction);
+    const TimeNs start = job.start;  // deterministic: the time of the state it started from
     flatbuffers::FlatBufferBuilder fbb(4096);
     std::vector<flatbuffers::Offset<events::PredictedSample>> samples;
     for (const auto& s : p.trajectory) {
@@ -325,12 +386,12 @@ class TwinService::Impl {
     b.add_start_ns(start);
     b.add_horizon_ns(static_cast<int64_t>(std::llround(options_.prediction.horizon_s * 1e9)));
     b.add_step_ns(static_cast<int64_t>(std::llround(options_.prediction.step_s * 1e9)));
-    b.add_based_on_version(static_cast<uint64_t>(robot.state.stream_version));
+    b.add_based_on_version(job.based_on_version);
     b.add_trajectory(trajectory);
     if (p.collision) b.add_collision(collision);
     b.add_limit_violations(violation_vector);
     fbb.Finish(b.Finish());
-    const EventId cause = robot.last_event_id;
+    const EventId cause = job.cause;
     AppendDerived(robot_id, "PredictionMade", Finish(fbb), cause, "prediction");
     Count([](Counters& c) { ++c.predictions; });
     // Alerts: one per predicted problem, for the control room.
@@ -433,6 +494,11 @@ class TwinService::Impl {
   uint64_t saved_checkpoint_ = UINT64_MAX;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::map<std::string, PredictionJob> jobs_;  // newest per robot
+  bool stop_predictions_ = false;
+  std::thread predictions_;
   mutable std::mutex counters_mu_;
   Counters counters_;
 };
