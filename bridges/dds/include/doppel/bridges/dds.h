@@ -1,0 +1,95 @@
+// The one layer over CycloneDDS's C API in doppel: a participant in a domain that stays on
+// loopback unless told otherwise, and typed writers and readers with ROS-style QoS.
+// Nothing else in doppel calls dds_*.
+//
+// Types are the idlc-generated C structs of bridges/dds/idl/ros2_msgs.idl, passed with
+// their descriptor (e.g. sensor_msgs_msg_dds__JointState__desc).
+#pragma once
+
+#include <dds/dds.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "doppel/core/status.h"
+
+namespace doppel::dds {
+
+// CycloneDDS configuration keeping every packet on the loopback interface, no multicast,
+// unicast discovery to 127.0.0.1. Used when neither a config nor CYCLONEDDS_URI is given.
+std::string_view LoopbackConfig();
+
+// Owns one DDS entity; deleting it deletes its children.
+class Entity {
+ public:
+  Entity() = default;
+  explicit Entity(dds_entity_t handle) : handle_(handle) {}
+  ~Entity();
+  Entity(Entity&& other) noexcept : handle_(other.handle_) { other.handle_ = 0; }
+  Entity& operator=(Entity&& other) noexcept;
+  Entity(const Entity&) = delete;
+  Entity& operator=(const Entity&) = delete;
+  dds_entity_t handle() const { return handle_; }
+
+ private:
+  dds_entity_t handle_ = 0;
+};
+
+class Participant {
+ public:
+  // Joins `domain_id`. The domain is created with `config` (XML), or CYCLONEDDS_URI's when
+  // that is set, or LoopbackConfig(). A domain already made in this process is reused.
+  static Result<Participant> Create(uint32_t domain_id = 0, std::string config = "");
+  dds_entity_t handle() const { return participant_.handle(); }
+
+ private:
+  Entity participant_;
+};
+
+// ROS-style QoS: reliable or best effort, volatile or transient local, keep last N.
+struct QosSpec {
+  bool reliable = true;
+  bool transient_local = false;
+  int depth = 10;
+};
+
+class Writer {
+ public:
+  // A topic of `descriptor`'s type named `topic` (e.g. "rt/robot7/joint_states") and a
+  // writer on it.
+  static Result<Writer> Create(const Participant& participant,
+                               const dds_topic_descriptor_t* descriptor, const std::string& topic,
+                               const QosSpec& qos = {});
+  // REQUIRES: sample points at the C struct of this writer's type.
+  Status Write(const void* sample);
+  // How many readers are matched now.
+  int MatchedReaders() const;
+  dds_entity_t handle() const { return writer_.handle(); }
+
+ private:
+  Entity topic_;
+  Entity writer_;
+};
+
+class Reader {
+ public:
+  static Result<Reader> Create(const Participant& participant,
+                               const dds_topic_descriptor_t* descriptor, const std::string& topic,
+                               const QosSpec& qos = {});
+  // Waits up to `timeout` for data, then takes what is there (up to `max`), calling
+  // `on_sample` with each valid sample (the C struct, loaned: copy what you keep).
+  // Returns how many samples it handed over.
+  Result<int> Take(const std::function<void(const void* sample)>& on_sample,
+                   std::chrono::milliseconds timeout, int max = 256);
+  int MatchedWriters() const;
+
+ private:
+  Entity topic_;
+  Entity reader_;
+  Entity waitset_;
+  Entity condition_;
+};
+
+}  // namespace doppel::dds
