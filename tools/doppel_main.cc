@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   AddBenchCommands(app);
   AddStoreCommands(app);
   AddTwinCommands(app);
+  AddBridgeCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

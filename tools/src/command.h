@@ -31,5 +31,6 @@ void AddScavengeCommand(CLI::App& app);
 void AddBenchCommands(CLI::App& app);
 void AddStoreCommands(CLI::App& app);
 void AddTwinCommands(CLI::App& app);
+void AddBridgeCommands(CLI::App& app);
 
 }  // namespace doppel::tools

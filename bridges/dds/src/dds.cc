@@ -125,14 +125,32 @@ Result<Reader> Reader::Create(const Participant& participant,
   if (reader < 0)
     return Status::Unavailable(fmt::format("reader on {}: {}", topic, dds_strretcode(reader)));
   r.reader_ = Entity(reader);
-  const dds_entity_t waitset = dds_create_waitset(participant.handle());
-  const dds_entity_t condition = dds_create_readcondition(reader, DDS_ANY_STATE);
-  if (waitset < 0 || condition < 0) return Status::Unavailable("creating a DDS waitset");
-  r.waitset_ = Entity(waitset);
-  r.condition_ = Entity(condition);
-  if (dds_waitset_attach(waitset, condition, 0) < 0)
-    return Status::Unavailable("attaching a DDS read condition");
+  DOPPEL_RETURN_IF_ERROR(r.Watch(participant));
   return r;
+}
+
+Result<Reader> Reader::DiscoverPublications(const Participant& participant) {
+  Reader r;
+  const dds_entity_t reader =
+      dds_create_reader(participant.handle(), DDS_BUILTIN_TOPIC_DCPSPUBLICATION, nullptr, nullptr);
+  if (reader < 0) {
+    return Status::Unavailable(fmt::format("discovery reader: {}", dds_strretcode(reader)));
+  }
+  r.reader_ = Entity(reader);
+  DOPPEL_RETURN_IF_ERROR(r.Watch(participant));
+  return r;
+}
+
+Status Reader::Watch(const Participant& participant) {
+  const dds_entity_t waitset = dds_create_waitset(participant.handle());
+  const dds_entity_t condition = dds_create_readcondition(reader_.handle(), DDS_ANY_STATE);
+  if (waitset < 0 || condition < 0) return Status::Unavailable("creating a DDS waitset");
+  waitset_ = Entity(waitset);
+  condition_ = Entity(condition);
+  if (dds_waitset_attach(waitset, condition, 0) < 0) {
+    return Status::Unavailable("attaching a DDS read condition");
+  }
+  return Status::Ok();
 }
 
 Result<int> Reader::Take(const std::function<void(const void* sample)>& on_sample,

@@ -78,6 +78,9 @@ class Reader {
   static Result<Reader> Create(const Participant& participant,
                                const dds_topic_descriptor_t* descriptor, const std::string& topic,
                                const QosSpec& qos = {});
+  // A reader of DDS publication discovery: samples are dds_builtintopic_endpoint_t, one per
+  // writer that appears anywhere in the domain (topic and type names included).
+  static Result<Reader> DiscoverPublications(const Participant& participant);
   // Waits up to `timeout` for data, then takes what is there (up to `max`), calling
   // `on_sample` with each valid sample (the C struct, loaned: copy what you keep).
   // Returns how many samples it handed over.
@@ -86,6 +89,8 @@ class Reader {
   int MatchedWriters() const;
 
  private:
+  Status Watch(const Participant& participant);
+
   Entity topic_;
   Entity reader_;
   Entity waitset_;

@@ -1,0 +1,46 @@
+// DdsIngest: live robot state in from ROS 2. Watches DDS publication discovery for robots
+// publishing rt/<robot>/joint_states, rt/<robot>/odom and rt/<robot>/cmd_vel (ROS 2 types),
+// registers each new robot once, and turns samples into events on robot-<robot>:
+// JointStateObserved, PoseObserved, CommandIssued (source stamp = occurred time). Samples are
+// batched into one append per robot per turn and decimated per robot and topic to at most
+// max_rate_hz; every sample is either appended, decimated or rejected as bad (NaN, arrays
+// that disagree with the joint names), and each of those is counted.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "doppel/eventstore/event_store.h"
+
+namespace doppel::dds {
+
+struct IngestOptions {
+  uint32_t domain = 0;
+  std::string robots = "*";  // robot name pattern (fnmatch glob)
+  double max_rate_hz = 100;  // per robot and topic; 0 = no limit
+};
+
+class DdsIngest {
+ public:
+  // `store` must outlive the ingest.
+  static Result<std::unique_ptr<DdsIngest>> Start(eventstore::EventStore& store,
+                                                  IngestOptions options);
+  ~DdsIngest();
+
+  struct Counters {
+    uint64_t robots = 0;
+    uint64_t samples = 0;
+    uint64_t appended = 0;
+    uint64_t decimated = 0;
+    uint64_t bad = 0;
+    uint64_t append_errors = 0;
+  };
+  Counters counters() const;
+
+ private:
+  class Impl;
+  explicit DdsIngest(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::dds

@@ -1,0 +1,314 @@
+#include "doppel/bridges/dds_ingest.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "doppel/bridges/dds.h"
+#include "doppel/core/log.h"
+#include "doppel/schemas/robot_events_generated.h"
+#include "ros2_msgs.h"
+
+namespace doppel::dds {
+namespace {
+
+constexpr char kComponent[] = "dds-ingest";
+
+enum class Kind { kJointStates, kOdom, kCmdVel };
+
+struct TopicKind {
+  const char* suffix;
+  const char* type_name;
+  Kind kind;
+  const dds_topic_descriptor_t* descriptor;
+};
+
+const TopicKind kTopics[] = {
+    {"/joint_states", "sensor_msgs::msg::dds_::JointState_", Kind::kJointStates,
+     &sensor_msgs_msg_dds__JointState__desc},
+    {"/odom", "nav_msgs::msg::dds_::Odometry_", Kind::kOdom, &nav_msgs_msg_dds__Odometry__desc},
+    {"/cmd_vel", "geometry_msgs::msg::dds_::Twist_", Kind::kCmdVel,
+     &geometry_msgs_msg_dds__Twist__desc},
+};
+
+TimeNs StampNs(const builtin_interfaces_msg_dds__Time_& t) {
+  return static_cast<TimeNs>(t.sec) * 1'000'000'000 + t.nanosec;
+}
+
+std::string Finish(flatbuffers::FlatBufferBuilder& fbb) {
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+bool Finite(const dds_sequence_double& seq) {
+  for (uint32_t i = 0; i < seq._length; ++i) {
+    if (!std::isfinite(seq._buffer[i])) return false;
+  }
+  return true;
+}
+
+// A JointState as a JointStateObserved payload, or why it is bad.
+Result<std::string> FromJointState(const sensor_msgs_msg_dds__JointState_& js) {
+  const uint32_t n = js.name._length;
+  auto fits = [n](const dds_sequence_double& s) { return s._length == 0 || s._length == n; };
+  if (n == 0) return Status::InvalidArgument("no joint names");
+  if (!fits(js.position) || !fits(js.velocity) || !fits(js.effort)) {
+    return Status::InvalidArgument(fmt::format("arrays of {} / {} / {} values for {} joints",
+                                               js.position._length, js.velocity._length,
+                                               js.effort._length, n));
+  }
+  if (!Finite(js.position) || !Finite(js.velocity) || !Finite(js.effort)) {
+    return Status::InvalidArgument("NaN or infinite value");
+  }
+  flatbuffers::FlatBufferBuilder fbb(256);
+  std::vector<std::string> names;
+  for (uint32_t i = 0; i < n; ++i) names.emplace_back(js.name._buffer[i] ? js.name._buffer[i] : "");
+  auto seq = [&](const dds_sequence_double& s) { return fbb.CreateVector(s._buffer, s._length); };
+  auto names_off = fbb.CreateVectorOfStrings(names);
+  auto p = seq(js.position), v = seq(js.velocity), e = seq(js.effort);
+  fbb.Finish(events::CreateJointStateObserved(fbb, names_off, p, v, e));
+  return Finish(fbb);
+}
+
+Result<std::string> FromOdometry(const nav_msgs_msg_dds__Odometry_& o) {
+  const auto& p = o.pose.pose;
+  const auto& t = o.twist.twist;
+  const double values[] = {p.position.x,    p.position.y,    p.position.z,    p.orientation.x,
+                           p.orientation.y, p.orientation.z, p.orientation.w, t.linear.x,
+                           t.linear.y,      t.linear.z,      t.angular.x,     t.angular.y,
+                           t.angular.z};
+  for (double v : values) {
+    if (!std::isfinite(v)) return Status::InvalidArgument("NaN or infinite value");
+  }
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const events::Pose pose(
+      events::Vec3(p.position.x, p.position.y, p.position.z),
+      events::Quat(p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w));
+  const events::Twist twist(events::Vec3(t.linear.x, t.linear.y, t.linear.z),
+                            events::Vec3(t.angular.x, t.angular.y, t.angular.z));
+  fbb.Finish(events::CreatePoseObserved(
+      fbb, fbb.CreateString(o.header.frame_id ? o.header.frame_id : ""),
+      fbb.CreateString(o.child_frame_id ? o.child_frame_id : ""), &pose, &twist));
+  return Finish(fbb);
+}
+
+Result<std::string> FromTwist(const geometry_msgs_msg_dds__Twist_& t) {
+  const double values[] = {t.linear.x,  t.linear.y,  t.linear.z,
+                           t.angular.x, t.angular.y, t.angular.z};
+  for (double v : values) {
+    if (!std::isfinite(v)) return Status::InvalidArgument("NaN or infinite value");
+  }
+  flatbuffers::FlatBufferBuilder fbb(128);
+  const events::Twist twist(events::Vec3(t.linear.x, t.linear.y, t.linear.z),
+                            events::Vec3(t.angular.x, t.angular.y, t.angular.z));
+  fbb.Finish(events::CreateCommandIssued(fbb, events::CommandKind::Velocity, &twist, 0, 0,
+                                         fbb.CreateString("ros2")));
+  return Finish(fbb);
+}
+
+}  // namespace
+
+class DdsIngest::Impl {
+ public:
+  Impl(eventstore::EventStore& store, IngestOptions options)
+      : store_(store), options_(std::move(options)) {}
+
+  Status Start() {
+    auto participant = Participant::Create(options_.domain);
+    if (!participant.ok()) return participant.status();
+    participant_ = std::make_unique<Participant>(std::move(participant).value());
+    auto discovery = Reader::DiscoverPublications(*participant_);
+    if (!discovery.ok()) return discovery.status();
+    discovery_ = std::make_unique<Reader>(std::move(discovery).value());
+    thread_ = std::thread([this] { Run(); });
+    log::Info(kComponent, "watching DDS domain {} for robots matching '{}'", options_.domain,
+              options_.robots);
+    return Status::Ok();
+  }
+
+  ~Impl() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Counters counters() const {
+    std::lock_guard lock(mu_);
+    return counters_;
+  }
+
+ private:
+  struct Subscription {
+    std::string robot;
+    Kind kind;
+    Reader reader;
+    int64_t last_accepted_ns = 0;
+  };
+
+  void Discover() {
+    (void)discovery_->Take(
+        [&](const void* sample) {
+          const auto* endpoint = static_cast<const dds_builtintopic_endpoint_t*>(sample);
+          if (!endpoint->topic_name || !endpoint->type_name) return;
+          const std::string_view topic = endpoint->topic_name;
+          if (!topic.starts_with("rt/")) return;
+          for (const TopicKind& t : kTopics) {
+            if (!topic.ends_with(t.suffix) ||
+                std::string_view(endpoint->type_name) != t.type_name) {
+              continue;
+            }
+            const std::string robot(topic.substr(3, topic.size() - 3 - std::strlen(t.suffix)));
+            if (robot.empty() || robot.find('/') != std::string::npos) return;
+            if (fnmatch(options_.robots.c_str(), robot.c_str(), 0) != 0) return;
+            const std::string key(topic);
+            if (subscriptions_.count(key)) return;
+            QosSpec qos;
+            qos.depth = 100;
+            auto reader = Reader::Create(*participant_, t.descriptor, key, qos);
+            if (!reader.ok()) {
+              log::Warn(kComponent, "cannot read {}: {}", key, reader.status().ToString());
+              return;
+            }
+            subscriptions_.emplace(key, Subscription{robot, t.kind, std::move(reader).value(), 0});
+            Register(robot);
+            log::Info(kComponent, "robot {}: reading {}", robot, key);
+          }
+        },
+        std::chrono::milliseconds(0));
+  }
+
+  // Once per robot: a RobotRegistered event if its stream is new (generic model; the twin
+  // learns joint names from the observations).
+  void Register(const std::string& robot) {
+    if (!registered_.insert(robot).second) return;
+    {
+      std::lock_guard lock(mu_);
+      counters_.robots = registered_.size();
+    }
+    const std::string stream = "robot-" + robot;
+    if (store_.StreamHead(stream).ok()) return;
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(events::CreateRobotRegistered(fbb, fbb.CreateString(robot)));
+    eventstore::NewEvent e;
+    e.type = "RobotRegistered";
+    e.payload = Finish(fbb);
+    e.occurred_ns = WallNowNs();
+    pending_[stream].insert(pending_[stream].begin(), std::move(e));
+  }
+
+  void Run() {
+    while (!stop_) {
+      Discover();
+      bool any = false;
+      for (auto& [topic, sub] : subscriptions_) {
+        auto taken = sub.reader.Take([&](const void* sample) { Convert(sub, sample); },
+                                     std::chrono::milliseconds(0));
+        if (taken.ok() && *taken > 0) any = true;
+      }
+      Flush();
+      if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    Flush();
+  }
+
+  void Convert(Subscription& sub, const void* sample) {
+    bump([](Counters& c) { ++c.samples; });
+    const int64_t now = MonotonicNowNs();
+    if (options_.max_rate_hz > 0 && sub.last_accepted_ns != 0 &&
+        now - sub.last_accepted_ns < static_cast<int64_t>(1e9 / options_.max_rate_hz)) {
+      bump([](Counters& c) { ++c.decimated; });
+      return;
+    }
+    Result<std::string> payload = Status::InvalidArgument("unknown");
+    eventstore::NewEvent e;
+    switch (sub.kind) {
+      case Kind::kJointStates: {
+        const auto& js = *static_cast<const sensor_msgs_msg_dds__JointState_*>(sample);
+        payload = FromJointState(js);
+        e.type = "JointStateObserved";
+        e.occurred_ns = StampNs(js.header.stamp);
+        break;
+      }
+      case Kind::kOdom: {
+        const auto& o = *static_cast<const nav_msgs_msg_dds__Odometry_*>(sample);
+        payload = FromOdometry(o);
+        e.type = "PoseObserved";
+        e.occurred_ns = StampNs(o.header.stamp);
+        break;
+      }
+      case Kind::kCmdVel:
+        payload = FromTwist(*static_cast<const geometry_msgs_msg_dds__Twist_*>(sample));
+        e.type = "CommandIssued";
+        e.occurred_ns = WallNowNs();  // Twist has no stamp
+        break;
+    }
+    if (!payload.ok()) {
+      bump([](Counters& c) { ++c.bad; });
+      log::Warn(kComponent, "robot {}: bad {} sample: {}", sub.robot, e.type,
+                payload.status().message());
+      return;
+    }
+    if (e.occurred_ns == 0) e.occurred_ns = WallNowNs();
+    e.payload = std::move(payload).value();
+    sub.last_accepted_ns = now;
+    pending_["robot-" + sub.robot].push_back(std::move(e));
+  }
+
+  void Flush() {
+    for (auto& [stream, events] : pending_) {
+      if (events.empty()) continue;
+      // Samples and registrations are counted apart: every sample is either appended,
+      // decimated or bad.
+      uint64_t n = 0;
+      for (const auto& e : events) n += e.type != "RobotRegistered";
+      store_.AppendAsync({stream, eventstore::ExpectedVersion::Any(), std::move(events)},
+                         [this, n, stream](Result<eventstore::AppendResult> r) {
+                           if (r.ok()) {
+                             bump([n](Counters& c) { c.appended += n; });
+                           } else {
+                             bump([](Counters& c) { ++c.append_errors; });
+                             log::Warn(kComponent, "appending to {}: {}", stream,
+                                       r.status().ToString());
+                           }
+                         });
+      events.clear();
+    }
+  }
+
+  template <typename F>
+  void bump(F f) {
+    std::lock_guard lock(mu_);
+    f(counters_);
+  }
+
+  eventstore::EventStore& store_;
+  IngestOptions options_;
+  std::unique_ptr<Participant> participant_;
+  std::unique_ptr<Reader> discovery_;
+  std::map<std::string, Subscription> subscriptions_;  // by topic
+  std::set<std::string> registered_;
+  std::map<std::string, std::vector<eventstore::NewEvent>> pending_;  // by stream
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mu_;
+  Counters counters_;
+};
+
+DdsIngest::DdsIngest(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DdsIngest::~DdsIngest() = default;
+
+Result<std::unique_ptr<DdsIngest>> DdsIngest::Start(eventstore::EventStore& store,
+                                                    IngestOptions options) {
+  auto impl = std::make_unique<Impl>(store, std::move(options));
+  DOPPEL_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<DdsIngest>(new DdsIngest(std::move(impl)));
+}
+
+DdsIngest::Counters DdsIngest::counters() const { return impl_->counters(); }
+
+}  // namespace doppel::dds

@@ -1,0 +1,58 @@
+// doppel bridge-dds: live robot state in from ROS 2 (DDS) to the store.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <iostream>
+
+#include "command.h"
+#include "doppel/bridges/dds_ingest.h"
+#include "doppel/core/log.h"
+#include "store_access.h"
+
+namespace doppel::tools {
+namespace {
+
+struct BridgeFlags {
+  StoreOptions store;
+  dds::IngestOptions ingest;
+};
+
+int RunBridge(const BridgeFlags& f) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  auto store = OpenStore(f.store, Access::kReadWrite);
+  if (!store.ok()) return Fail(store.status());
+  auto ingest = dds::DdsIngest::Start(**store, f.ingest);
+  if (!ingest.ok()) return Fail(ingest.status());
+  std::cout << fmt::format("{{\"domain\":{},\"robots\":\"{}\"}}", f.ingest.domain, f.ingest.robots)
+            << std::endl;
+  int signal = 0;
+  sigwait(&set, &signal);
+  const auto c = (*ingest)->counters();
+  log::Info("bridge-dds",
+            "signal {}: {} robots, {} samples: {} appended, {} decimated, {} bad, {} append errors",
+            signal, c.robots, c.samples, c.appended, c.decimated, c.bad, c.append_errors);
+  ingest->reset();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddBridgeCommands(CLI::App& app) {
+  auto f = std::make_shared<BridgeFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "bridge-dds",
+      "Ingest ROS 2 robots from DDS (rt/<robot>/joint_states, odom, cmd_vel) into the store");
+  AddStoreOptions(*cmd, f->store);
+  cmd->add_option("--domain", f->ingest.domain, "DDS domain id")->capture_default_str();
+  cmd->add_option("--robots", f->ingest.robots, "Robot name glob")->capture_default_str();
+  cmd->add_option("--max-rate", f->ingest.max_rate_hz,
+                  "Max samples/s per robot and topic (0 = all); the rest are counted as decimated")
+      ->capture_default_str();
+  cmd->callback([f] { ExitCode() = RunBridge(*f); });
+}
+
+}  // namespace doppel::tools
