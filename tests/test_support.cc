@@ -159,4 +159,21 @@ StoreProcess StartStore(const std::string& data_dir, const std::string& listen,
   return store;
 }
 
+TwinProcess StartTwin(const StoreProcess& store, const std::string& partition,
+                      const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {
+      "twin",           "--store",           store.listen,  "--publish", store.publish,
+      "--twin-publish", "tcp://127.0.0.1:0", "--partition", partition};
+  args.insert(args.end(), extra.begin(), extra.end());
+  TwinProcess twin;
+  twin.process = std::make_unique<DoppelProcess>(args);
+  auto line = twin.process->ReadLine(20000);
+  if (!line) {
+    ADD_FAILURE() << "doppel twin did not start";
+    return twin;
+  }
+  twin.publish = nlohmann::json::parse(*line)["twin_publish"];
+  return twin;
+}
+
 }  // namespace doppel::testing

@@ -79,4 +79,12 @@ StoreProcess StartStore(const std::string& data_dir,
                         const std::string& publish = "tcp://127.0.0.1:0",
                         const std::vector<std::string>& extra = {});
 
+// A `doppel twin` child process following `store`, publishing TwinState on a free port.
+struct TwinProcess {
+  std::unique_ptr<DoppelProcess> process;
+  std::string publish;
+};
+TwinProcess StartTwin(const StoreProcess& store, const std::string& partition = "0/1",
+                      const std::vector<std::string>& extra = {});
+
 }  // namespace doppel::testing

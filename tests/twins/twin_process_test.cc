@@ -32,24 +32,7 @@ NewEvent Json(const std::string& type, const std::string& json) {
   return e;
 }
 
-struct Twin {
-  std::unique_ptr<testing::DoppelProcess> process;
-  std::string publish;
-};
-
-Twin StartTwin(const testing::StoreProcess& store, const std::string& partition = "0/1",
-               const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {
-      "twin",           "--store",           store.listen,  "--publish", store.publish,
-      "--twin-publish", "tcp://127.0.0.1:0", "--partition", partition};
-  args.insert(args.end(), extra.begin(), extra.end());
-  Twin twin;
-  twin.process = std::make_unique<testing::DoppelProcess>(args);
-  auto line = twin.process->ReadLine(20000);
-  EXPECT_TRUE(line.has_value()) << "doppel twin did not start";
-  if (line) twin.publish = nlohmann::json::parse(*line)["twin_publish"];
-  return twin;
-}
+using testing::StartTwin;
 
 // Latest TwinState per robot seen on a twin's PUB socket.
 class TwinWatcher {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "doppel/bridges/dds_egress.h"
 #include "doppel/bridges/dds_ingest.h"
 #include "doppel/core/log.h"
 #include "store_access.h"
@@ -15,6 +16,9 @@ namespace {
 struct BridgeFlags {
   StoreOptions store;
   dds::IngestOptions ingest;
+  std::string publish;       // store PUB (for predicted paths)
+  std::string twin_publish;  // a twin's TwinState PUB: turns egress on
+  std::string frame = "map";
 };
 
 int RunBridge(const BridgeFlags& f) {
@@ -27,6 +31,18 @@ int RunBridge(const BridgeFlags& f) {
   if (!store.ok()) return Fail(store.status());
   auto ingest = dds::DdsIngest::Start(**store, f.ingest);
   if (!ingest.ok()) return Fail(ingest.status());
+  std::unique_ptr<dds::DdsEgress> egress;
+  if (!f.twin_publish.empty()) {
+    dds::EgressOptions eo;
+    eo.domain = f.ingest.domain;
+    eo.twin_publish = f.twin_publish;
+    eo.store = f.store.store;
+    eo.publish = f.publish;
+    eo.frame = f.frame;
+    auto started = dds::DdsEgress::Start(eo);
+    if (!started.ok()) return Fail(started.status());
+    egress = std::move(started).value();
+  }
   std::cout << fmt::format("{{\"domain\":{},\"robots\":\"{}\"}}", f.ingest.domain, f.ingest.robots)
             << std::endl;
   int signal = 0;
@@ -35,6 +51,7 @@ int RunBridge(const BridgeFlags& f) {
   log::Info("bridge-dds",
             "signal {}: {} robots, {} samples: {} appended, {} decimated, {} bad, {} append errors",
             signal, c.robots, c.samples, c.appended, c.decimated, c.bad, c.append_errors);
+  egress.reset();
   ingest->reset();
   return kExitOk;
 }
@@ -51,6 +68,11 @@ void AddBridgeCommands(CLI::App& app) {
   cmd->add_option("--robots", f->ingest.robots, "Robot name glob")->capture_default_str();
   cmd->add_option("--max-rate", f->ingest.max_rate_hz,
                   "Max samples/s per robot and topic (0 = all); the rest are counted as decimated")
+      ->capture_default_str();
+  cmd->add_option("--twin-publish", f->twin_publish,
+                  "A twin's TwinState endpoint: also publish twin state to ROS 2 (egress)");
+  cmd->add_option("--publish", f->publish, "Store PUB endpoint (predicted paths, with --store)");
+  cmd->add_option("--frame", f->frame, "Site frame for odometry, tf and paths")
       ->capture_default_str();
   cmd->callback([f] { ExitCode() = RunBridge(*f); });
 }

@@ -1,0 +1,46 @@
+// DdsEgress: twin state out to ROS 2. Subscribes to a twin's TwinState PUB socket (and to
+// the store for PredictionMade events) and publishes per robot, with frames prefixed by the
+// robot id:
+//   rt/twin/<robot>/joint_states   sensor_msgs/JointState
+//   rt/twin/<robot>/odom           nav_msgs/Odometry (frame `frame`, child <robot>/base_link)
+//   rt/twin/<robot>/predicted_path nav_msgs/Path (the latest prediction's base poses)
+//   rt/tf                          tf2_msgs/TFMessage: every link as <robot>/<link> in `frame`
+//   rt/diagnostics                 diagnostic_msgs/DiagnosticArray: health and alerts
+// All writers are reliable and volatile (tf depth 100), as ROS expects.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "doppel/core/status.h"
+
+namespace doppel::dds {
+
+struct EgressOptions {
+  uint32_t domain = 0;
+  std::string twin_publish = "tcp://127.0.0.1:7602";  // the twin's TwinState PUB
+  std::string store;    // store ROUTER, for predicted paths (empty: no paths)
+  std::string publish;  // store PUB
+  std::string frame = "map";
+};
+
+class DdsEgress {
+ public:
+  static Result<std::unique_ptr<DdsEgress>> Start(EgressOptions options);
+  ~DdsEgress();
+
+  struct Counters {
+    uint64_t robots = 0;
+    uint64_t states = 0;
+    uint64_t paths = 0;
+    uint64_t bad = 0;
+  };
+  Counters counters() const;
+
+ private:
+  class Impl;
+  explicit DdsEgress(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::dds

@@ -1,0 +1,124 @@
+// DDS egress with a real store, a real twin and real DDS readers on loopback: what the twin
+// knows shows up on rt/twin/<robot>/..., rt/tf and rt/diagnostics as ROS 2 messages.
+#include "doppel/bridges/dds_egress.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <functional>
+#include <thread>
+
+#include "doppel/bridges/dds.h"
+#include "doppel/eventstore/store_client.h"
+#include "doppel/schemas/payloads.h"
+#include "ros2_msgs.h"
+#include "test_support.h"
+
+namespace doppel::dds {
+namespace {
+
+bool WaitUntil(const std::function<bool()>& done, int timeout_ms = 20000) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+eventstore::NewEvent Json(const std::string& type, const std::string& json) {
+  eventstore::NewEvent e;
+  e.type = type;
+  e.payload = *schemas::PayloadFromJson(type, json);
+  e.occurred_ns = WallNowNs();
+  return e;
+}
+
+TEST(DdsEgressTest, TwinStateAndPredictionsReachRos2Topics) {
+  testing::TempDir dir;
+  auto store = testing::StartStore(dir.Sub("log"));
+  auto twin = testing::StartTwin(store);
+  EgressOptions options;
+  options.twin_publish = twin.publish;
+  options.store = store.listen;
+  options.publish = store.publish;
+  auto egress = DdsEgress::Start(options);
+  ASSERT_TRUE(egress.ok()) << egress.status().ToString();
+
+  const std::string robot = "e" + std::to_string(::getpid()) + "b";
+  auto participant = Participant::Create();
+  ASSERT_TRUE(participant.ok());
+  auto joints = Reader::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                               "rt/twin/" + robot + "/joint_states");
+  auto tf = Reader::Create(*participant, &tf2_msgs_msg_dds__TFMessage__desc, "rt/tf",
+                           QosSpec{true, false, 100});
+  auto path = Reader::Create(*participant, &nav_msgs_msg_dds__Path__desc,
+                             "rt/twin/" + robot + "/predicted_path");
+  ASSERT_TRUE(joints.ok() && tf.ok() && path.ok());
+
+  eventstore::StoreClientOptions co;
+  co.endpoint = store.listen;
+  auto client = std::move(eventstore::StoreClient::Connect(co)).value();
+  // Keep the robot's state changing until the readers have matched and seen it.
+  std::vector<std::string> joint_names;
+  double footprint_x = -1, last_path_x = -1;
+  size_t path_poses = 0;
+  ASSERT_TRUE(client
+                  ->Append({"robot-" + robot,
+                            eventstore::ExpectedVersion::Any(),
+                            {Json("RobotRegistered", R"({"robot_id":"x","model":"doppel_base"})")}})
+                  .ok());
+  int round = 0;
+  ASSERT_TRUE(WaitUntil([&] {
+    if (round++ % 10 == 0) {
+      EXPECT_TRUE(
+          client
+              ->Append(
+                  {"robot-" + robot,
+                   eventstore::ExpectedVersion::Any(),
+                   {Json(
+                        "PoseObserved",
+                        R"({"pose":{"position":{"x":0.5,"y":0,"z":0},"orientation":{"x":0,"y":0,"z":0,"w":1}}})"),
+                    Json(
+                        "CommandIssued",
+                        R"({"kind":"Velocity","twist":{"linear":{"x":1,"y":0,"z":0},"angular":{"x":0,"y":0,"z":0}}})")}})
+              .ok());
+    }
+    (void)joints->Take(
+        [&](const void* s) {
+          const auto* js = static_cast<const sensor_msgs_msg_dds__JointState_*>(s);
+          joint_names.clear();
+          for (uint32_t i = 0; i < js->name._length; ++i)
+            joint_names.emplace_back(js->name._buffer[i]);
+        },
+        std::chrono::milliseconds(0));
+    (void)tf->Take(
+        [&](const void* s) {
+          const auto* m = static_cast<const tf2_msgs_msg_dds__TFMessage_*>(s);
+          for (uint32_t i = 0; i < m->transforms._length; ++i) {
+            if (std::string(m->transforms._buffer[i].child_frame_id) == robot + "/base_footprint") {
+              footprint_x = m->transforms._buffer[i].transform.translation.x;
+            }
+          }
+        },
+        std::chrono::milliseconds(0));
+    (void)path->Take(
+        [&](const void* s) {
+          const auto* p = static_cast<const nav_msgs_msg_dds__Path_*>(s);
+          path_poses = p->poses._length;
+          if (path_poses > 0) last_path_x = p->poses._buffer[path_poses - 1].pose.position.x;
+        },
+        std::chrono::milliseconds(0));
+    // Wait for the state after the pose (the first TwinState is from the registration).
+    return !joint_names.empty() && footprint_x > 0.25 && path_poses > 0 && last_path_x > 1.0;
+  })) << "joints "
+      << joint_names.size() << " footprint " << footprint_x << " path " << path_poses;
+  EXPECT_EQ(joint_names, (std::vector<std::string>{"left_wheel_joint", "right_wheel_joint"}));
+  EXPECT_NEAR(footprint_x, 0.5, 1e-9);
+  EXPECT_EQ(path_poses, 21u);                 // 2 s sampled every 0.1 s, plus t = 0
+  EXPECT_NEAR(last_path_x, 0.5 + 2.0, 0.01);  // 1 m/s for 2 s from x = 0.5
+  EXPECT_GT((*egress)->counters().states, 0u);
+  EXPECT_GT((*egress)->counters().paths, 0u);
+}
+
+}  // namespace
+}  // namespace doppel::dds
