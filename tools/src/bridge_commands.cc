@@ -7,6 +7,7 @@
 #include "command.h"
 #include "doppel/bridges/dds_egress.h"
 #include "doppel/bridges/dds_ingest.h"
+#include "doppel/bridges/sim_fleet.h"
 #include "doppel/core/log.h"
 #include "store_access.h"
 
@@ -56,6 +57,24 @@ int RunBridge(const BridgeFlags& f) {
   return kExitOk;
 }
 
+int RunSimFleet(const dds::SimFleetOptions& o) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  auto fleet = dds::SimFleet::Start(o);
+  if (!fleet.ok()) return Fail(fleet.status());
+  std::cout << fmt::format("{{\"robots\":{},\"rate_hz\":{},\"prefix\":\"{}\"}}", o.robots,
+                           o.rate_hz, o.prefix)
+            << std::endl;
+  int signal = 0;
+  sigwait(&set, &signal);
+  log::Info("sim-fleet", "signal {}: stopping after {} samples", signal,
+            (*fleet)->samples_published());
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddBridgeCommands(CLI::App& app) {
@@ -75,6 +94,16 @@ void AddBridgeCommands(CLI::App& app) {
   cmd->add_option("--frame", f->frame, "Site frame for odometry, tf and paths")
       ->capture_default_str();
   cmd->callback([f] { ExitCode() = RunBridge(*f); });
+
+  auto sim = std::make_shared<dds::SimFleetOptions>();
+  CLI::App* fleet = app.add_subcommand(
+      "sim-fleet", "Simulate a fleet of arms and bases publishing ROS 2 topics over DDS");
+  fleet->add_option("--robots", sim->robots, "How many robots")->capture_default_str();
+  fleet->add_option("--rate", sim->rate_hz, "Samples per second per robot")->capture_default_str();
+  fleet->add_option("--seed", sim->seed, "Random seed")->capture_default_str();
+  fleet->add_option("--prefix", sim->prefix, "Robot name prefix")->capture_default_str();
+  fleet->add_option("--domain", sim->domain, "DDS domain id")->capture_default_str();
+  fleet->callback([sim] { ExitCode() = RunSimFleet(*sim); });
 }
 
 }  // namespace doppel::tools

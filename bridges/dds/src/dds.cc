@@ -113,13 +113,14 @@ int Writer::MatchedReaders() const {
 
 Result<Reader> Reader::Create(const Participant& participant,
                               const dds_topic_descriptor_t* descriptor, const std::string& topic,
-                              const QosSpec& qos) {
+                              const QosSpec& qos, bool ignore_local) {
   Reader r;
   const dds_entity_t t =
       dds_create_topic(participant.handle(), descriptor, topic.c_str(), nullptr, nullptr);
   if (t < 0) return Status::Unavailable(fmt::format("topic {}: {}", topic, dds_strretcode(t)));
   r.topic_ = Entity(t);
   dds_qos_t* q = MakeQos(qos);
+  if (ignore_local) dds_qset_ignorelocal(q, DDS_IGNORELOCAL_PARTICIPANT);
   const dds_entity_t reader = dds_create_reader(participant.handle(), t, q, nullptr);
   dds_delete_qos(q);
   if (reader < 0)

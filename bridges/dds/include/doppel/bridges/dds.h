@@ -75,9 +75,10 @@ class Writer {
 
 class Reader {
  public:
+  // ignore_local: do not receive samples written through the same participant.
   static Result<Reader> Create(const Participant& participant,
                                const dds_topic_descriptor_t* descriptor, const std::string& topic,
-                               const QosSpec& qos = {});
+                               const QosSpec& qos = {}, bool ignore_local = false);
   // A reader of DDS publication discovery: samples are dds_builtintopic_endpoint_t, one per
   // writer that appears anywhere in the domain (topic and type names included).
   static Result<Reader> DiscoverPublications(const Participant& participant);
