@@ -42,6 +42,9 @@ class TwinWatcher {
     sub_.set(zmq::sockopt::linger, 0);
     sub_.set(zmq::sockopt::subscribe, "twin/");
     sub_.connect(endpoint);
+    // ZeroMQ subscriptions take effect asynchronously ("slow joiner"): a TwinState published
+    // before then is not delivered. Give the subscription time to reach the twin.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   // Waits until `done(states)` holds or the timeout passes; returns whether it held.
   bool WaitFor(const std::function<bool(const std::map<std::string, std::string>&)>& done,
@@ -238,9 +241,22 @@ TEST(TwinProcessTest, TwoPartitionsSplitRobotsWithNoOverlapAndNoGap) {
                     .ok());
   }
   auto total = [&] { return watch_first.states().size() + watch_second.states().size(); };
-  for (int i = 0; i < 100 && total() < 20; ++i) {
+  for (int i = 0; i < 200 && total() < 20; ++i) {
     watch_first.WaitFor([](const auto&) { return false; }, 50);
     watch_second.WaitFor([](const auto&) { return false; }, 50);
+    if (i % 40 == 39) {
+      // A state missed while a subscription was still connecting is published again on the
+      // robot's next event.
+      for (const auto& id : robots) {
+        if (!watch_first.states().count(id) && !watch_second.states().count(id)) {
+          ASSERT_TRUE(client
+                          ->Append({"robot-" + id,
+                                    ExpectedVersion::Any(),
+                                    {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                          .ok());
+        }
+      }
+    }
   }
   std::set<std::string> seen;
   for (const auto& [id, bytes] : watch_first.states()) {
