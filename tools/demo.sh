@@ -42,7 +42,7 @@ cat > "$LIVE/scene.json" <<'JSON'
 JSON
 "$BIN" store --data "$LIVE/log" --listen tcp://127.0.0.1:0 --publish tcp://127.0.0.1:0 > "$LIVE/store.json" &
 STORE_PID=$!
-trap 'kill $TWIN_PID $STORE_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $TWIN_PID 2>/dev/null || true; wait $TWIN_PID 2>/dev/null || true; kill $STORE_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s "$LIVE/store.json" ] && break; sleep 0.05; done
 LISTEN=$(sed -E 's/.*"listen":"([^"]+)".*/\1/' "$LIVE/store.json")
 PUBLISH=$(sed -E 's/.*"publish":"([^"]+)".*/\1/' "$LIVE/store.json")
@@ -63,3 +63,22 @@ echo "-- robot-$robot as the log holds it: the twin's prediction and alert follo
 "$BIN" read --store "$LISTEN" --stream "robot-$robot" --format table
 echo "-- doppel state --robot $robot (the prediction part)"
 "$BIN" state --store "$LISTEN" --robot "$robot" | sed -n '/"prediction"/,/}/p'
+
+echo
+echo "== 3. a simulated fleet over DDS (loopback), through the bridge, into the twin"
+"$BIN" sim-fleet --robots 4 --rate 20 --prefix demo > /dev/null &
+FLEET_PID=$!
+"$BIN" bridge-dds --store "$LISTEN" --robots 'demo_*' --max-rate 20 \
+  --twin-publish "$(sed -E 's/.*"twin_publish":"([^"]+)".*/\1/' "$LIVE/twin.json")" \
+  --publish "$PUBLISH" --model '*_arm_*=doppel_arm6' --model '*_base_*=doppel_base' > /dev/null &
+BRIDGE_PID=$!
+# Stop clients first, the store last (a twin saves its checkpoint on the way out).
+trap 'kill $BRIDGE_PID $FLEET_PID $TWIN_PID 2>/dev/null || true; wait $BRIDGE_PID $FLEET_PID $TWIN_PID 2>/dev/null || true; kill $STORE_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+sleep 4
+for robot in demo_arm_0 demo_base_0 demo_arm_1 demo_base_1; do
+  n=$("$BIN" read --store "$LISTEN" --stream "robot-$robot" | wc -l)
+  echo "robot-$robot: $n events so far"
+done
+echo "-- doppel state --robot demo_base_0 (pose, command and prediction)"
+"$BIN" state --store "$LISTEN" --robot demo_base_0 |
+  grep -E '"(model|mode|based_on_version|collision|horizon_s|start|silent|version)"' | head -12

@@ -42,6 +42,7 @@ class DdsIngestTest : public ::testing::Test {
     IngestOptions options;
     options.robots = prefix_ + "*";
     options.max_rate_hz = max_rate_hz;
+    options.models = {{prefix_ + "arm", "doppel_arm6"}};
     auto ingest = DdsIngest::Start(*client_, options);
     EXPECT_TRUE(ingest.ok()) << ingest.status().ToString();
     return std::move(ingest).value();
@@ -105,6 +106,10 @@ TEST_F(DdsIngestTest, NewRobotIsDiscoveredRegisteredAndItsSamplesBecomeEvents) {
   const auto events = Events(robot);
   ASSERT_EQ(events.size(), 8u);  // registration + 7 samples
   EXPECT_EQ(events[0].type(), "RobotRegistered");
+  const auto* registered =
+      flatbuffers::GetRoot<events::RobotRegistered>(events[0].payload().data());
+  EXPECT_EQ(registered->model()->str(), "doppel_arm6");  // from the configured models
+  EXPECT_EQ(registered->robot_id()->str(), robot);
   int joint_states = 0;
   for (const auto& e : events) {
     if (e.type() == "JointStateObserved") {

@@ -88,6 +88,16 @@ void AddBridgeCommands(CLI::App& app) {
   cmd->add_option("--max-rate", f->ingest.max_rate_hz,
                   "Max samples/s per robot and topic (0 = all); the rest are counted as decimated")
       ->capture_default_str();
+  cmd->add_option_function<std::vector<std::string>>(
+      "--model",
+      [f](const std::vector<std::string>& specs) {
+        for (const auto& spec : specs) {
+          const auto eq = spec.find('=');
+          if (eq == std::string::npos) throw CLI::ValidationError("--model", "want GLOB=MODEL");
+          f->ingest.models.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+        }
+      },
+      "GLOB=MODEL: robots whose name matches register with that model (e.g. 'amr_*=doppel_base')");
   cmd->add_option("--twin-publish", f->twin_publish,
                   "A twin's TwinState endpoint: also publish twin state to ROS 2 (egress)");
   cmd->add_option("--publish", f->publish, "Store PUB endpoint (predicted paths, with --store)");

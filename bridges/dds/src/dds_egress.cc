@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cctype>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -89,7 +90,12 @@ class DdsEgress::Impl {
     auto it = robots_.find(robot);
     if (it != robots_.end()) return &it->second;
     RobotWriters w;
-    const std::string base = "rt/twin/" + robot;
+    // ROS names allow [A-Za-z0-9_/] only; anything else in a robot id becomes '_'.
+    std::string ros_name = robot;
+    for (char& c : ros_name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+    }
+    const std::string base = "rt/twin/" + ros_name;
     auto joints = Writer::Create(*participant_, &sensor_msgs_msg_dds__JointState__desc,
                                  base + "/joint_states");
     auto odom = Writer::Create(*participant_, &nav_msgs_msg_dds__Odometry__desc, base + "/odom");

@@ -182,8 +182,8 @@ class DdsIngest::Impl {
         std::chrono::milliseconds(0));
   }
 
-  // Once per robot: a RobotRegistered event if its stream is new (generic model; the twin
-  // learns joint names from the observations).
+  // Once per robot: a RobotRegistered event if its stream is new, with the configured model
+  // (none: generic, and the twin learns joint names from the observations).
   void Register(const std::string& robot) {
     if (!registered_.insert(robot).second) return;
     {
@@ -192,8 +192,16 @@ class DdsIngest::Impl {
     }
     const std::string stream = "robot-" + robot;
     if (store_.StreamHead(stream).ok()) return;
+    std::string model;
+    for (const auto& [glob, name] : options_.models) {
+      if (fnmatch(glob.c_str(), robot.c_str(), 0) == 0) {
+        model = name;
+        break;
+      }
+    }
     flatbuffers::FlatBufferBuilder fbb;
-    fbb.Finish(events::CreateRobotRegistered(fbb, fbb.CreateString(robot)));
+    fbb.Finish(
+        events::CreateRobotRegistered(fbb, fbb.CreateString(robot), fbb.CreateString(model)));
     eventstore::NewEvent e;
     e.type = "RobotRegistered";
     e.payload = Finish(fbb);

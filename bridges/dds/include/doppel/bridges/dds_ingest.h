@@ -9,6 +9,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "doppel/eventstore/event_store.h"
 
@@ -18,6 +20,9 @@ struct IngestOptions {
   uint32_t domain = 0;
   std::string robots = "*";  // robot name pattern (fnmatch glob)
   double max_rate_hz = 100;  // per robot and topic; 0 = no limit
+  // Which model a new robot registers with: the first (glob, model) whose glob matches its
+  // name. A robot matching none registers without a model (generic: tracked, no physics).
+  std::vector<std::pair<std::string, std::string>> models;
 };
 
 class DdsIngest {
