@@ -23,11 +23,7 @@ struct BridgeFlags {
 };
 
 int RunBridge(const BridgeFlags& f) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ShutdownSignal shutdown;  // before any thread starts, so they inherit the mask
   auto store = OpenStore(f.store, Access::kReadWrite);
   if (!store.ok()) return Fail(store.status());
   auto ingest = dds::DdsIngest::Start(**store, f.ingest);
@@ -46,8 +42,7 @@ int RunBridge(const BridgeFlags& f) {
   }
   std::cout << fmt::format("{{\"domain\":{},\"robots\":\"{}\"}}", f.ingest.domain, f.ingest.robots)
             << std::endl;
-  int signal = 0;
-  sigwait(&set, &signal);
+  const int signal = shutdown.Wait();
   const auto c = (*ingest)->counters();
   log::Info("bridge-dds",
             "signal {}: {} robots, {} samples: {} appended, {} decimated, {} bad, {} append errors",
@@ -58,18 +53,13 @@ int RunBridge(const BridgeFlags& f) {
 }
 
 int RunSimFleet(const dds::SimFleetOptions& o) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ShutdownSignal shutdown;  // before any thread starts, so they inherit the mask
   auto fleet = dds::SimFleet::Start(o);
   if (!fleet.ok()) return Fail(fleet.status());
   std::cout << fmt::format("{{\"robots\":{},\"rate_hz\":{},\"prefix\":\"{}\"}}", o.robots,
                            o.rate_hz, o.prefix)
             << std::endl;
-  int signal = 0;
-  sigwait(&set, &signal);
+  const int signal = shutdown.Wait();
   log::Info("sim-fleet", "signal {}: stopping after {} samples", signal,
             (*fleet)->samples_published());
   return kExitOk;

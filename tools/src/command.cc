@@ -4,6 +4,19 @@
 
 namespace doppel::tools {
 
+ShutdownSignal::ShutdownSignal() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
+
+int ShutdownSignal::Wait() {
+  int signal = 0;
+  sigwait(&set_, &signal);
+  return signal;
+}
+
 int& ExitCode() {
   static int code = kExitOk;
   return code;

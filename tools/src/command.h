@@ -4,6 +4,8 @@
 //   5 verification found problems.
 #pragma once
 
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 
 #include "doppel/core/status.h"
@@ -16,6 +18,17 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitConflict = 3;
 inline constexpr int kExitIdempotency = 4;
 inline constexpr int kExitVerifyFailed = 5;
+
+// For long-running commands: blocks SIGINT and SIGTERM in this thread and every thread
+// started after it (construct it first), then Wait() returns the signal that arrived.
+class ShutdownSignal {
+ public:
+  ShutdownSignal();
+  int Wait();
+
+ private:
+  sigset_t set_;
+};
 
 // Where a subcommand's exit code goes.
 int& ExitCode();

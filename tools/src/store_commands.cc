@@ -16,25 +16,6 @@
 namespace doppel::tools {
 namespace {
 
-// Blocks SIGINT and SIGTERM in every thread started after this, and waits for one.
-class ShutdownSignal {
- public:
-  ShutdownSignal() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-  }
-  int Wait() {
-    int signal = 0;
-    sigwait(&set_, &signal);
-    return signal;
-  }
-
- private:
-  sigset_t set_;
-};
-
 struct StoreServerFlags {
   std::string data_dir;
   std::string listen = "tcp://127.0.0.1:7600";

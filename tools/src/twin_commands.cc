@@ -27,11 +27,7 @@ struct TwinFlags {
 };
 
 int RunTwin(const TwinFlags& f) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ShutdownSignal shutdown;  // before any thread starts, so they inherit the mask
 
   twins::TwinServiceOptions o;
   o.store = f.store.store;
@@ -57,8 +53,7 @@ int RunTwin(const TwinFlags& f) {
   std::cout << fmt::format("{{\"twin_publish\":\"{}\",\"partition\":\"{}/{}\"}}",
                            (*service)->twin_publish_endpoint(), o.partition, o.partitions)
             << std::endl;
-  int signal = 0;
-  sigwait(&set, &signal);
+  const int signal = shutdown.Wait();
   const auto c = (*service)->counters();
   log::Info("twin", "signal {}: stopping after {} events for {} robots, {} predictions", signal,
             c.applied, c.robots, c.predictions);
