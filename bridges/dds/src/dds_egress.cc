@@ -20,10 +20,6 @@ namespace {
 
 constexpr char kComponent[] = "dds-egress";
 
-builtin_interfaces_msg_dds__Time_ Stamp(TimeNs ns) {
-  return {static_cast<int32_t>(ns / 1'000'000'000), static_cast<uint32_t>(ns % 1'000'000'000)};
-}
-
 void SetPose(geometry_msgs_msg_dds__Pose_& out, const events::Pose& in) {
   out.position = {in.position().x(), in.position().y(), in.position().z()};
   out.orientation = {in.orientation().x(), in.orientation().y(), in.orientation().z(),
@@ -143,7 +139,7 @@ class DdsEgress::Impl {
     if (w == nullptr) return;
     const std::string base_frame = robot + "/base_link";
     const auto stamp =
-        Stamp(s->last_observation_ns() ? s->last_observation_ns() : s->published_ns());
+        ToRosTime(s->last_observation_ns() ? s->last_observation_ns() : s->published_ns());
 
     // Joint states.
     std::vector<char*> names;
@@ -261,14 +257,14 @@ class DdsEgress::Impl {
     if (p->trajectory()) {
       for (const auto* sample : *p->trajectory()) {
         geometry_msgs_msg_dds__PoseStamped_ ps{};
-        ps.header.stamp = Stamp(p->start_ns() + sample->t_offset_ns());
+        ps.header.stamp = ToRosTime(p->start_ns() + sample->t_offset_ns());
         ps.header.frame_id = const_cast<char*>(options_.frame.c_str());
         if (sample->base_pose()) SetPose(ps.pose, *sample->base_pose());
         poses.push_back(ps);
       }
     }
     nav_msgs_msg_dds__Path_ path{};
-    path.header.stamp = Stamp(p->start_ns());
+    path.header.stamp = ToRosTime(p->start_ns());
     path.header.frame_id = const_cast<char*>(options_.frame.c_str());
     path.poses = {static_cast<uint32_t>(poses.size()), static_cast<uint32_t>(poses.size()),
                   poses.data(), false};

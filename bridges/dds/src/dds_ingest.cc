@@ -38,10 +38,6 @@ const TopicKind kTopics[] = {
      &geometry_msgs_msg_dds__Twist__desc},
 };
 
-TimeNs StampNs(const builtin_interfaces_msg_dds__Time_& t) {
-  return static_cast<TimeNs>(t.sec) * 1'000'000'000 + t.nanosec;
-}
-
 std::string Finish(flatbuffers::FlatBufferBuilder& fbb) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
@@ -239,14 +235,14 @@ class DdsIngest::Impl {
         const auto& js = *static_cast<const sensor_msgs_msg_dds__JointState_*>(sample);
         payload = FromJointState(js);
         e.type = "JointStateObserved";
-        e.occurred_ns = StampNs(js.header.stamp);
+        e.occurred_ns = FromRosTime(js.header.stamp);
         break;
       }
       case Kind::kOdom: {
         const auto& o = *static_cast<const nav_msgs_msg_dds__Odometry_*>(sample);
         payload = FromOdometry(o);
         e.type = "PoseObserved";
-        e.occurred_ns = StampNs(o.header.stamp);
+        e.occurred_ns = FromRosTime(o.header.stamp);
         break;
       }
       case Kind::kCmdVel:

@@ -22,10 +22,6 @@ const char* kArmJoints[] = {"shoulder_pan_joint", "shoulder_lift_joint", "elbow_
                             "wrist_1_joint",      "wrist_2_joint",       "wrist_3_joint"};
 const char* kWheelJoints[] = {"left_wheel_joint", "right_wheel_joint"};
 
-builtin_interfaces_msg_dds__Time_ Stamp(TimeNs ns) {
-  return {static_cast<int32_t>(ns / 1'000'000'000), static_cast<uint32_t>(ns % 1'000'000'000)};
-}
-
 }  // namespace
 
 class SimFleet::Impl {
@@ -155,7 +151,7 @@ class SimFleet::Impl {
     r.left += (v - w * kWheelSeparation / 2) / kWheelRadius * dt;
     r.right += (v + w * kWheelSeparation / 2) / kWheelRadius * dt;
     nav_msgs_msg_dds__Odometry_ odom{};
-    odom.header.stamp = Stamp(now);
+    odom.header.stamp = ToRosTime(now);
     odom.header.frame_id = const_cast<char*>("map");
     odom.child_frame_id = const_cast<char*>("base_footprint");
     odom.pose.pose.position = {r.x, r.y, 0};
@@ -179,7 +175,7 @@ class SimFleet::Impl {
   void PublishJoints(Robot& r, const char* const* names, double* q, double* qd, uint32_t n,
                      TimeNs now) {
     sensor_msgs_msg_dds__JointState_ js{};
-    js.header.stamp = Stamp(now);
+    js.header.stamp = ToRosTime(now);
     js.header.frame_id = const_cast<char*>("base_link");
     js.name = {n, n, const_cast<char**>(names), false};
     js.position = {n, n, q, false};

@@ -13,9 +13,19 @@
 #include <string>
 #include <string_view>
 
+#include "doppel/core/clock.h"
 #include "doppel/core/status.h"
+#include "ros2_msgs.h"
 
 namespace doppel::dds {
+
+// builtin_interfaces/Time <-> ns since the epoch.
+inline builtin_interfaces_msg_dds__Time_ ToRosTime(TimeNs ns) {
+  return {static_cast<int32_t>(ns / 1'000'000'000), static_cast<uint32_t>(ns % 1'000'000'000)};
+}
+inline TimeNs FromRosTime(const builtin_interfaces_msg_dds__Time_& t) {
+  return static_cast<TimeNs>(t.sec) * 1'000'000'000 + t.nanosec;
+}
 
 // CycloneDDS configuration keeping every packet on the loopback interface, no multicast,
 // unicast discovery to 127.0.0.1. Used when neither a config nor CYCLONEDDS_URI is given.
