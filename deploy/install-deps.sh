@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages doppel builds, tests and benchmarks with.
+# Installs the Debian packages doppel builds, tests and benchmarks with, then the npm packages.
 # Idempotent: when every package is already present it touches nothing (no apt-get update).
 set -euo pipefail
 
@@ -14,7 +14,11 @@ PACKAGES=(
   cyclonedds-dev cyclonedds-tools
   redis-server libhiredis-dev nats-server libnats-dev
   linux-perf
+  chromium fonts-liberation
 )
+# Node.js runs the front-end package installs, the Foxglove-client and browser tests and the
+# Node side of the gateway benchmark; Debian's when the machine has none.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,12 +29,24 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Front-end and test packages from the npm registry, pinned by each package-lock.json:
+# the dashboard's (three, uPlot) and the Node tests' (@foxglove/ws-protocol, ws,
+# playwright-core). Skipped when node_modules matches the lock already.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in bridges/ws/web tests/node; do
+  lock="$ROOT/$dir/package-lock.json"
+  stamp="$ROOT/$dir/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   AddStoreCommands(app);
   AddTwinCommands(app);
   AddBridgeCommands(app);
+  AddGatewayCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

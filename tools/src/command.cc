@@ -17,6 +17,14 @@ int ShutdownSignal::Wait() {
   return signal;
 }
 
+int ShutdownSignal::WaitFor(std::chrono::nanoseconds timeout) {
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  const timespec ts = {static_cast<time_t>(s.count()),
+                       static_cast<long>((timeout - s).count())};  // NOLINT(runtime/int)
+  const int signal = sigtimedwait(&set_, nullptr, &ts);
+  return signal > 0 ? signal : 0;
+}
+
 int& ExitCode() {
   static int code = kExitOk;
   return code;

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 
 #include "doppel/core/status.h"
 
@@ -25,6 +26,8 @@ class ShutdownSignal {
  public:
   ShutdownSignal();
   int Wait();
+  // Like Wait(), but gives up after `timeout` and returns 0.
+  int WaitFor(std::chrono::nanoseconds timeout);
 
  private:
   sigset_t set_;
@@ -45,5 +48,6 @@ void AddBenchCommands(CLI::App& app);
 void AddStoreCommands(CLI::App& app);
 void AddTwinCommands(CLI::App& app);
 void AddBridgeCommands(CLI::App& app);
+void AddGatewayCommands(CLI::App& app);
 
 }  // namespace doppel::tools

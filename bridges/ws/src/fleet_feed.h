@@ -1,0 +1,55 @@
+// FleetFeed: what the gateway publishes, computed on its own thread. It reads TwinState from
+// a twin's PUB socket and events from the store (a Subscription from "now"), and hands the
+// gateway batches of ready-to-send channel payloads: JSON (and TwinState's own FlatBuffer)
+// per robot, /fleet/alerts, a periodic /fleet/summary, and the twin clock.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "doppel/core/clock.h"
+#include "doppel/core/status.h"
+
+namespace doppel::gateway {
+
+struct FeedMessage {
+  std::string topic;
+  std::shared_ptr<const std::string> payload;
+  TimeNs stamp = 0;
+};
+
+struct FeedBatch {
+  std::vector<std::string> new_robots;   // advertise these robots' channels first
+  std::vector<std::string> gone_robots;  // unseen for forget_after_s
+  std::vector<FeedMessage> messages;
+  TimeNs clock = 0;  // the twin clock, when a time frame is due; 0 = none
+};
+
+struct FeedOptions {
+  std::string twin_publish;
+  std::string store;
+  std::string publish;
+  std::string frame = "map";
+  double summary_hz = 2;
+  double time_hz = 10;
+  double forget_after_s = 0;
+};
+
+// The topics of a robot's channels.
+std::vector<std::string> RobotTopics(const std::string& robot);
+
+class FleetFeed {
+ public:
+  using Sink = std::function<void(FeedBatch)>;
+  static Result<std::unique_ptr<FleetFeed>> Start(FeedOptions options, Sink sink);
+  ~FleetFeed();
+
+ private:
+  class Impl;
+  explicit FleetFeed(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::gateway
