@@ -25,10 +25,10 @@
 namespace doppel::tools {
 namespace {
 
-// The scene of `doppel up`: a short wall across the shuttling base's path (so collisions get
-// predicted) and two pillars.
+// The scene of `doppel up`: a short wall just past the end of the shuttling base's run (so a
+// collision is predicted on each approach, and clears when it turns back) and two obstacles.
 constexpr std::string_view kUpScene = R"({"obstacles":[
-  {"name":"east-wall","type":"wall","from":[2.05,-1.5],"to":[2.05,1.5],"height":2,"thickness":0.1},
+  {"name":"east-wall","type":"wall","from":[3.6,-1.5],"to":[3.6,1.5],"height":2,"thickness":0.1},
   {"name":"pillar-nw","type":"cylinder","position":[-6,6,1],"radius":0.4,"height":2},
   {"name":"crate-sw","type":"box","position":[-6,-6,0.5],"size":[1,1,1],"yaw":0.4}]})";
 
