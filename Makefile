@@ -4,9 +4,15 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 DATA ?= ./doppel-data
 
-.PHONY: up test bench deps build format format-check clean
+.PHONY: up tour test bench deps build format format-check clean
 
+# The whole platform in one process: store, twin, DDS bridge, gateway + dashboard, and a
+# simulated fleet. Prints the dashboard and Foxglove URLs. ARGS passes more flags (--for 30s).
 up: build
+	$(BUILD_DIR)/tools/doppel up --data $(DATA) $(ARGS)
+
+# The guided tour of the pieces one by one (log, store server, twin, DDS bridge).
+tour: build
 	DOPPEL_BIN=$(BUILD_DIR)/tools/doppel DATA=$(DATA) bash tools/demo.sh
 
 test: build

@@ -1,0 +1,320 @@
+// The gateway as a real `doppel gateway` process fed TwinState over a real ZeroMQ PUB socket,
+// with WebSocket clients over loopback: protocol errors, health and metrics, and a client that
+// never reads (bounded server memory, other clients not delayed).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <zmq.hpp>
+
+#include "doppel/core/clock.h"
+#include "doppel/eventstore/zmq_security.h"
+#include "doppel/schemas/twin_state_generated.h"
+#include "test_support.h"
+
+namespace doppel {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+// A TwinState as a twin publishes it, with `joints` joints.
+std::string TwinStateBytes(const std::string& robot, int joints, TimeNs published) {
+  flatbuffers::FlatBufferBuilder fbb(joints * 40 + 256);
+  std::vector<std::string> names;
+  std::vector<double> q;
+  for (int i = 0; i < joints; ++i) {
+    names.push_back("joint_" + std::to_string(i));
+    q.push_back(0.001 * i + published % 1000);
+  }
+  auto n = fbb.CreateVectorOfStrings(names);
+  auto p = fbb.CreateVector(q);
+  auto id = fbb.CreateString(robot);
+  auto model = fbb.CreateString("doppel_arm6");
+  twin::TwinStateBuilder b(fbb);
+  b.add_robot_id(id);
+  b.add_model(model);
+  b.add_joint_names(n);
+  b.add_joint_position(p);
+  b.add_joint_velocity(p);
+  b.add_stream_version(1);
+  b.add_last_observation_ns(published);
+  b.add_published_ns(published);
+  twin::FinishTwinStateBuffer(fbb, b.Finish());
+  return {reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
+}
+
+// A synchronous foxglove.websocket.v1 client.
+class Client {
+ public:
+  explicit Client(uint16_t port, int receive_buffer = 0) : ws_(io_) {
+    tcp::socket& s = ws_.next_layer();
+    s.open(tcp::v4());
+    if (receive_buffer > 0) s.set_option(net::socket_base::receive_buffer_size(receive_buffer));
+    s.connect({net::ip::make_address("127.0.0.1"), port});
+    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(http::field::sec_websocket_protocol, "foxglove.websocket.v1");
+    }));
+    ws_.handshake("127.0.0.1", "/");
+  }
+
+  // The next message: text as JSON, binary as {"op": opcode, "sub":..., "stamp":..., "size"}.
+  json Next() {
+    beast::flat_buffer buffer;
+    ws_.read(buffer);
+    const std::string data = beast::buffers_to_string(buffer.data());
+    if (ws_.got_text()) return json::parse(data);
+    json out = {{"op", static_cast<uint8_t>(data[0])}, {"size", data.size()}};
+    if (data[0] == 0x01) {
+      uint32_t sub;
+      uint64_t stamp;
+      std::memcpy(&sub, data.data() + 1, 4);
+      std::memcpy(&stamp, data.data() + 5, 8);
+      out["sub"] = sub;
+      out["stamp"] = stamp;
+    }
+    return out;
+  }
+
+  // Reads until a channel with `topic` is advertised; returns its id.
+  uint32_t WaitForChannel(const std::string& topic) {
+    for (;;) {
+      json m = Next();
+      if (m.value("op", json()) == "advertise") {
+        for (const auto& c : m["channels"]) {
+          if (c["topic"] == topic) return c["id"];
+        }
+      }
+    }
+  }
+
+  void Send(const json& j) {
+    ws_.text(true);
+    ws_.write(net::buffer(j.dump()));
+  }
+  void SendBinary(const std::string& bytes) {
+    ws_.binary(true);
+    ws_.write(net::buffer(bytes));
+  }
+
+ private:
+  net::io_context io_;
+  websocket::stream<tcp::socket> ws_;
+};
+
+std::pair<int, std::string> HttpGet(uint16_t port, const std::string& target,
+                                    const std::string& subprotocol = "", bool upgrade = false) {
+  net::io_context io;
+  tcp::socket s(io);
+  s.connect({net::ip::make_address("127.0.0.1"), port});
+  http::request<http::empty_body> req(http::verb::get, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  if (upgrade) {
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::sec_websocket_version, "13");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    if (!subprotocol.empty()) req.set(http::field::sec_websocket_protocol, subprotocol);
+  }
+  http::write(s, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(s, buffer, res);
+  return {res.result_int(), res.body()};
+}
+
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::pub);
+    pub_.set(zmq::sockopt::sndhwm, 0);
+    pub_.bind("tcp://127.0.0.1:0");
+    const std::string endpoint = pub_.get(zmq::sockopt::last_endpoint);
+    gateway_ = std::make_unique<testing::DoppelProcess>(std::vector<std::string>{
+        "gateway", "--twin-publish", endpoint, "--port", "0", "--send-budget", "1000000"});
+    auto line = gateway_->ReadLine(10000);
+    ASSERT_TRUE(line.has_value());
+    port_ = json::parse(*line)["port"];
+  }
+
+  void Publish(const std::string& robot, const std::string& state) {
+    pub_.send(zmq::buffer("twin/" + robot), zmq::send_flags::sndmore);
+    pub_.send(zmq::buffer(state), zmq::send_flags::none);
+  }
+
+  zmq::socket_t pub_;
+  std::unique_ptr<testing::DoppelProcess> gateway_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(GatewayTest, HealthzMetricsAndRefusals) {
+  auto [status, body] = HttpGet(port_, "/healthz");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json::parse(body)["status"], "ok");
+  auto [mstatus, metrics] = HttpGet(port_, "/metrics");
+  EXPECT_EQ(mstatus, 200);
+  EXPECT_NE(metrics.find("# TYPE doppel_gateway_connections gauge"), std::string::npos);
+  EXPECT_NE(metrics.find("doppel_gateway_messages_dropped_total 0"), std::string::npos);
+  // No subprotocol: refused with the reason.
+  auto [ustatus, ubody] = HttpGet(port_, "/", "", true);
+  EXPECT_EQ(ustatus, 400);
+  EXPECT_NE(ubody.find("foxglove.websocket.v1"), std::string::npos) << ubody;
+  EXPECT_EQ(HttpGet(port_, "/../etc/passwd").first, 404);
+}
+
+TEST_F(GatewayTest, GarbageGetsAStatusAndTheClientKeepsBeingServed) {
+  Client c(port_);
+  EXPECT_EQ(c.Next()["op"], "serverInfo");
+  EXPECT_EQ(c.Next()["op"], "advertise");
+  auto expect_error = [&](const std::string& what) {
+    for (;;) {
+      json m = c.Next();
+      if (m.value("op", json()) == "status") {
+        EXPECT_EQ(m["level"], 2) << what;
+        return m["message"].get<std::string>();
+      }
+    }
+  };
+  c.Send(json("not an object"));
+  EXPECT_NE(expect_error("string").find("Malformed"), std::string::npos);
+  c.Send({{"op", "subscribe"}, {"subscriptions", "nope"}});
+  EXPECT_NE(expect_error("bad subscribe").find("Malformed"), std::string::npos);
+  c.Send({{"op", "subscribe"}, {"subscriptions", {{{"id", 1}, {"channelId", 99999}}}}});
+  EXPECT_NE(expect_error("unknown channel").find("Unknown channel"), std::string::npos);
+  c.SendBinary(std::string("\x07garbage", 8));
+  EXPECT_NE(expect_error("binary").find("Malformed"), std::string::npos);
+  c.Send({{"op", "doSomething"}});
+  EXPECT_NE(expect_error("op").find("Unsupported"), std::string::npos);
+  // Anonymous clients are viewers: no publishing.
+  c.Send({{"op", "advertise"},
+          {"channels", {{{"id", 1}, {"topic", "/r/cmd_vel"}, {"encoding", "json"}}}}});
+  EXPECT_NE(expect_error("publish").find("not allowed"), std::string::npos);
+
+  // Still served: a robot appears and its data arrives.
+  std::thread publisher([&] {
+    for (int i = 0; i < 40; ++i) {
+      Publish("robot_g", TwinStateBytes("robot_g", 6, WallNowNs()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const uint32_t channel = c.WaitForChannel("/robot_g/joint_states");
+  c.Send({{"op", "subscribe"}, {"subscriptions", {{{"id", 7}, {"channelId", channel}}}}});
+  int got = 0;
+  while (got < 3) {
+    json m = c.Next();
+    if (m.value("op", json()) == 1 && m["sub"] == 7) ++got;
+  }
+  publisher.join();
+  EXPECT_EQ(got, 3);
+}
+
+TEST_F(GatewayTest, ClientThatNeverReadsDoesNotGrowMemoryOrDelayOthers) {
+  constexpr int kRobots = 8;
+  constexpr int kJoints = 300;
+  // Warm up: robots appear, both clients subscribe to everything of robot 0..7 (the slow one)
+  // and to robot_0's flatbuffer channel (the fast one).
+  Client fast(port_);
+  Client slow(port_, 4096);
+  std::atomic<bool> stop{false};
+  std::thread warm([&] {
+    while (!stop) {
+      for (int r = 0; r < kRobots; ++r) {
+        const std::string robot = "robot_" + std::to_string(r);
+        Publish(robot, TwinStateBytes(robot, kJoints, WallNowNs()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const uint32_t fast_channel = fast.WaitForChannel("/robot_0/twin_fb");
+  slow.WaitForChannel("/robot_" + std::to_string(kRobots - 1) + "/twin");
+  stop = true;
+  warm.join();
+  json subs = json::array();
+  int id = 1;
+  for (uint32_t channel = 1; channel <= 2 + 6 * kRobots; ++channel) {
+    subs.push_back({{"id", id++}, {"channelId", channel}});
+  }
+  slow.Send({{"op", "subscribe"}, {"subscriptions", subs}});
+  fast.Send({{"op", "subscribe"}, {"subscriptions", {{{"id", 1}, {"channelId", fast_channel}}}}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const uint64_t rss_before = RssBytes(gateway_->pid());
+
+  // The fast client reads everything and times it.
+  std::atomic<bool> done{false};
+  std::vector<double> latency_ms;
+  std::thread reader([&] {
+    while (!done) {
+      json m = fast.Next();
+      if (m.value("op", json()) == 1 && m["sub"] == 1) {
+        latency_ms.push_back((WallNowNs() - m["stamp"].get<int64_t>()) / 1e6);
+      }
+    }
+  });
+  // Flood: 8 robots x 100 Hz of ~10 KB TwinState (plus ~20 KB of JSON per state) for 6 s,
+  // about 1.5 GB offered to the slow client, while sampling the gateway's memory.
+  uint64_t rss_max = rss_before;
+  int published = 0;
+  const int64_t start = MonotonicNowNs();
+  while (MonotonicNowNs() - start < 6'000'000'000) {
+    for (int r = 0; r < kRobots; ++r) {
+      const std::string robot = "robot_" + std::to_string(r);
+      Publish(robot, TwinStateBytes(robot, kJoints, WallNowNs()));
+    }
+    ++published;
+    if (published % 10 == 0) rss_max = std::max(rss_max, RssBytes(gateway_->pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  done = true;
+  Publish("robot_0", TwinStateBytes("robot_0", kJoints, WallNowNs()));  // wakes the reader
+  reader.join();
+
+  auto [status, metrics] = HttpGet(port_, "/metrics");
+  ASSERT_EQ(status, 200);
+  const auto at = metrics.find("\ndoppel_gateway_messages_dropped_total ");
+  ASSERT_NE(at, std::string::npos);
+  const uint64_t dropped = std::stoull(metrics.substr(at + 39));
+  std::sort(latency_ms.begin(), latency_ms.end());
+  const double p99 = latency_ms.empty() ? 1e9 : latency_ms[latency_ms.size() * 99 / 100];
+  RecordProperty("fast_client_received", static_cast<int>(latency_ms.size()));
+  RecordProperty("gateway_rss_growth_kb", static_cast<int>((rss_max - rss_before) / 1024));
+  std::printf(
+      "published %d per robot; fast client got %zu, p99 %.1f ms; slow client: %llu "
+      "dropped; gateway RSS %llu -> %llu KB\n",
+      published, latency_ms.size(), p99, static_cast<unsigned long long>(dropped),
+      static_cast<unsigned long long>(rss_before / 1024),
+      static_cast<unsigned long long>(rss_max / 1024));
+  // The slow client's backlog was cut (latest value wins) instead of growing...
+  EXPECT_GT(dropped, 1000u);
+  // ...so the server's memory stayed near its budget (1 MB per client, 8 MB hard limit),
+  // far below the ~1.5 GB offered to the client that never reads.
+  EXPECT_LT(rss_max - rss_before, 64ull << 20);
+  // The fast client got (nearly) every message, without waiting on the slow one.
+  EXPECT_GE(latency_ms.size(), static_cast<size_t>(published * 0.9));
+  EXPECT_LT(p99, 250.0);
+}
+
+}  // namespace
+}  // namespace doppel
