@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "append_load.h"
+#include "bench_support.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/latency.h"
 #include "doppel/core/log.h"
@@ -33,6 +34,8 @@ namespace {
 
 using doppel::LatencySamples;
 using doppel::MonotonicNowNs;
+using doppel::bench::Child;
+using doppel::bench::FreePort;
 
 constexpr int kConnections = 64;
 constexpr int kPayloadBytes = 200;
@@ -42,51 +45,6 @@ struct Figure {
   int64_t p50_us = 0;
   int64_t p99_us = 0;
 };
-
-// A server child process, killed on destruction.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, bool capture_stdout = false) {
-    int fds[2] = {-1, -1};
-    if (capture_stdout && ::pipe(fds) != 0) std::exit(1);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (capture_stdout)
-        ::dup2(fds[1], STDOUT_FILENO);
-      else
-        std::freopen("/dev/null", "w", stdout);
-      std::vector<char*> args;
-      std::vector<std::string> copy = argv;
-      for (auto& a : copy) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    if (capture_stdout) {
-      ::close(fds[1]);
-      out_ = ::fdopen(fds[0], "r");
-    }
-  }
-  ~Child() {
-    ::kill(pid_, SIGTERM);
-    int status;
-    ::waitpid(pid_, &status, 0);
-    if (out_) std::fclose(out_);
-  }
-  std::string ReadLine() {
-    char buf[4096];
-    return out_ && std::fgets(buf, sizeof(buf), out_) ? std::string(buf) : std::string();
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-};
-
-int FreePort() {
-  static std::mt19937 rng(std::random_device{}());
-  return 20000 + static_cast<int>(rng() % 20000);
-}
 
 // Runs `op` from kConnections threads for `seconds`; op(thread) does one durable write and
 // returns false on failure.

@@ -106,9 +106,32 @@ struct Frame {
   std::array<uint8_t, 13> header{};
   uint8_t header_len = 0;
   bool text = false;
-  uint32_t key = 0;  // latest-value slot (channel id or kTimeKey); 0 for control messages
+  uint8_t control = 0;  // a WebSocket control opcode (pong, close) instead of a data frame
+  uint32_t key = 0;     // latest-value slot (channel id or kTimeKey); 0 for control messages
   TimeNs stamp = 0;
+  int64_t queued_mono = 0;
+  std::array<uint8_t, 10> ws{};  // the WebSocket frame header, filled when queued
+  uint8_t ws_len = 0;
   size_t size() const { return header_len + (body ? body->size() : 0); }
+
+  // RFC 6455 server frame header (FIN, opcode, unmasked length).
+  void Seal() {
+    ws[0] = 0x80 | (control ? control : text ? 0x1 : 0x2);
+    const uint64_t n = size();
+    if (n < 126) {
+      ws[1] = static_cast<uint8_t>(n);
+      ws_len = 2;
+    } else if (n <= 0xffff) {
+      ws[1] = 126;
+      ws[2] = static_cast<uint8_t>(n >> 8);
+      ws[3] = static_cast<uint8_t>(n);
+      ws_len = 4;
+    } else {
+      ws[1] = 127;
+      for (int i = 0; i < 8; ++i) ws[2 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
+      ws_len = 10;
+    }
+  }
 };
 
 Frame TextFrame(std::string text) {
@@ -266,6 +289,7 @@ class Gateway::Impl {
   std::set<std::string> known_robots_;
   uint32_t next_channel_ = 1;
   std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
+  std::shared_ptr<const std::string> advertise_all_;
 
   std::atomic<size_t> backlog_{0};
   std::atomic<uint64_t> connections_{0}, accepted_{0}, refused_{0}, sent_{0}, dropped_{0},
@@ -277,20 +301,24 @@ class Gateway::Impl {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who)
-      : ws_(std::move(socket)), gateway_(gateway), who_(std::move(who)) {}
+      : handshake_(std::move(socket)),
+        socket_(handshake_.get_executor()),
+        gateway_(gateway),
+        who_(std::move(who)) {}
 
+  // Beast answers the upgrade; after that the session frames and parses WebSocket itself, so
+  // that everything queued for a client goes out in one gathered write.
   void Start(http::request<http::string_body> request) {
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    handshake_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(http::field::sec_websocket_protocol, kSubprotocol);
       res.set(http::field::server, "doppel-gateway");
     }));
-    ws_.read_message_max(1 << 20);
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+    handshake_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
       if (ec) {
         log::Warn(kComponent, "websocket handshake failed: {}", ec.message());
         return;
       }
+      self->socket_ = std::move(self->handshake_.next_layer());
       self->gateway_.Joined(self);
       self->Read();
     });
@@ -301,6 +329,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   // Control messages (serverInfo, advertise, status): always sent, in order.
   void SendText(std::string text) { Enqueue(TextFrame(std::move(text)), false); }
+  void SendText(std::shared_ptr<const std::string> text) {
+    Frame f;
+    f.body = std::move(text);
+    f.text = true;
+    Enqueue(std::move(f), false);
+  }
 
   void SendMessage(uint32_t subscription, uint32_t channel, TimeNs stamp,
                    const std::shared_ptr<const std::string>& payload) {
@@ -330,16 +364,24 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closed_) return;
     closed_ = true;
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
  private:
+  static constexpr size_t kMaxMessage = 1 << 20;
+  static constexpr size_t kMaxGather = 64;
+
   void Enqueue(Frame f, bool droppable) {
-    if (closed_) return;
-    const size_t budget = gateway_.options().send_budget_bytes;
-    if (droppable && (queued_bytes_ + f.size() > budget || !held_.empty())) {
-      // Over budget: keep only the newest message per channel.
+    if (closed_ || closing_) return;
+    const auto& o = gateway_.options();
+    const int64_t now = MonotonicNowNs();
+    // Slow: over the byte budget, or the oldest queued message waited too long.
+    const bool slow =
+        queued_bytes_ + f.size() > o.send_budget_bytes ||
+        (!queue_.empty() && now - queue_.front().queued_mono > o.max_send_delay_s * 1e9);
+    if (droppable && (slow || !held_.empty())) {
+      // Keep only the newest message per channel until the client has caught up.
       auto [it, inserted] = held_.insert_or_assign(f.key, std::move(f));
       if (!inserted) gateway_.NoteDropped();
       if (!warned_) {
@@ -351,11 +393,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       }
       return;
     }
+    f.queued_mono = now;
+    f.Seal();
     queued_bytes_ += f.size();
     queue_.push_back(std::move(f));
-    if (queued_bytes_ > gateway_.options().hard_limit_bytes) {
+    if (queued_bytes_ > o.hard_limit_bytes) {
       log::Warn(kComponent, "client {}: send queue past {} bytes, disconnecting", who_.name,
-                gateway_.options().hard_limit_bytes);
+                o.hard_limit_bytes);
       Close();
       return;
     }
@@ -365,30 +409,42 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Write() {
     if (writing_ || queue_.empty() || closed_) return;
     writing_ = true;
-    const Frame& f = queue_.front();
-    ws_.text(f.text);
-    std::array<net::const_buffer, 2> buffers = {
-        net::buffer(f.header.data(), f.header_len),
-        f.body ? net::buffer(f.body->data(), f.body->size()) : net::const_buffer()};
-    ws_.async_write(buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->OnWritten(ec);
-    });
+    gather_.clear();
+    size_t frames = 0, bytes = 0;
+    for (const Frame& f : queue_) {
+      if (frames == kMaxGather || (frames > 0 && bytes > 256 * 1024)) break;
+      gather_.push_back(net::buffer(f.ws.data(), f.ws_len));
+      if (f.header_len) gather_.push_back(net::buffer(f.header.data(), f.header_len));
+      if (f.body && !f.body->empty()) gather_.push_back(net::buffer(*f.body));
+      bytes += f.size();
+      ++frames;
+    }
+    net::async_write(socket_, gather_,
+                     [self = shared_from_this(), frames](beast::error_code ec, size_t) {
+                       self->OnWritten(ec, frames);
+                     });
   }
 
-  void OnWritten(beast::error_code ec) {
+  void OnWritten(beast::error_code ec, size_t frames) {
     writing_ = false;
     if (ec) {
       Close();
       return;
     }
-    gateway_.NoteSent(queue_.front());
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
-    const size_t budget = gateway_.options().send_budget_bytes;
-    if (!held_.empty() && queued_bytes_ <= budget / 2) {
-      // Caught up enough: release the held newest values, rarest channels first is not
-      // needed since each channel holds exactly one.
+    for (size_t i = 0; i < frames; ++i) {
+      gateway_.NoteSent(queue_.front());
+      queued_bytes_ -= queue_.front().size();
+      if (queue_.front().control == 0x8) {  // our close frame went out
+        Close();
+        return;
+      }
+      queue_.pop_front();
+    }
+    if (!held_.empty() && queue_.empty()) {
+      // Caught up: send the newest value of each channel that was held back.
       for (auto& [key, frame] : held_) {
+        frame.queued_mono = MonotonicNowNs();
+        frame.Seal();
         queued_bytes_ += frame.size();
         queue_.push_back(std::move(frame));
       }
@@ -399,22 +455,93 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void Read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) {
-        self->Close();
-        self->gateway_.Left(self.get());
-        return;
+    if (in_.size() - in_used_ < 16384) in_.resize(in_used_ + 65536);
+    socket_.async_read_some(net::buffer(in_.data() + in_used_, in_.size() - in_used_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) {
+                                self->Close();
+                                self->gateway_.Left(self.get());
+                                return;
+                              }
+                              self->in_used_ += n;
+                              if (!self->ParseFrames()) {
+                                self->gateway_.Left(self.get());
+                                return;
+                              }
+                              if (!self->closed_) self->Read();
+                            });
+  }
+
+  void SendControl(uint8_t opcode, std::string payload) {
+    Frame f;
+    f.body = std::make_shared<const std::string>(std::move(payload));
+    f.control = opcode;
+    Enqueue(std::move(f), false);
+  }
+
+  // Fails the connection with a close frame carrying `code` and `reason`.
+  bool Fail(uint16_t code, std::string_view reason) {
+    std::string payload = {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+    payload += reason;
+    SendControl(0x8, std::move(payload));
+    closing_ = true;
+    return false;
+  }
+
+  // Takes every whole frame from in_ (RFC 6455 client frames: masked, maybe fragmented).
+  // Returns false when the connection is being closed.
+  bool ParseFrames() {
+    size_t at = 0;
+    while (in_used_ - at >= 2) {
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(in_.data()) + at;
+      const bool fin = p[0] & 0x80;
+      const uint8_t opcode = p[0] & 0x0f;
+      const bool masked = p[1] & 0x80;
+      uint64_t length = p[1] & 0x7f;
+      size_t header = 2;
+      if (length == 126) {
+        if (in_used_ - at < 4) break;
+        length = (uint64_t{p[2]} << 8) | p[3];
+        header = 4;
+      } else if (length == 127) {
+        if (in_used_ - at < 10) break;
+        length = 0;
+        for (int i = 0; i < 8; ++i) length = (length << 8) | p[2 + i];
+        header = 10;
       }
-      const bool text = self->ws_.got_text();
-      std::string data = beast::buffers_to_string(self->buffer_.data());
-      self->buffer_.consume(self->buffer_.size());
-      if (text) {
-        self->OnText(data);
+      if (!masked) return Fail(1002, "client frames must be masked");
+      if (length > kMaxMessage || message_.size() + length > kMaxMessage) {
+        return Fail(1009, "message too big");
+      }
+      if (in_used_ - at < header + 4 + length) break;
+      const uint8_t* mask = p + header;
+      std::string payload(reinterpret_cast<const char*>(p + header + 4), length);
+      for (size_t i = 0; i < payload.size(); ++i) payload[i] ^= static_cast<char>(mask[i % 4]);
+      at += header + 4 + length;
+      if (opcode == 0x8) {  // close: answer and end
+        SendControl(0x8, payload.substr(0, 2));
+        closing_ = true;
+        return false;
+      } else if (opcode == 0x9) {
+        SendControl(0xA, std::move(payload));
+      } else if (opcode == 0xA) {
+        // pong: nothing to do
+      } else if (opcode == 0x0 || opcode == 0x1 || opcode == 0x2) {
+        if (opcode != 0x0) message_text_ = opcode == 0x1;
+        message_ += payload;
+        if (fin) {
+          std::string message = std::move(message_);
+          message_.clear();
+          message_text_ ? OnText(message) : OnBinary(message);
+          if (closed_) return false;
+        }
       } else {
-        self->OnBinary(data);
+        return Fail(1002, "unknown opcode");
       }
-      if (!self->closed_) self->Read();
-    });
+    }
+    in_.erase(0, at);
+    in_used_ -= at;
+    return true;
   }
 
   void OnText(const std::string& text) {
@@ -518,10 +645,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     gateway_.Command(shared_from_this(), robot, std::move(e));
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<tcp::socket> handshake_;
+  tcp::socket socket_;
   Gateway::Impl& gateway_;
   Token who_;
-  beast::flat_buffer buffer_;
+  std::string in_;  // received bytes, in_used_ of them valid
+  size_t in_used_ = 0;
+  std::string message_;  // a fragmented message being assembled
+  bool message_text_ = false;
+  bool closing_ = false;
+  std::vector<net::const_buffer> gather_;
   std::deque<Frame> queue_;
   size_t queued_bytes_ = 0;
   std::map<uint32_t, Frame> held_;
@@ -749,9 +882,14 @@ void Gateway::Impl::Joined(const std::shared_ptr<WsSession>& session) {
                           {"metadata", {{"role", RoleName(session->role())}}},
                           {"sessionId", fmt::format("{}", port_)}})
                         .dump());
-  json list = json::array();
-  for (const auto& [id, c] : channels_) list.push_back(c.Advertisement());
-  session->SendText(json({{"op", "advertise"}, {"channels", list}}).dump());
+  if (!advertise_all_) {
+    // Every channel, made once and shared by every client that joins until channels change.
+    json list = json::array();
+    for (const auto& [id, c] : channels_) list.push_back(c.Advertisement());
+    advertise_all_ =
+        std::make_shared<const std::string>(json({{"op", "advertise"}, {"channels", list}}).dump());
+  }
+  session->SendText(advertise_all_);
   log::Debug(kComponent, "client {} ({}) joined; {} connected", session->who().name,
              RoleName(session->role()), sessions_.size());
 }
@@ -786,6 +924,7 @@ uint32_t Gateway::Impl::AddChannel(const std::string& topic, std::vector<json>& 
   advertised.push_back(c.Advertisement());
   topics_[topic] = c.id;
   channels_.emplace(c.id, std::move(c));
+  advertise_all_.reset();
   return next_channel_ - 1;
 }
 
@@ -799,7 +938,8 @@ void Gateway::Impl::OnBatch(FeedBatch batch) {
   std::vector<json> advertised;
   for (const auto& robot : batch.new_robots) AddRobot(robot, advertised);
   if (!advertised.empty()) {
-    const std::string text = json({{"op", "advertise"}, {"channels", advertised}}).dump();
+    auto text = std::make_shared<const std::string>(
+        json({{"op", "advertise"}, {"channels", advertised}}).dump());
     for (auto& [ptr, session] : sessions_) session->SendText(text);
   }
   if (!batch.gone_robots.empty()) {
@@ -812,10 +952,12 @@ void Gateway::Impl::OnBatch(FeedBatch batch) {
         ids.push_back(t->second);
         channels_.erase(t->second);
         topics_.erase(t);
+        advertise_all_.reset();
       }
     }
     robots_ = known_robots_.size();
-    const std::string text = json({{"op", "unadvertise"}, {"channelIds", ids}}).dump();
+    auto text = std::make_shared<const std::string>(
+        json({{"op", "unadvertise"}, {"channelIds", ids}}).dump());
     for (auto& [ptr, session] : sessions_) session->SendText(text);
   }
   for (const auto& m : batch.messages) {

@@ -49,6 +49,7 @@ struct GatewayOptions {
   std::string frame = "map";
   size_t send_budget_bytes = 1 << 20;  // per client, before latest-value-wins kicks in
   size_t hard_limit_bytes = 8 << 20;   // per client, control messages included: disconnect
+  double max_send_delay_s = 0.25;      // a client whose oldest queued message is older is slow
   double summary_hz = 2;
   double time_hz = 10;
   double forget_after_s = 0;  // unadvertise a robot unseen this long; 0 = never
