@@ -11,7 +11,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libeigen3-dev libode-dev liburdfdom-dev libboost-dev
-  cyclonedds-dev cyclonedds-tools
+  cyclonedds-dev cyclonedds-tools libfastrtps-dev fastddsgen
   redis-server libhiredis-dev nats-server libnats-dev
   linux-perf
   chromium fonts-liberation
