@@ -152,6 +152,10 @@ struct Channel {
   std::string topic;
   ChannelSpec spec;
   std::unordered_map<WsSession*, uint32_t> subscribers;  // session -> subscription id
+  // The newest messages, sent to a new subscriber at once (state channels keep one, event
+  // channels their last 20), the way ROS latches with transient-local durability.
+  std::deque<std::pair<std::shared_ptr<const std::string>, TimeNs>> recent;
+  size_t keep = 1;
   json Advertisement() const {
     return {{"id", id},
             {"topic", topic},
@@ -907,6 +911,9 @@ void Gateway::Impl::Subscribe(WsSession* session, uint32_t subscription, uint32_
     return;
   }
   it->second.subscribers[session] = subscription;
+  for (const auto& [payload, stamp] : it->second.recent) {
+    session->SendMessage(subscription, channel, stamp, payload);
+  }
 }
 
 void Gateway::Impl::Unsubscribe(WsSession* session, uint32_t subscription) {
@@ -921,6 +928,8 @@ uint32_t Gateway::Impl::AddChannel(const std::string& topic, std::vector<json>& 
   c.id = next_channel_++;
   c.topic = topic;
   c.spec = SpecFor(topic);
+  const bool events = topic == "/fleet/alerts" || topic.ends_with("/events");
+  c.keep = events ? 20 : 1;
   advertised.push_back(c.Advertisement());
   topics_[topic] = c.id;
   channels_.emplace(c.id, std::move(c));
@@ -963,10 +972,12 @@ void Gateway::Impl::OnBatch(FeedBatch batch) {
   for (const auto& m : batch.messages) {
     auto t = topics_.find(m.topic);
     if (t == topics_.end()) continue;
-    const Channel& c = channels_.at(t->second);
+    Channel& c = channels_.at(t->second);
     for (const auto& [session, subscription] : c.subscribers) {
       session->SendMessage(subscription, c.id, m.stamp, m.payload);
     }
+    c.recent.emplace_back(m.payload, m.stamp);
+    if (c.recent.size() > c.keep) c.recent.pop_front();
   }
   if (batch.clock != 0) {
     for (auto& [ptr, session] : sessions_) session->SendTime(batch.clock);

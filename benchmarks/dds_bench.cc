@@ -1,0 +1,235 @@
+// DDS bridge benchmarks, CycloneDDS on loopback, same machine, same run:
+// 1. Ingest: 100 robots x 100 Hz JointState (10k samples/s) into `doppel bridge-dds` writing
+//    a durable embedded log; every sample must be appended (decimation off), and the bridge's
+//    CPU per 1k samples/s is reported. (No like-for-like anchor: the row reports loss and
+//    CPU; the latency rows below carry the raw-DDS anchor.)
+// 2. Latency DDS in -> event (fsync) -> twin -> DDS out: a JointState written here comes back
+//    on rt/twin/<robot>/joint_states from `doppel up --robots 0`; p50/p99. Anchor: the same
+//    sample written and read back over raw CycloneDDS (one hop), in the same run.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench_support.h"
+#include "doppel/bridges/dds.h"
+#include "doppel/core/clock.h"
+#include "doppel/core/latency.h"
+
+namespace {
+
+using doppel::LatencySamples;
+using doppel::MonotonicNowNs;
+using doppel::WallNowNs;
+using doppel::bench::Child;
+namespace dds = doppel::dds;
+
+const char* kArmJoints[] = {"shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",
+                            "wrist_1_joint",      "wrist_2_joint",       "wrist_3_joint"};
+
+void WriteJoints(dds::Writer& w, const double* q, doppel::TimeNs stamp) {
+  sensor_msgs_msg_dds__JointState_ js{};
+  js.header.stamp = dds::ToRosTime(stamp);
+  js.header.frame_id = const_cast<char*>("base_link");
+  js.name = {6, 6, const_cast<char**>(kArmJoints), false};
+  js.position = {6, 6, const_cast<double*>(q), false};
+  js.velocity = {0, 0, nullptr, false};
+  js.effort = {0, 0, nullptr, false};
+  (void)w.Write(&js);
+}
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/doppel-dds-bench-XXXXXX";
+  return ::mkdtemp(tmpl);
+}
+
+// Waits until every writer has a matched reader (the ingest found its robot).
+bool WaitMatched(std::vector<std::unique_ptr<dds::Writer>>& writers, double seconds) {
+  const int64_t deadline = MonotonicNowNs() + static_cast<int64_t>(seconds * 1e9);
+  for (auto& w : writers) {
+    while (w->MatchedReaders() == 0) {
+      if (MonotonicNowNs() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  return true;
+}
+
+void Ingest(const std::string& doppel, int robots, double rate, double seconds, int domain) {
+  const std::string dir = TempDir();
+  uint64_t sent = 0;
+  double cpu = 0, elapsed = 0;
+  {
+    Child bridge(
+        {doppel, "bridge-dds", "--data", dir + "/log", "--max-rate", "0", "--domain",
+         std::to_string(domain), "--robots", "ingest_*", "--model", "ingest_*=doppel_arm6"},
+        true);
+    bridge.ReadLine();
+    auto participant = dds::Participant::Create(domain);
+    std::vector<std::unique_ptr<dds::Writer>> writers;
+    for (int r = 0; r < robots; ++r) {
+      auto w = dds::Writer::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                                   fmt::format("rt/ingest_{}/joint_states", r),
+                                   dds::QosSpec{true, false, 100});
+      writers.push_back(std::make_unique<dds::Writer>(std::move(w).value()));
+    }
+    if (!WaitMatched(writers, 30)) std::cerr << "dds_bench: not every robot was discovered\n";
+    const double cpu0 = doppel::bench::CpuSeconds(bridge.pid());
+    const int64_t start = MonotonicNowNs();
+    const int64_t period = static_cast<int64_t>(1e9 / rate);
+    int64_t next = start;
+    double q[6] = {0, 0, 0, 0, 0, 0};
+    while (MonotonicNowNs() - start < static_cast<int64_t>(seconds * 1e9)) {
+      for (auto& w : writers) {
+        q[0] = sent * 1e-6;
+        WriteJoints(*w, q, WallNowNs());
+        ++sent;
+      }
+      next += period;
+      const int64_t wait = next - MonotonicNowNs();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    }
+    elapsed = (MonotonicNowNs() - start) / 1e9;
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let the last batches commit
+    cpu = doppel::bench::CpuSeconds(bridge.pid()) - cpu0;
+  }  // the bridge stops (SIGTERM) and closes the log
+  // Count what the log holds.
+  const std::string out = dir + "/count.jsonl";
+  const std::string cmd = fmt::format("{} read --data {}/log > {}", doppel, dir, out);
+  if (std::system(cmd.c_str()) != 0) std::cerr << "dds_bench: read failed\n";
+  std::ifstream in(out);
+  std::string line;
+  uint64_t appended = 0;
+  while (std::getline(in, line))
+    appended += line.find("\"JointStateObserved\"") != std::string::npos;
+  std::filesystem::remove_all(dir);
+  const double offered = sent / elapsed;
+  std::cout << fmt::format(
+      "| ingest {} robots x {:.0f} Hz | {:.0f} samples/s offered | {} sent, {} appended, {} lost "
+      "| bridge CPU {:.0f}% = {:.1f}% of a core per 1k samples/s |\n",
+      robots, rate, offered, sent, appended, sent > appended ? sent - appended : 0,
+      100 * cpu / elapsed, 100 * cpu / elapsed / (offered / 1000));
+}
+
+struct LatencyResult {
+  LatencySamples samples;
+  uint64_t sent = 0;
+};
+
+// Writes `robot`'s joint states to `writer` at `rate` and times each one until it comes back on
+// `reader` (matched by a sequence number in position[0]).
+LatencyResult RoundTrips(dds::Writer& writer, dds::Reader& reader, double rate, double seconds) {
+  LatencyResult r;
+  std::mutex mu;
+  std::map<int64_t, int64_t> sent_at;  // sequence -> wall ns
+  std::atomic<bool> stop{false};
+  std::thread receiver([&] {
+    while (!stop) {
+      (void)reader.Take(
+          [&](const void* sample) {
+            const auto* js = static_cast<const sensor_msgs_msg_dds__JointState_*>(sample);
+            if (js->position._length == 0) return;
+            const auto seq = static_cast<int64_t>(std::llround(js->position._buffer[0] * 1e4));
+            std::lock_guard lock(mu);
+            auto it = sent_at.find(seq);
+            if (it == sent_at.end()) return;  // a repeat of one already timed
+            r.samples.Add(WallNowNs() - it->second);
+            sent_at.erase(it);
+          },
+          std::chrono::milliseconds(20));
+    }
+  });
+  const int64_t start = MonotonicNowNs();
+  const int64_t period = static_cast<int64_t>(1e9 / rate);
+  int64_t next = start;
+  int64_t seq = 1;
+  while (MonotonicNowNs() - start < static_cast<int64_t>(seconds * 1e9)) {
+    double q[6] = {seq * 1e-4, 0.1, 0.2, 0.3, 0.4, 0.5};
+    {
+      std::lock_guard lock(mu);
+      sent_at[seq] = WallNowNs();
+    }
+    WriteJoints(writer, q, WallNowNs());
+    ++r.sent;
+    ++seq;
+    next += period;
+    const int64_t wait = next - MonotonicNowNs();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  receiver.join();
+  return r;
+}
+
+void Latency(const std::string& doppel, double rate, double seconds, int domain) {
+  const std::string dir = TempDir();
+  LatencyResult ours, raw;
+  {
+    Child up({doppel, "up", "--data", dir, "--robots", "0", "--port", "0", "--domain",
+              std::to_string(domain)},
+             true);
+    up.ReadLine();
+    auto participant = dds::Participant::Create(domain);
+    auto writer = dds::Writer::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                                      "rt/lat_arm_0/joint_states");
+    auto reader = dds::Reader::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                                      "rt/twin/lat_arm_0/joint_states", {}, true);
+    // Warm up: the ingest discovers the robot and registers it, the twin starts publishing.
+    double q[6] = {0, 0.1, 0.2, 0.3, 0.4, 0.5};
+    for (int i = 0; i < 100 && reader->MatchedWriters() == 0; ++i) {
+      WriteJoints(*writer, q, WallNowNs());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ours = RoundTrips(*writer, *reader, rate, seconds);
+    // Anchor: one raw CycloneDDS hop, same type and QoS, in the same run.
+    auto raw_writer = dds::Writer::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                                          "rt/raw_anchor/joint_states");
+    auto raw_participant = dds::Participant::Create(domain);
+    auto raw_reader = dds::Reader::Create(*raw_participant, &sensor_msgs_msg_dds__JointState__desc,
+                                          "rt/raw_anchor/joint_states");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    raw = RoundTrips(*raw_writer, *raw_reader, rate, seconds);
+  }
+  std::filesystem::remove_all(dir);
+  auto row = [](const char* name, LatencyResult& r) {
+    std::cout << fmt::format("| {:44} | {:6} | {:6} | {:8.2f} | {:8.2f} |\n", name, r.sent,
+                             r.samples.count(), r.samples.Quantile(0.5) / 1e6,
+                             r.samples.Quantile(0.99) / 1e6);
+  };
+  std::cout
+      << "| path                                         | sent   | back   | p50 ms   | p99 ms "
+         "  |\n|----------------------------------------------|-------:|-------:|---------:|--"
+         "-------:|\n";
+  row("doppel: DDS in -> event (fsync) -> twin -> DDS out", ours);
+  row("raw CycloneDDS: one hop, same sample", raw);
+  const double p99 = ours.samples.Quantile(0.99) / 1e6;
+  std::cout << fmt::format("target: p99 under 10 ms: {}\n", p99 < 10 ? "met" : "MISSED");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("DDS bridge: ingest and round-trip latency");
+  int robots = 100;
+  double rate = 100, seconds = 5, latency_rate = 50;
+  int domain = 90;
+  app.add_option("--robots", robots)->capture_default_str();
+  app.add_option("--rate", rate, "Samples/s per robot (ingest)")->capture_default_str();
+  app.add_option("--seconds", seconds)->capture_default_str();
+  app.add_option("--latency-rate", latency_rate)->capture_default_str();
+  app.add_option("--domain", domain, "DDS domain (loopback)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  std::cout << "dds: CycloneDDS on loopback, same machine, same run\n";
+  Ingest(DOPPEL_BINARY, robots, rate, seconds, domain);
+  Latency(DOPPEL_BINARY, latency_rate, seconds, domain + 1);
+  return 0;
+}
