@@ -6,6 +6,9 @@
 // 2. Latency DDS in -> event (fsync) -> twin -> DDS out: a JointState written here comes back
 //    on rt/twin/<robot>/joint_states from `doppel up --robots 0`; p50/p99. Anchor: the same
 //    sample written and read back over raw CycloneDDS (one hop), in the same run.
+// 3. Egress rate: TwinState fed over ZeroMQ as fast as the bridge takes it; JointState samples
+//    per second arriving on rt/twin/<robot>/joint_states. Anchor: `ddsperf pub size 256` to
+//    `ddsperf sub` (raw CycloneDDS, a sample of about the same size), in the same run.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -17,11 +20,14 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <zmq.hpp>
 
 #include "bench_support.h"
 #include "doppel/bridges/dds.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/latency.h"
+#include "doppel/eventstore/zmq_security.h"
+#include "doppel/schemas/twin_state_generated.h"
 
 namespace {
 
@@ -215,12 +221,114 @@ void Latency(const std::string& doppel, double rate, double seconds, int domain)
   std::cout << fmt::format("target: p99 under 10 ms: {}\n", p99 < 10 ? "met" : "MISSED");
 }
 
+std::string ArmState(const std::string& robot, int64_t seq) {
+  flatbuffers::FlatBufferBuilder fbb(512);
+  std::vector<std::string> names(std::begin(kArmJoints), std::end(kArmJoints));
+  std::vector<double> q = {seq * 1e-6, 0.1, 0.2, 0.3, 0.4, 0.5};
+  auto n = fbb.CreateVectorOfStrings(names);
+  auto p = fbb.CreateVector(q);
+  auto id = fbb.CreateString(robot);
+  auto model = fbb.CreateString("doppel_arm6");
+  doppel::twin::TwinStateBuilder b(fbb);
+  b.add_robot_id(id);
+  b.add_model(model);
+  b.add_joint_names(n);
+  b.add_joint_position(p);
+  b.add_joint_velocity(p);
+  b.add_stream_version(seq);
+  b.add_last_observation_ns(WallNowNs());
+  b.add_published_ns(WallNowNs());
+  doppel::twin::FinishTwinStateBuffer(fbb, b.Finish());
+  return {reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
+}
+
+double EgressRate(const std::string& doppel, double seconds, int domain) {
+  const std::string dir = TempDir();
+  zmq::socket_t pub(doppel::eventstore::SharedZmqContext(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::sndhwm, 1000);
+  pub.bind("tcp://127.0.0.1:0");
+  uint64_t received = 0;
+  double elapsed = 0;
+  {
+    Child bridge({doppel, "bridge-dds", "--data", dir + "/log", "--domain", std::to_string(domain),
+                  "--robots", "none", "--twin-publish", pub.get(zmq::sockopt::last_endpoint)},
+                 true);
+    bridge.ReadLine();
+    auto participant = dds::Participant::Create(domain);
+    auto reader =
+        dds::Reader::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                            "rt/twin/egress_arm/joint_states", dds::QosSpec{true, false, 1000});
+    for (int i = 0; i < 200 && reader->MatchedWriters() == 0; ++i) {
+      pub.send(zmq::buffer(std::string("twin/egress_arm")), zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(ArmState("egress_arm", 0)), zmq::send_flags::none);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> count{0};
+    std::thread taker([&] {
+      while (!stop) {
+        (void)reader->Take([&](const void*) { ++count; }, std::chrono::milliseconds(20), 4096);
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const uint64_t base = count.load();
+    const int64_t start = MonotonicNowNs();
+    int64_t seq = 1;
+    while (MonotonicNowNs() - start < static_cast<int64_t>(seconds * 1e9)) {
+      pub.send(zmq::buffer(std::string("twin/egress_arm")), zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(ArmState("egress_arm", seq++)), zmq::send_flags::none);
+    }
+    elapsed = (MonotonicNowNs() - start) / 1e9;
+    received = count.load() - base;
+    stop = true;
+    taker.join();
+  }
+  std::filesystem::remove_all(dir);
+  return received / elapsed;
+}
+
+// ddsperf's own publisher and subscriber (raw CycloneDDS) for `seconds`; the subscriber's
+// median per-second rate, samples/s.
+double DdsperfRate(double seconds, int domain, int size) {
+  const std::string dir = TempDir();
+  const std::string out = dir + "/sub.txt";
+  const std::string d = fmt::format("{:.0f}", seconds + 2);
+  const std::string cmd = fmt::format(
+      "(ddsperf -D {} -i {} sub > {} 2>&1 &) ; sleep 0.5; ddsperf -D {:.0f} -i {} pub size {} "
+      ">/dev/null 2>&1; sleep 2",
+      d, domain, out, seconds, domain, size);
+  if (std::system(cmd.c_str()) != 0) std::cerr << "dds_bench: ddsperf failed\n";
+  std::ifstream in(out);
+  std::string line;
+  std::vector<double> rates;
+  while (std::getline(in, line)) {
+    const auto at = line.find(" rate ");
+    if (at == std::string::npos) continue;
+    const double kps = std::atof(line.c_str() + at + 6);
+    if (kps > 0) rates.push_back(kps * 1000);
+  }
+  std::filesystem::remove_all(dir);
+  if (rates.empty()) return 0;
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+void Egress(const std::string& doppel, double seconds, int domain) {
+  const double ours = EgressRate(doppel, seconds, domain);
+  const double anchor = DdsperfRate(seconds, domain + 1, 256);
+  std::cout << fmt::format(
+      "| egress: TwinState -> rt/twin/<robot>/joint_states (+ odom, tf, diagnostics each) | "
+      "{:.0f} samples/s | ddsperf pub->sub, 256-byte samples: {:.0f} samples/s | ratio {:.3f} "
+      "|\n",
+      ours, anchor, anchor > 0 ? ours / anchor : 0.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app("DDS bridge: ingest and round-trip latency");
   int robots = 100;
-  double rate = 100, seconds = 5, latency_rate = 50;
+  double rate = 100, seconds = 5, latency_rate = 20;
   int domain = 90;
   app.add_option("--robots", robots)->capture_default_str();
   app.add_option("--rate", rate, "Samples/s per robot (ingest)")->capture_default_str();
@@ -228,8 +336,15 @@ int main(int argc, char** argv) {
   app.add_option("--latency-rate", latency_rate)->capture_default_str();
   app.add_option("--domain", domain, "DDS domain (loopback)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // ddsperf reads its configuration from CYCLONEDDS_URI: keep it on loopback too.
+  const std::string config = "/tmp/doppel-dds-bench-loopback.xml";
+  if (const char* uri = std::getenv("CYCLONEDDS_URI"); uri == nullptr || *uri == '\0') {
+    std::ofstream(config) << dds::LoopbackConfig();
+    ::setenv("CYCLONEDDS_URI", ("file://" + config).c_str(), 1);
+  }
   std::cout << "dds: CycloneDDS on loopback, same machine, same run\n";
   Ingest(DOPPEL_BINARY, robots, rate, seconds, domain);
   Latency(DOPPEL_BINARY, latency_rate, seconds, domain + 1);
+  Egress(DOPPEL_BINARY, seconds, domain + 2);
   return 0;
 }
