@@ -277,7 +277,9 @@ class StoreServer::Impl {
                                                   frame.size(), wire::kMaxRequestBytes))));
       return;
     }
-    flatbuffers::Verifier verifier(frame.data<uint8_t>(), frame.size());
+    std::vector<uint64_t> scratch;
+    const uint8_t* bytes = AlignedBytes(frame, scratch);
+    flatbuffers::Verifier verifier(bytes, frame.size());
     if (frame.size() < 8 || !verifier.VerifyBuffer<fb::StoreRequest>(nullptr)) {
       ++malformed_;
       Reply(identity,
@@ -287,7 +289,7 @@ class StoreServer::Impl {
                                         frame.size()))));
       return;
     }
-    const auto* request = flatbuffers::GetRoot<fb::StoreRequest>(frame.data());
+    const auto* request = flatbuffers::GetRoot<fb::StoreRequest>(bytes);
     const uint64_t id = request->request_id();
     if (request->request_type() == fb::Request::AppendRequest) {
       // Gathered for one AppendMany after this turn's receives: one commit group, committed

@@ -308,12 +308,20 @@ TEST_F(GatewayTest, ClientThatNeverReadsDoesNotGrowMemoryOrDelayOthers) {
       static_cast<unsigned long long>(rss_max / 1024));
   // The slow client's backlog was cut (latest value wins) instead of growing...
   EXPECT_GT(dropped, 1000u);
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer the gateway runs several times slower (so it sheds load by
+  // conflating states) and freed memory sits in ASan's quarantine, so RSS says nothing about
+  // the budget: check only that the fast client is still served promptly.
+  EXPECT_GE(latency_ms.size(), static_cast<size_t>(published * 0.5));
+  EXPECT_LT(p99, 1000.0);
+#else
   // ...so the server's memory stayed near its budget (1 MB per client, 8 MB hard limit),
   // far below the ~1.5 GB offered to the client that never reads.
   EXPECT_LT(rss_max - rss_before, 64ull << 20);
   // The fast client got (nearly) every message, without waiting on the slow one.
   EXPECT_GE(latency_ms.size(), static_cast<size_t>(published * 0.9));
   EXPECT_LT(p99, 250.0);
+#endif
 }
 
 }  // namespace

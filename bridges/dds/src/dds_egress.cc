@@ -129,12 +129,13 @@ class DdsEgress::Impl {
   }
 
   void PublishState(const std::string& robot, const zmq::message_t& body) {
-    flatbuffers::Verifier verifier(body.data<uint8_t>(), body.size());
+    const uint8_t* bytes = eventstore::AlignedBytes(body, scratch_);
+    flatbuffers::Verifier verifier(bytes, body.size());
     if (!twin::VerifyTwinStateBuffer(verifier)) {
       Count([](Counters& c) { ++c.bad; });
       return;
     }
-    const auto* s = twin::GetTwinState(body.data());
+    const auto* s = twin::GetTwinState(bytes);
     RobotWriters* w = WritersFor(robot);
     if (w == nullptr) return;
     const std::string base_frame = robot + "/base_link";
@@ -282,6 +283,7 @@ class DdsEgress::Impl {
   std::unique_ptr<Participant> participant_;
   std::unique_ptr<Writer> tf_, diagnostics_;
   zmq::socket_t sub_;
+  std::vector<uint64_t> scratch_;  // for misaligned messages
   std::unique_ptr<eventstore::Subscription> predictions_;
   std::map<std::string, RobotWriters> robots_;
   std::atomic<bool> stop_{false};

@@ -168,7 +168,7 @@ class FleetFeed::Impl {
     try {
       sub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::sub);
       sub_.set(zmq::sockopt::linger, 0);
-      sub_.set(zmq::sockopt::rcvhwm, 100000);
+      sub_.set(zmq::sockopt::rcvhwm, 10000);  // bounded: states are latest-value-wins anyway
       sub_.set(zmq::sockopt::subscribe, "twin/");
       sub_.connect(options_.twin_publish);
     } catch (const zmq::error_t& e) {
@@ -202,13 +202,17 @@ class FleetFeed::Impl {
       zmq::pollitem_t item = {sub_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(events_ ? 2 : 20));
       FeedBatch batch;
+      // Take what arrived; when a robot's state arrived more than once since the last pass
+      // (this thread fell behind), only its newest is converted: latest value wins here too.
+      std::map<std::string, zmq::message_t> newest;
       zmq::message_t topic, body;
       int taken = 0;
       while (taken < 5000 && sub_.recv(topic, zmq::recv_flags::dontwait)) {
         ++taken;
         if (!topic.more() || !sub_.recv(body, zmq::recv_flags::dontwait)) continue;
-        OnTwinState(std::string(topic.to_string_view().substr(5)), body, batch);
+        newest[std::string(topic.to_string_view().substr(5))] = std::move(body);
       }
+      for (auto& [robot, state] : newest) OnTwinState(robot, state, batch);
       if (events_) {
         for (int i = 0; i < 5000; ++i) {
           auto next = events_->Next(std::chrono::milliseconds(0));
@@ -244,12 +248,13 @@ class FleetFeed::Impl {
   }
 
   void OnTwinState(const std::string& robot, const zmq::message_t& body, FeedBatch& batch) {
-    flatbuffers::Verifier verifier(body.data<uint8_t>(), body.size());
+    const uint8_t* bytes = eventstore::AlignedBytes(body, scratch_);
+    flatbuffers::Verifier verifier(bytes, body.size());
     if (!twin::VerifyTwinStateBuffer(verifier)) {
       log::Warn(kComponent, "dropping a malformed TwinState for {}", robot);
       return;
     }
-    const auto* s = twin::GetTwinState(body.data());
+    const auto* s = twin::GetTwinState(bytes);
     Seen(robot, batch);
     const TimeNs now = WallNowNs();
     const TimeNs stamp = s->published_ns() ? s->published_ns() : now;
@@ -361,6 +366,7 @@ class FleetFeed::Impl {
   std::unique_ptr<eventstore::Subscription> events_;
   std::map<std::string, RobotSummary> robots_;
   TimeNs clock_ = 0;
+  std::vector<uint64_t> scratch_;  // for misaligned messages
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

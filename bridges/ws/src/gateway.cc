@@ -45,8 +45,8 @@ namespace {
 
 constexpr std::string_view kComponent = "gateway";
 constexpr std::string_view kSubprotocol = "foxglove.websocket.v1";
-constexpr uint32_t kTimeKey = 0xffffffff;  // the time frame's latest-value slot
-constexpr size_t kMaxBacklogBatches = 2000;
+constexpr uint32_t kTimeKey = 0xffffffff;      // the time frame's latest-value slot
+constexpr size_t kMaxBacklogMessages = 20000;  // handed to the network thread, not yet sent
 
 std::string PercentDecode(std::string_view in) {
   std::string out;
@@ -810,15 +810,16 @@ Status Gateway::Impl::Start() {
   fo.time_hz = options_.time_hz;
   fo.forget_after_s = options_.forget_after_s;
   auto feed = FleetFeed::Start(fo, [this](FeedBatch batch) {
-    if (backlog_.load() > kMaxBacklogBatches) {
+    if (backlog_.load() > kMaxBacklogMessages) {
       // The network thread is far behind: shed this batch's messages (counted), keep the
       // robots and the clock.
       dropped_ += batch.messages.size();
       batch.messages.clear();
     }
-    ++backlog_;
-    net::post(io_, [this, b = std::move(batch)]() mutable {
-      --backlog_;
+    const size_t n = batch.messages.size();
+    backlog_ += n;
+    net::post(io_, [this, n, b = std::move(batch)]() mutable {
+      backlog_ -= n;
       OnBatch(std::move(b));
     });
   });

@@ -10,6 +10,8 @@
 // (only at the start: z85 keys themselves may contain '#').
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,5 +55,16 @@ void ConfigureClientSocket(zmq::socket_t& socket, const std::string& endpoint,
 
 // One ZeroMQ context per process, so inproc:// endpoints connect across components.
 zmq::context_t& SharedZmqContext();
+
+// A received message's bytes at an 8-byte aligned address, as FlatBuffers needs: ZeroMQ may
+// hand out a message inside its receive buffer at any offset. Copies into `scratch` only when
+// the message is misaligned.
+inline const uint8_t* AlignedBytes(const zmq::message_t& message, std::vector<uint64_t>& scratch) {
+  const auto* data = message.data<uint8_t>();
+  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) == 0) return data;
+  scratch.resize((message.size() + 7) / 8);
+  std::memcpy(scratch.data(), data, message.size());
+  return reinterpret_cast<const uint8_t*>(scratch.data());
+}
 
 }  // namespace doppel::eventstore
