@@ -133,6 +133,53 @@ TEST_F(DdsIngestTest, NewRobotIsDiscoveredRegisteredAndItsSamplesBecomeEvents) {
   EXPECT_EQ(ingest->counters().bad, 0u);
 }
 
+void WriteDiagnostics(Writer& writer, uint8_t level, const char* name) {
+  diagnostic_msgs_msg_dds__DiagnosticStatus_ st{};
+  st.level = level;
+  st.name = const_cast<char*>(name);
+  st.message = const_cast<char*>(level == 0 ? "OK" : "too hot");
+  st.hardware_id = const_cast<char*>("");
+  diagnostic_msgs_msg_dds__DiagnosticArray_ d{};
+  d.header.stamp.sec = 1700000100;
+  d.header.frame_id = const_cast<char*>("");
+  d.status = {1, 1, &st, false};
+  ASSERT_TRUE(writer.Write(&d).ok());
+}
+
+TEST_F(DdsIngestTest, DiagnosticsRaiseAndClearFaultsOnTransitionsOnly) {
+  // Decimation on, at a low rate: faults must get through regardless.
+  auto ingest = StartIngest(1);
+  auto participant = Participant::Create();
+  ASSERT_TRUE(participant.ok());
+  const std::string robot = prefix_ + "diag";
+  auto diag = Writer::Create(*participant, &diagnostic_msgs_msg_dds__DiagnosticArray__desc,
+                             "rt/" + robot + "/diagnostics", QosSpec{true, false, 100});
+  ASSERT_TRUE(diag.ok());
+  ASSERT_TRUE(WaitUntil([&] { return diag->MatchedReaders() >= 1; }));
+  WriteDiagnostics(*diag, 2, "motor");  // raise
+  WriteDiagnostics(*diag, 2, "motor");  // unchanged: nothing new
+  WriteDiagnostics(*diag, 0, "motor");  // clear
+  WriteDiagnostics(*diag, 2, "");       // bad: a status with no name
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto c = ingest->counters();
+    return c.appended + c.decimated + c.bad >= 4;
+  }));
+  const auto events = Events(robot);
+  ASSERT_EQ(events.size(), 3u);  // registration, raised, cleared
+  EXPECT_EQ(events[1].type(), "FaultRaised");
+  const auto* raised = flatbuffers::GetRoot<events::FaultRaised>(events[1].payload().data());
+  EXPECT_EQ(raised->code()->str(), "motor");
+  EXPECT_EQ(raised->severity(), events::Severity::Error);
+  EXPECT_EQ(raised->message()->str(), "too hot");
+  EXPECT_EQ(events[1].occurred_ns(), 1700000100LL * 1'000'000'000LL);
+  EXPECT_EQ(events[2].type(), "FaultCleared");
+  const auto c = ingest->counters();
+  EXPECT_EQ(c.samples, 4u);
+  EXPECT_EQ(c.appended, 2u);
+  EXPECT_EQ(c.decimated, 1u);
+  EXPECT_EQ(c.bad, 1u);
+}
+
 TEST_F(DdsIngestTest, BadSamplesAreCountedAndNotAppended) {
   auto ingest = StartIngest(0);
   auto participant = Participant::Create();

@@ -21,7 +21,7 @@ namespace {
 
 constexpr char kComponent[] = "dds-ingest";
 
-enum class Kind { kJointStates, kOdom, kCmdVel };
+enum class Kind { kJointStates, kOdom, kCmdVel, kDiagnostics };
 
 struct TopicKind {
   const char* suffix;
@@ -36,6 +36,8 @@ const TopicKind kTopics[] = {
     {"/odom", "nav_msgs::msg::dds_::Odometry_", Kind::kOdom, &nav_msgs_msg_dds__Odometry__desc},
     {"/cmd_vel", "geometry_msgs::msg::dds_::Twist_", Kind::kCmdVel,
      &geometry_msgs_msg_dds__Twist__desc},
+    {"/diagnostics", "diagnostic_msgs::msg::dds_::DiagnosticArray_", Kind::kDiagnostics,
+     &diagnostic_msgs_msg_dds__DiagnosticArray__desc},
 };
 
 std::string Finish(flatbuffers::FlatBufferBuilder& fbb) {
@@ -144,6 +146,7 @@ class DdsIngest::Impl {
     Kind kind;
     Reader reader;
     int64_t last_accepted_ns = 0;
+    std::set<std::string> active_faults;  // diagnostics: statuses now WARN or ERROR
   };
 
   void Discover() {
@@ -170,7 +173,8 @@ class DdsIngest::Impl {
               log::Warn(kComponent, "cannot read {}: {}", key, reader.status().ToString());
               return;
             }
-            subscriptions_.emplace(key, Subscription{robot, t.kind, std::move(reader).value(), 0});
+            subscriptions_.emplace(key,
+                                   Subscription{robot, t.kind, std::move(reader).value(), 0, {}});
             Register(robot);
             log::Info(kComponent, "robot {}: reading {}", robot, key);
           }
@@ -220,8 +224,58 @@ class DdsIngest::Impl {
     Flush();
   }
 
+  // A robot's own rt/<robot>/diagnostics: a status going to WARN or ERROR raises a fault
+  // (code = status name), going back to OK clears it. Never decimated; a sample that changes
+  // nothing is counted as decimated.
+  void ConvertDiagnostics(Subscription& sub, const diagnostic_msgs_msg_dds__DiagnosticArray_& d) {
+    const std::string stream = "robot-" + sub.robot;
+    for (uint32_t i = 0; i < d.status._length; ++i) {
+      const auto& st = d.status._buffer[i];
+      if (st.name == nullptr || *st.name == '\0' || st.level > 3) {
+        bump([](Counters& c) { ++c.bad; });
+        log::Warn(kComponent, "robot {}: bad diagnostics status (no name or level {})", sub.robot,
+                  st.level);
+        return;
+      }
+    }
+    int produced = 0;
+    for (uint32_t i = 0; i < d.status._length; ++i) {
+      const auto& st = d.status._buffer[i];
+      const std::string code = st.name;
+      flatbuffers::FlatBufferBuilder fbb(128);
+      eventstore::NewEvent e;
+      e.occurred_ns = FromRosTime(d.header.stamp);
+      if (e.occurred_ns == 0) e.occurred_ns = WallNowNs();
+      if ((st.level == 1 || st.level == 2) && sub.active_faults.insert(code).second) {
+        fbb.Finish(events::CreateFaultRaised(
+            fbb, fbb.CreateString(code),
+            st.level == 2 ? events::Severity::Error : events::Severity::Warning,
+            fbb.CreateString(st.message ? st.message : "")));
+        e.type = "FaultRaised";
+      } else if (st.level == 0 && sub.active_faults.erase(code) > 0) {
+        fbb.Finish(events::CreateFaultCleared(fbb, fbb.CreateString(code)));
+        e.type = "FaultCleared";
+      } else {
+        continue;
+      }
+      e.payload = Finish(fbb);
+      pending_[stream].push_back(std::move(e));
+      ++produced;
+    }
+    if (produced == 0) {
+      bump([](Counters& c) { ++c.decimated; });
+    } else {
+      ++pending_samples_[stream];
+    }
+  }
+
   void Convert(Subscription& sub, const void* sample) {
     bump([](Counters& c) { ++c.samples; });
+    if (sub.kind == Kind::kDiagnostics) {
+      ConvertDiagnostics(sub,
+                         *static_cast<const diagnostic_msgs_msg_dds__DiagnosticArray_*>(sample));
+      return;
+    }
     const int64_t now = MonotonicNowNs();
     if (options_.max_rate_hz > 0 && sub.last_accepted_ns != 0 &&
         now - sub.last_accepted_ns < static_cast<int64_t>(1e9 / options_.max_rate_hz)) {
@@ -250,6 +304,8 @@ class DdsIngest::Impl {
         e.type = "CommandIssued";
         e.occurred_ns = WallNowNs();  // Twist has no stamp
         break;
+      case Kind::kDiagnostics:
+        return;  // handled above
     }
     if (!payload.ok()) {
       bump([](Counters& c) { ++c.bad; });
@@ -261,6 +317,7 @@ class DdsIngest::Impl {
     e.payload = std::move(payload).value();
     sub.last_accepted_ns = now;
     pending_["robot-" + sub.robot].push_back(std::move(e));
+    ++pending_samples_["robot-" + sub.robot];
   }
 
   void Flush() {
@@ -268,8 +325,8 @@ class DdsIngest::Impl {
       if (events.empty()) continue;
       // Samples and registrations are counted apart: every sample is either appended,
       // decimated or bad.
-      uint64_t n = 0;
-      for (const auto& e : events) n += e.type != "RobotRegistered";
+      const uint64_t n = pending_samples_[stream];
+      pending_samples_[stream] = 0;
       store_.AppendAsync({stream, eventstore::ExpectedVersion::Any(), std::move(events)},
                          [this, n, stream](Result<eventstore::AppendResult> r) {
                            if (r.ok()) {
@@ -297,6 +354,7 @@ class DdsIngest::Impl {
   std::map<std::string, Subscription> subscriptions_;  // by topic
   std::set<std::string> registered_;
   std::map<std::string, std::vector<eventstore::NewEvent>> pending_;  // by stream
+  std::map<std::string, uint64_t> pending_samples_;  // samples behind pending_, by stream
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable std::mutex mu_;

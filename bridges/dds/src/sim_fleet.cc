@@ -42,6 +42,11 @@ class SimFleet::Impl {
                                    "rt/" + r.name + "/joint_states");
       if (!joints.ok()) return joints.status();
       r.joints = std::make_unique<Writer>(std::move(joints).value());
+      auto diagnostics =
+          Writer::Create(*participant_, &diagnostic_msgs_msg_dds__DiagnosticArray__desc,
+                         "rt/" + r.name + "/diagnostics");
+      if (!diagnostics.ok()) return diagnostics.status();
+      r.diagnostics = std::make_unique<Writer>(std::move(diagnostics).value());
       if (!r.arm) {
         auto odom = Writer::Create(*participant_, &nav_msgs_msg_dds__Odometry__desc,
                                    "rt/" + r.name + "/odom");
@@ -82,6 +87,8 @@ class SimFleet::Impl {
     double phase = 0;
     std::unique_ptr<Writer> joints, odom, cmd;
     std::unique_ptr<Reader> external;
+    std::unique_ptr<Writer> diagnostics;
+    double fault_until = -1;  // a simulated fault is active until then
     double x = 0, y = 0, yaw = 0, left = 0, right = 0;
     double override_until = -1, override_v = 0, override_w = 0;
     double silent_until = -1;
@@ -98,6 +105,13 @@ class SimFleet::Impl {
       const TimeNs now = WallNowNs();
       for (Robot& r : robots_) {
         if (t < r.silent_until) continue;
+        if (r.fault_until < 0 && unit(rng_) < options_.fault_chance_per_s * dt) {
+          r.fault_until = t + 5.0;
+          PublishDiagnostics(r, 2, now);
+        } else if (r.fault_until >= 0 && t >= r.fault_until) {
+          r.fault_until = -1;
+          PublishDiagnostics(r, 0, now);
+        }
         if (unit(rng_) < options_.silence_chance_per_s * dt) {
           r.silent_until = t + 3.0;
           continue;
@@ -108,6 +122,22 @@ class SimFleet::Impl {
       const int64_t wait = next - MonotonicNowNs();
       if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
     }
+  }
+
+  // ROS diagnostics as a robot's driver reports them: one status whose level goes to ERROR
+  // while the simulated motor overheats and back to OK after.
+  void PublishDiagnostics(Robot& r, uint8_t level, TimeNs now) {
+    const std::string name = r.arm ? "joint_3_motor_overtemp" : "drive_motor_overtemp";
+    diagnostic_msgs_msg_dds__DiagnosticStatus_ st{};
+    st.level = level;
+    st.name = const_cast<char*>(name.c_str());
+    st.message = const_cast<char*>(level == 0 ? "OK" : "motor temperature above 90 C");
+    st.hardware_id = const_cast<char*>(r.name.c_str());
+    diagnostic_msgs_msg_dds__DiagnosticArray_ d{};
+    d.header.stamp = ToRosTime(now);
+    d.header.frame_id = const_cast<char*>("");
+    d.status = {1, 1, &st, false};
+    (void)r.diagnostics->Write(&d);
   }
 
   void StepArm(Robot& r, double t, TimeNs now) {

@@ -1,5 +1,7 @@
 // DdsIngest: live robot state in from ROS 2. Watches DDS publication discovery for robots
-// publishing rt/<robot>/joint_states, rt/<robot>/odom and rt/<robot>/cmd_vel (ROS 2 types),
+// publishing rt/<robot>/joint_states, rt/<robot>/odom, rt/<robot>/cmd_vel and
+// rt/<robot>/diagnostics (ROS 2 types; a status going to WARN/ERROR is FaultRaised, back to OK
+// FaultCleared),
 // registers each new robot once, and turns samples into events on robot-<robot>:
 // JointStateObserved, PoseObserved, CommandIssued (source stamp = occurred time). Samples are
 // batched into one append per robot per turn and decimated per robot and topic to at most

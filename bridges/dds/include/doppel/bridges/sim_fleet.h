@@ -6,7 +6,8 @@
 //   their wheel joint_states, and the cmd_vel their "planner" gives them (so twins predict
 //   from commands). Base 1 shuttles along +x between 0 and 3 m: with a wall in the scene its
 //   twin predicts collisions. A cmd_vel from anyone else overrides a base for 3 s (obeyed).
-// Now and then (seeded) a robot goes silent for a few seconds.
+// Now and then (seeded) a robot goes silent for a few seconds, or reports a motor fault on
+// rt/<robot>/diagnostics (diagnostic_msgs/DiagnosticArray, ERROR for 5 s, then OK).
 #pragma once
 
 #include <memory>
@@ -23,6 +24,7 @@ struct SimFleetOptions {
   uint32_t domain = 0;
   std::string prefix = "sim";
   double silence_chance_per_s = 0.01;  // per robot
+  double fault_chance_per_s = 0.005;   // per robot: ERROR on rt/<robot>/diagnostics for 5 s
 };
 
 class SimFleet {
