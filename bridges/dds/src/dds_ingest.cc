@@ -157,7 +157,9 @@ class DdsIngest::Impl {
           const std::string_view topic = endpoint->topic_name;
           if (!topic.starts_with("rt/")) return;
           for (const TopicKind& t : kTopics) {
-            if (!topic.ends_with(t.suffix) ||
+            // rt/<robot><suffix> with a non-empty robot: the fleet-wide rt/diagnostics (which
+            // doppel's egress writes) is not a robot's.
+            if (!topic.ends_with(t.suffix) || topic.size() <= 3 + std::strlen(t.suffix) ||
                 std::string_view(endpoint->type_name) != t.type_name) {
               continue;
             }
