@@ -105,6 +105,26 @@ class Client {
     ws_.text(true);
     ws_.write(net::buffer(j.dump()));
   }
+  // Sends a ping and reads until its pong comes back (Beast reports it to the callback).
+  bool PingPong() {
+    bool ponged = false;
+    ws_.control_callback([&](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::pong) ponged = true;
+    });
+    ws_.ping({});
+    while (!ponged) Next();
+    ws_.control_callback();
+    return ponged;
+  }
+  // Sends `j` split into WebSocket continuation frames of a few bytes each.
+  void SendFragmented(const json& j) {
+    const std::string text = j.dump();
+    ws_.text(true);
+    for (size_t at = 0; at < text.size(); at += 7) {
+      const bool last = at + 7 >= text.size();
+      ws_.write_some(last, net::buffer(text.data() + at, std::min<size_t>(7, text.size() - at)));
+    }
+  }
   void SendBinary(const std::string& bytes) {
     ws_.binary(true);
     ws_.write(net::buffer(bytes));
@@ -220,7 +240,9 @@ TEST_F(GatewayTest, GarbageGetsAStatusAndTheClientKeepsBeingServed) {
     }
   });
   const uint32_t channel = c.WaitForChannel("/robot_g/joint_states");
-  c.Send({{"op", "subscribe"}, {"subscriptions", {{{"id", 7}, {"channelId", channel}}}}});
+  EXPECT_TRUE(c.PingPong());
+  // A subscribe split into continuation frames is reassembled.
+  c.SendFragmented({{"op", "subscribe"}, {"subscriptions", {{{"id", 7}, {"channelId", channel}}}}});
   int got = 0;
   while (got < 3) {
     json m = c.Next();
