@@ -114,4 +114,18 @@ zmq::context_t& SharedZmqContext() {
   return *context;
 }
 
+Result<zmq::socket_t> ConnectSubscriber(const std::string& endpoint, std::string_view prefix,
+                                        int receive_hwm) {
+  try {
+    zmq::socket_t sub(SharedZmqContext(), zmq::socket_type::sub);
+    sub.set(zmq::sockopt::linger, 0);
+    sub.set(zmq::sockopt::rcvhwm, receive_hwm);
+    sub.set(zmq::sockopt::subscribe, prefix);
+    sub.connect(endpoint);
+    return sub;
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument(fmt::format("cannot subscribe to {}: {}", endpoint, e.what()));
+  }
+}
+
 }  // namespace doppel::eventstore

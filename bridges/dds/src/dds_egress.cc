@@ -44,15 +44,9 @@ class DdsEgress::Impl {
     if (!diagnostics.ok()) return diagnostics.status();
     tf_ = std::make_unique<Writer>(std::move(tf).value());
     diagnostics_ = std::make_unique<Writer>(std::move(diagnostics).value());
-    try {
-      sub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::sub);
-      sub_.set(zmq::sockopt::linger, 0);
-      sub_.set(zmq::sockopt::subscribe, "twin/");
-      sub_.connect(options_.twin_publish);
-    } catch (const zmq::error_t& e) {
-      return Status::InvalidArgument(
-          fmt::format("cannot subscribe to {}: {}", options_.twin_publish, e.what()));
-    }
+    auto sub = eventstore::ConnectSubscriber(options_.twin_publish, "twin/");
+    if (!sub.ok()) return sub.status();
+    sub_ = std::move(sub).value();
     if (!options_.store.empty()) {
       eventstore::SubscriptionOptions so;
       so.store = options_.store;

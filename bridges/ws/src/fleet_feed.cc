@@ -165,16 +165,10 @@ class FleetFeed::Impl {
   Impl(FeedOptions options, Sink sink) : options_(std::move(options)), sink_(std::move(sink)) {}
 
   Status Start() {
-    try {
-      sub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::sub);
-      sub_.set(zmq::sockopt::linger, 0);
-      sub_.set(zmq::sockopt::rcvhwm, 10000);  // bounded: states are latest-value-wins anyway
-      sub_.set(zmq::sockopt::subscribe, "twin/");
-      sub_.connect(options_.twin_publish);
-    } catch (const zmq::error_t& e) {
-      return Status::InvalidArgument(
-          fmt::format("cannot subscribe to {}: {}", options_.twin_publish, e.what()));
-    }
+    // Bounded: states are latest-value-wins anyway.
+    auto sub = eventstore::ConnectSubscriber(options_.twin_publish, "twin/", 10000);
+    if (!sub.ok()) return sub.status();
+    sub_ = std::move(sub).value();
     if (!options_.store.empty()) {
       eventstore::SubscriptionOptions so;
       so.store = options_.store;

@@ -252,7 +252,7 @@ class Gateway::Impl {
 
   // Called by sessions (network thread).
   const GatewayOptions& options() const { return options_; }
-  std::optional<Token> Authorize(std::string_view token) const;
+  std::optional<Token> Authorize(std::string_view token);
   void Joined(const std::shared_ptr<WsSession>& session);
   void Left(WsSession* session);
   void Subscribe(WsSession* session, uint32_t subscription, uint32_t channel);
@@ -865,12 +865,12 @@ void Gateway::Impl::Accept() {
   });
 }
 
-std::optional<Token> Gateway::Impl::Authorize(std::string_view token) const {
+std::optional<Token> Gateway::Impl::Authorize(std::string_view token) {
   if (options_.tokens.empty()) return Token{"", Role::kViewer, "anonymous"};
   for (const auto& t : options_.tokens) {
     if (!token.empty() && t.token == token) return t;
   }
-  ++const_cast<Impl*>(this)->refused_;
+  ++refused_;
   return std::nullopt;
 }
 

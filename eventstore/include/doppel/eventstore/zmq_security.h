@@ -56,6 +56,12 @@ void ConfigureClientSocket(zmq::socket_t& socket, const std::string& endpoint,
 // One ZeroMQ context per process, so inproc:// endpoints connect across components.
 zmq::context_t& SharedZmqContext();
 
+// A SUB socket on the shared context, no linger, subscribed to `prefix` and connected to
+// `endpoint` (e.g. a twin's TwinState PUB with prefix "twin/"). Holds at most `receive_hwm`
+// messages before ZeroMQ drops.
+Result<zmq::socket_t> ConnectSubscriber(const std::string& endpoint, std::string_view prefix,
+                                        int receive_hwm = 1000);
+
 // A received message's bytes at an 8-byte aligned address, as FlatBuffers needs: ZeroMQ may
 // hand out a message inside its receive buffer at any offset. Copies into `scratch` only when
 // the message is misaligned.
