@@ -49,6 +49,28 @@ void Write(Level level, std::string_view component, std::string_view message) {
   }
 }
 
+RateLimitedWarning::RateLimitedWarning(std::string_view component, uint32_t burst,
+                                       int64_t interval_ms)
+    : component_(component), burst_(burst), interval_ns_(interval_ms * 1'000'000) {}
+
+bool RateLimitedWarning::Admit(uint64_t& suppressed_before) {
+  const int64_t now = MonotonicNowNs();
+  std::lock_guard lock(mu_);
+  if (window_start_ns_ == 0 || now - window_start_ns_ >= interval_ns_) {
+    window_start_ns_ = now;
+    in_window_ = 0;
+  }
+  if (in_window_ >= burst_) {
+    ++pending_suppressed_;
+    suppressed_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  ++in_window_;
+  suppressed_before = pending_suppressed_;
+  pending_suppressed_ = 0;
+  return true;
+}
+
 Progress::Progress(std::string_view component, std::string_view what, uint64_t total,
                    int64_t interval_ms)
     : component_(component),

@@ -6,6 +6,10 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace doppel::log {
@@ -38,6 +42,44 @@ void Error(std::string_view component, fmt::format_string<Args...> f, Args&&... 
   if (Enabled(Level::kError))
     Write(Level::kError, component, fmt::format(f, std::forward<Args>(args)...));
 }
+
+// A warning that untrusted input can trigger over and over (a bad DDS sample, a garbage
+// WebSocket frame): at most `burst` lines per interval are written, the rest are counted,
+// and the next line written says how many were suppressed. A hostile peer cannot fill a
+// disk through the log; metrics read total() and suppressed(). Thread-safe.
+class RateLimitedWarning {
+ public:
+  RateLimitedWarning(std::string_view component, uint32_t burst = 5, int64_t interval_ms = 10000);
+
+  template <typename... Args>
+  void Warn(fmt::format_string<Args...> f, Args&&... args) {
+    total_.fetch_add(1, std::memory_order_relaxed);
+    uint64_t suppressed_before = 0;
+    if (!Admit(suppressed_before)) return;
+    std::string message = fmt::format(f, std::forward<Args>(args)...);
+    if (suppressed_before > 0) {
+      message += fmt::format(" ({} similar warnings suppressed)", suppressed_before);
+    }
+    if (Enabled(Level::kWarn)) Write(Level::kWarn, component_, message);
+  }
+
+  uint64_t total() const { return total_.load(std::memory_order_relaxed); }
+  uint64_t suppressed() const { return suppressed_.load(std::memory_order_relaxed); }
+
+ private:
+  // True if a line may be written now; `suppressed_before` gets the count not written
+  // since the last line that was.
+  bool Admit(uint64_t& suppressed_before);
+
+  std::string component_;
+  uint32_t burst_;
+  int64_t interval_ns_;
+  std::mutex mu_;
+  int64_t window_start_ns_ = 0;
+  uint32_t in_window_ = 0;
+  uint64_t pending_suppressed_ = 0;
+  std::atomic<uint64_t> total_{0}, suppressed_{0};
+};
 
 // Reports progress of a long operation (rebuild, export, scavenge) at most once per
 // interval: "<what>: <done>/<total> (<pct>%)".
