@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <zmq.hpp>
 
@@ -129,6 +130,24 @@ class Client {
     ws_.binary(true);
     ws_.write(net::buffer(bytes));
   }
+  // Writes `bytes` on the socket as they are, bypassing Beast's framing (which would refuse
+  // to send what a hostile client sends).
+  void SendRaw(const std::string& bytes) { net::write(ws_.next_layer(), net::buffer(bytes)); }
+  // Reads until the server closes; returns its close code (0 if the connection ended without
+  // a close frame) and counts the pongs seen on the way.
+  uint16_t ReadUntilClosed(int& pongs) {
+    ws_.control_callback([&](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::pong) ++pongs;
+    });
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    while (!ec) {
+      buffer.clear();
+      ws_.read(buffer, ec);
+    }
+    ws_.control_callback();
+    return ec == websocket::error::closed ? ws_.reason().code : 0;
+  }
 
  private:
   net::io_context io_;
@@ -165,15 +184,25 @@ uint64_t RssBytes(pid_t pid) {
   return 0;
 }
 
+// The value of an unlabelled metric in a Prometheus text page; -1 if absent.
+int64_t MetricValue(const std::string& page, const std::string& name) {
+  const auto at = page.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stoll(page.substr(at + name.size() + 2));
+}
+
 class GatewayTest : public ::testing::Test {
  protected:
+  virtual std::vector<std::string> ExtraArgs() const { return {}; }
+
   void SetUp() override {
     pub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::pub);
     pub_.set(zmq::sockopt::sndhwm, 0);
     pub_.bind("tcp://127.0.0.1:0");
     const std::string endpoint = pub_.get(zmq::sockopt::last_endpoint);
-    gateway_ = std::make_unique<testing::DoppelProcess>(std::vector<std::string>{
-        "gateway", "--twin-publish", endpoint, "--port", "0", "--send-budget", "1000000"});
+    std::vector<std::string> args = {"gateway", "--twin-publish", endpoint, "--port",
+                                     "0",       "--send-budget",  "1000000"};
+    for (const auto& a : ExtraArgs()) args.push_back(a);
+    gateway_ = std::make_unique<testing::DoppelProcess>(args);
     auto line = gateway_->ReadLine(10000);
     ASSERT_TRUE(line.has_value());
     port_ = json::parse(*line)["port"];
@@ -344,6 +373,84 @@ TEST_F(GatewayTest, ClientThatNeverReadsDoesNotGrowMemoryOrDelayOthers) {
   EXPECT_GE(latency_ms.size(), static_cast<size_t>(published * 0.9));
   EXPECT_LT(p99, 250.0);
 #endif
+}
+
+// RFC 6455 5.5: a control frame carries at most 125 bytes. The gateway used to answer a
+// 1 MiB ping with a 1 MiB pong; now the connection fails with 1002 and no pong, and other
+// clients are not affected.
+TEST_F(GatewayTest, OversizedPingGetsA1002CloseNotAPongAndOthersKeepBeingServed) {
+  Client good(port_);
+  Client bad(port_);
+  EXPECT_EQ(bad.Next()["op"], "serverInfo");
+  // A masked ping with a 1 MiB payload (64-bit length), written whole: the gateway keeps
+  // reading what a failed client sends, so the write completes.
+  std::string ping = {static_cast<char>(0x89), static_cast<char>(0x80 | 127)};
+  for (int i = 0; i < 8; ++i) ping += static_cast<char>((uint64_t{1} << 20) >> (56 - 8 * i));
+  ping += std::string("\x01\x02\x03\x04", 4);
+  ping += std::string(1 << 20, 'p');
+  bad.SendRaw(ping);
+  int pongs = 0;
+  EXPECT_EQ(bad.ReadUntilClosed(pongs), 1002);
+  EXPECT_EQ(pongs, 0);
+
+  EXPECT_EQ(good.Next()["op"], "serverInfo");
+  EXPECT_TRUE(good.PingPong());
+  Client later(port_);
+  EXPECT_EQ(later.Next()["op"], "serverInfo");
+  EXPECT_EQ(later.Next()["op"], "advertise");
+}
+
+class GatewayRobotCapTest : public GatewayTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override { return {"--max-robots", "2500"}; }
+};
+
+// Made-up robot names used to grow the catalogue without bound, and a new client's single
+// `advertise` of every channel passed its 8 MB send limit: every client was disconnected on
+// joining. Now robots past --max-robots are refused (and counted), and clients get the
+// catalogue in pages as they read, connected before the flood or after it.
+TEST_F(GatewayRobotCapTest, ThousandsOfRobotNamesAreCappedAndClientsStillJoin) {
+  constexpr int kCap = 2500;
+  constexpr int kNames = 4000;
+  constexpr size_t kChannels = 2 + 6 * kCap;  // /fleet/summary, /fleet/alerts, 6 per robot
+  Client early(port_);
+  EXPECT_EQ(early.Next()["op"], "serverInfo");
+
+  // Every name, a few times over in case the gateway's SUB socket missed some.
+  const std::string state = TwinStateBytes("fake", 1, WallNowNs());
+  int64_t robots = 0, refused = 0;
+  for (int round = 0; round < 30 && (robots < kCap || refused < kNames - kCap); ++round) {
+    for (int i = 0; i < kNames; ++i) Publish("fake_" + std::to_string(i), state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const std::string metrics = HttpGet(port_, "/metrics").second;
+    robots = MetricValue(metrics, "doppel_gateway_robots");
+    refused = MetricValue(metrics, "doppel_gateway_robots_refused_total");
+  }
+  EXPECT_EQ(robots, kCap);
+  EXPECT_EQ(refused, kNames - kCap);
+
+  // Reads pages until every channel was advertised; returns the number of pages.
+  auto read_catalogue = [&](Client& c, const char* who) {
+    std::set<uint32_t> ids;
+    int pages = 0;
+    while (ids.size() < kChannels) {
+      const json m = c.Next();
+      if (m.value("op", json()) != "advertise") continue;
+      ++pages;
+      EXPECT_LE(m["channels"].size(), 500u) << who;
+      for (const auto& ch : m["channels"]) ids.insert(ch["id"].get<uint32_t>());
+    }
+    EXPECT_EQ(ids.size(), kChannels) << who;
+    return pages;
+  };
+  Client late(port_);
+  EXPECT_EQ(late.Next()["op"], "serverInfo");
+  EXPECT_GT(read_catalogue(late, "late"), 1);
+  read_catalogue(early, "early");
+  // Both still connected and served.
+  EXPECT_TRUE(late.PingPong());
+  EXPECT_TRUE(early.PingPong());
+  EXPECT_EQ(MetricValue(HttpGet(port_, "/metrics").second, "doppel_gateway_connections"), 2);
 }
 
 }  // namespace

@@ -57,6 +57,9 @@ void AddGatewayOptions(CLI::App& cmd, GatewayFlags& f) {
   cmd.add_option("--send-budget", f.options.send_budget_bytes,
                  "Bytes queued per client before only the newest message per channel is kept")
       ->capture_default_str();
+  cmd.add_option("--max-robots", f.options.max_robots,
+                 "Robots served at most; more are refused (doppel_gateway_robots_refused_total)")
+      ->capture_default_str();
   cmd.add_option("--forget-after", f.options.forget_after_s,
                  "Unadvertise a robot not heard from for this many seconds (0: never)")
       ->capture_default_str();

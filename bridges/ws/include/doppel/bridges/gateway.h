@@ -6,7 +6,9 @@
 // - Backpressure: each client has a send budget. Over budget, only the newest message per
 //   channel is kept (latest value wins), so a busy channel cannot starve a rare alert, and
 //   the client is told with a `status`. Control messages are never dropped; a client whose
-//   queue passes a hard limit is disconnected.
+//   queue passes a hard limit is disconnected. The channel catalogue goes to a client in
+//   `advertise` pages as it reads them, so joining costs the same whatever the fleet size.
+// - Robots: at most max_robots are served; the rest are refused, logged and counted.
 // - Auth: bearer tokens (`?token=` on the URL) with roles viewer, operator, admin. Operators
 //   may publish /<robot>/cmd_vel and /<robot>/stop, which become CommandIssued events.
 // - GET / serves the built-in dashboard; /healthz and /metrics (Prometheus text).
@@ -53,6 +55,10 @@ struct GatewayOptions {
   double summary_hz = 2;
   double time_hz = 10;
   double forget_after_s = 0;  // unadvertise a robot unseen this long; 0 = never
+  // Robots served at most; more are refused (counted, logged). Robot names come from the
+  // network, so this bounds the channel catalogue. 10,000 is the largest fleet doppel's twins
+  // are benchmarked with; a new client receives the catalogue in pages whatever its size.
+  size_t max_robots = 10000;
   std::string name = "doppel";
 };
 
@@ -72,6 +78,7 @@ class Gateway {
     uint64_t bytes_sent = 0;
     uint64_t commands = 0;
     uint64_t robots = 0;
+    uint64_t robots_refused = 0;  // new robots not served: max_robots were already served
   };
   Counters counters() const;
 

@@ -1,0 +1,120 @@
+// The gateway's shared state: the channel catalogue (which robots have which channels, their
+// newest messages, who subscribes), the connected sessions, the store client for commands and
+// the counters behind /metrics. Everything here runs on the one network thread, except
+// FleetFeed (its own thread, hands batches over with post), store appends (complete on the
+// client's thread, post back) and the atomic counters (read by any thread).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "channels.h"
+#include "doppel/bridges/gateway.h"
+#include "doppel/core/clock.h"
+#include "doppel/core/log.h"
+#include "doppel/eventstore/store_client.h"
+#include "fleet_feed.h"
+
+namespace doppel::gateway {
+
+class WsSession;
+
+// Largest `advertise` the gateway sends: a fleet's channels go out in pages of at most this
+// many channels and about this many bytes (a page always holds at least one channel), so
+// that a client's join costs the same small steps whatever the fleet size.
+inline constexpr size_t kAdvertisePageChannels = 500;
+inline constexpr size_t kAdvertisePageBytes = 512 * 1024;
+
+struct Channel {
+  uint32_t id = 0;
+  std::string topic;
+  // Shared by every channel of the same kind: a TwinState .bfbs schema is 16 KB of base64,
+  // and a fleet has thousands of twin_fb channels.
+  std::shared_ptr<const ChannelSpec> spec;
+  std::unordered_map<WsSession*, uint32_t> subscribers;  // session -> subscription id
+  // The newest messages, sent to a new subscriber at once (state channels keep one, event
+  // channels their last 20), the way ROS latches with transient-local durability.
+  std::deque<std::pair<std::shared_ptr<const std::string>, TimeNs>> recent;
+  size_t keep = 1;
+};
+
+class Gateway::Impl {
+ public:
+  explicit Impl(GatewayOptions options);
+  ~Impl();
+
+  Status Start();
+
+  uint16_t port() const { return port_; }
+  Counters counters() const;
+  const GatewayOptions& options() const { return options_; }
+  boost::asio::io_context& io() { return io_; }
+  std::string Metrics() const;
+
+  // Called by sessions (network thread).
+  std::optional<Token> Authorize(std::string_view token);
+  void Joined(const std::shared_ptr<WsSession>& session);
+  void Left(WsSession* session);
+  void Subscribe(WsSession* session, uint32_t subscription, uint32_t channel);
+  void Unsubscribe(WsSession* session, uint32_t subscription);
+  bool KnowsRobot(const std::string& robot) const { return known_robots_.count(robot) > 0; }
+  void Command(const std::shared_ptr<WsSession>& session, const std::string& robot,
+               eventstore::NewEvent event);
+
+  // Channel ids only grow: every channel that exists now has an id below channel_end().
+  uint32_t channel_end() const { return next_channel_; }
+  // An `advertise` of the next page of channels with ids in [from, channel_end()), and in
+  // `next` the id to continue from; nullptr when no channel is left there. Pages are cached
+  // until the catalogue changes, so clients joining together share them.
+  std::shared_ptr<const std::string> AdvertisePage(uint32_t from, uint32_t& next);
+
+  void NoteSent(size_t bytes, TimeNs stamp);
+  void NoteDropped() { ++dropped_; }
+
+ private:
+  struct Page {
+    std::shared_ptr<const std::string> text;
+    uint32_t next = 0;
+  };
+
+  void Accept();
+  void OnBatch(FeedBatch batch);
+  void AddRobot(const std::string& robot);
+  void AddChannel(const std::string& topic);
+  void CatalogueChanged() { pages_.clear(); }
+
+  GatewayOptions options_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::unique_ptr<FleetFeed> feed_;
+  std::unique_ptr<eventstore::StoreClient> store_;
+  std::thread thread_;
+
+  std::map<uint32_t, Channel> channels_;  // ordered by id: pages walk it
+  std::unordered_map<std::string, uint32_t> topics_;
+  std::map<std::string, std::shared_ptr<const ChannelSpec>> specs_;  // by schema name
+  std::set<std::string> known_robots_;
+  uint32_t next_channel_ = 1;
+  std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
+  std::map<uint32_t, Page> pages_;  // by first id; bounded (see AdvertisePage)
+  log::RateLimitedWarning robot_refused_warning_{"gateway"};
+
+  std::atomic<size_t> backlog_{0};
+  std::atomic<uint64_t> connections_{0}, accepted_{0}, refused_{0}, sent_{0}, dropped_{0},
+      bytes_sent_{0}, commands_{0}, robots_{0}, robots_refused_{0};
+  mutable std::atomic<int64_t> max_lag_ns_{0};
+};
+
+}  // namespace doppel::gateway

@@ -1,0 +1,163 @@
+#include "http_session.h"
+
+#include <fmt/format.h>
+
+#include <boost/beast/websocket.hpp>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "doppel/core/json_text.h"
+#include "doppel/core/log.h"
+#include "ws_session.h"
+
+namespace doppel::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kComponent = "gateway";
+
+std::string PercentDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += in[i] == '+' ? ' ' : in[i];
+    }
+  }
+  return out;
+}
+
+std::string QueryParam(std::string_view target, std::string_view key) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key && eq != std::string_view::npos) {
+      return PercentDecode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return "";
+}
+
+std::string_view MimeType(std::string_view path) {
+  auto ends = [&](std::string_view s) {
+    return path.size() >= s.size() && path.substr(path.size() - s.size()) == s;
+  };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js") || ends(".mjs")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".json")) return "application/json";
+  if (ends(".png")) return "image/png";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+void HttpSession::Read() {
+  request_ = {};
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, request_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec) return;
+                     self->OnRequest();
+                   });
+}
+
+void HttpSession::OnRequest() {
+  if (websocket::is_upgrade(request_)) {
+    Upgrade();
+    return;
+  }
+  const std::string target(request_.target());
+  const std::string path = target.substr(0, target.find('?'));
+  if (request_.method() != http::verb::get && request_.method() != http::verb::head) {
+    Reply(http::status::method_not_allowed, "text/plain", "GET only\n");
+  } else if (path == "/healthz") {
+    Reply(http::status::ok, "application/json",
+          SafeJsonDump({{"status", "ok"}, {"robots", gateway_.counters().robots}}) + "\n");
+  } else if (path == "/metrics") {
+    Reply(http::status::ok, "text/plain; version=0.0.4", gateway_.Metrics());
+  } else if (path == "/api/scene") {
+    Reply(http::status::ok, "application/json",
+          gateway_.options().scene_json.empty() ? "{}" : gateway_.options().scene_json);
+  } else {
+    ServeFile(path);
+  }
+}
+
+void HttpSession::ServeFile(std::string path) {
+  const std::string& root = gateway_.options().web_root;
+  if (path == "/") path = "/index.html";
+  if (root.empty() || path.find("..") != std::string::npos) {
+    Reply(http::status::not_found, "text/plain", "not found\n");
+    return;
+  }
+  std::ifstream in(root + path, std::ios::binary);
+  if (!in) {
+    Reply(http::status::not_found, "text/plain", "not found\n");
+    return;
+  }
+  std::ostringstream body;
+  body << in.rdbuf();
+  Reply(http::status::ok, MimeType(path), body.str());
+}
+
+void HttpSession::Refuse(http::status status, std::string reason) {
+  log::Info(kComponent, "refused a WebSocket client: {}", reason);
+  Reply(status, "text/plain", "doppel gateway: " + reason + "\n", false);
+}
+
+void HttpSession::Upgrade() {
+  const std::string offered(request_[http::field::sec_websocket_protocol]);
+  if (offered.find(kFoxgloveSubprotocol) == std::string::npos) {
+    Refuse(http::status::bad_request,
+           fmt::format("WebSocket subprotocol {} is required", kFoxgloveSubprotocol));
+    return;
+  }
+  std::string token = QueryParam(request_.target(), "token");
+  const std::string auth(request_[http::field::authorization]);
+  if (token.empty() && auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
+  auto who = gateway_.Authorize(token);
+  if (!who) {
+    Refuse(http::status::unauthorized,
+           token.empty() ? "a token is required (add ?token=... to the URL)" : "invalid token");
+    return;
+  }
+  stream_.expires_never();
+  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who)->Start(std::move(request_));
+}
+
+void HttpSession::Reply(http::status status, std::string_view type, std::string body,
+                        bool keep_alive) {
+  auto res = std::make_shared<http::response<http::string_body>>(status, request_.version());
+  res->set(http::field::server, "doppel-gateway");
+  res->set(http::field::content_type, type);
+  res->set(http::field::cache_control, "no-cache");
+  res->keep_alive(keep_alive && request_.keep_alive());
+  if (request_.method() != http::verb::head) res->body() = std::move(body);
+  res->prepare_payload();
+  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+    if (ec || !res->keep_alive()) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    self->Read();
+  });
+}
+}  // namespace doppel::gateway

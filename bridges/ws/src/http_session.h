@@ -1,0 +1,38 @@
+// A plain HTTP connection to the gateway: the dashboard's files, /api/scene, /healthz,
+// /metrics, or an upgrade to WebSocket, which it checks (subprotocol, token) and hands to a
+// WsSession.
+#pragma once
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway_impl.h"
+
+namespace doppel::gateway {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, Gateway::Impl& gateway)
+      : stream_(std::move(socket)), gateway_(gateway) {}
+
+  // Reads the next request (and serves it, and so on while the client keeps the connection).
+  void Read();
+
+ private:
+  void OnRequest();
+  void ServeFile(std::string path);
+  void Refuse(boost::beast::http::status status, std::string reason);
+  void Upgrade();
+  void Reply(boost::beast::http::status status, std::string_view type, std::string body,
+             bool keep_alive = true);
+
+  boost::beast::tcp_stream stream_;
+  Gateway::Impl& gateway_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::request<boost::beast::http::string_body> request_;
+};
+
+}  // namespace doppel::gateway

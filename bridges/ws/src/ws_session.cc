@@ -1,0 +1,395 @@
+#include "ws_session.h"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+
+#include "doppel/core/log.h"
+#include "doppel/schemas/robot_events_generated.h"
+#include "foxglove_messages.h"
+
+namespace doppel::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+static_assert(std::endian::native == std::endian::little, "frames are written little-endian");
+
+namespace {
+
+constexpr std::string_view kComponent = "gateway";
+constexpr uint32_t kTimeKey = 0xffffffff;  // the time frame's latest-value slot
+
+// A client that breaks the protocol can reconnect and do it again: the log says so a few
+// times, then counts.
+log::RateLimitedWarning& ProtocolWarning() {
+  static log::RateLimitedWarning warning(kComponent);
+  return warning;
+}
+
+}  // namespace
+
+WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who)
+    : handshake_(std::move(socket)),
+      socket_(handshake_.get_executor()),
+      close_timer_(handshake_.get_executor()),
+      gateway_(gateway),
+      who_(std::move(who)) {}
+
+void WsSession::Start(http::request<http::string_body> request) {
+  handshake_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::sec_websocket_protocol, kFoxgloveSubprotocol);
+    res.set(http::field::server, "doppel-gateway");
+  }));
+  handshake_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) {
+      log::Warn(kComponent, "websocket handshake failed: {}", ec.message());
+      return;
+    }
+    self->socket_ = std::move(self->handshake_.next_layer());
+    self->gateway_.Joined(self);
+    self->Read();
+  });
+}
+
+void WsSession::SendText(std::string text) {
+  SendText(std::make_shared<const std::string>(std::move(text)));
+}
+
+void WsSession::SendText(std::shared_ptr<const std::string> text) {
+  Frame f;
+  f.body = std::move(text);
+  f.opcode = WsOpcode::kText;
+  Enqueue(std::move(f), false);
+}
+
+void WsSession::SendMessage(uint32_t subscription, uint32_t channel, TimeNs stamp,
+                            const std::shared_ptr<const std::string>& payload) {
+  Frame f;
+  f.body = payload;
+  f.header[0] = 0x01;
+  std::memcpy(&f.header[1], &subscription, 4);
+  const uint64_t ts = static_cast<uint64_t>(stamp);
+  std::memcpy(&f.header[5], &ts, 8);
+  f.header_len = 13;
+  f.key = channel;
+  f.stamp = stamp;
+  Enqueue(std::move(f), true);
+}
+
+void WsSession::SendTime(TimeNs now) {
+  Frame f;
+  f.header[0] = 0x02;
+  const uint64_t ts = static_cast<uint64_t>(now);
+  std::memcpy(&f.header[1], &ts, 8);
+  f.header_len = 9;
+  f.key = kTimeKey;
+  Enqueue(std::move(f), true);
+}
+
+void WsSession::PullAdvertisements() {
+  if (closed_ || closing_) return;
+  bool queued = false;
+  while (advertise_bytes_ < kAdvertiseWindow && advertised_end_ < gateway_.channel_end()) {
+    uint32_t next = 0;
+    auto page = gateway_.AdvertisePage(advertised_end_, next);
+    advertised_end_ = next;
+    if (!page) break;
+    Frame f;
+    f.body = std::move(page);
+    f.opcode = WsOpcode::kText;
+    f.advertise_page = true;
+    Push(std::move(f));
+    queued = true;
+  }
+  if (queued) Write();
+}
+
+void WsSession::Unadvertise(const std::vector<uint32_t>& ids) {
+  std::vector<uint32_t> told;
+  for (uint32_t id : ids) {
+    if (id < advertised_end_) told.push_back(id);
+  }
+  if (!told.empty()) SendText(UnadvertiseJson(told));
+}
+
+void WsSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  close_timer_.cancel();
+  beast::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void WsSession::Enqueue(Frame f, bool droppable) {
+  if (closed_ || closing_) return;
+  const auto& o = gateway_.options();
+  const int64_t now = MonotonicNowNs();
+  // Slow: over the byte budget, or the oldest queued message waited too long. Catalogue
+  // pages are left out: the window bounds them.
+  const size_t budgeted = queued_bytes_ - advertise_bytes_;
+  const bool slow =
+      budgeted + f.size() > o.send_budget_bytes ||
+      (!queue_.empty() && now - queue_.front().queued_mono > o.max_send_delay_s * 1e9);
+  if (droppable && (slow || !held_.empty())) {
+    // Keep only the newest message per channel until the client has caught up.
+    auto [it, inserted] = held_.insert_or_assign(f.key, std::move(f));
+    if (!inserted) gateway_.NoteDropped();
+    if (!warned_) {
+      warned_ = true;
+      SendText(StatusJson(1,
+                          "Send buffer limit reached: this client is slow, so only the "
+                          "newest message per channel is kept until it catches up",
+                          "backpressure"));
+    }
+    return;
+  }
+  Push(std::move(f));
+  if (queued_bytes_ - advertise_bytes_ > o.hard_limit_bytes) {
+    log::Warn(kComponent, "client {}: send queue past {} bytes, disconnecting", who_.name,
+              o.hard_limit_bytes);
+    Close();
+    return;
+  }
+  Write();
+}
+
+void WsSession::Push(Frame f) {
+  f.queued_mono = MonotonicNowNs();
+  f.ws_len = static_cast<uint8_t>(EncodeFrameHeader(f.opcode, f.size(), f.ws));
+  queued_bytes_ += f.size();
+  if (f.advertise_page) advertise_bytes_ += f.size();
+  queue_.push_back(std::move(f));
+}
+
+void WsSession::Write() {
+  if (writing_ || queue_.empty() || closed_) return;
+  writing_ = true;
+  gather_.clear();
+  size_t frames = 0, bytes = 0;
+  for (const Frame& f : queue_) {
+    if (frames == kMaxGather || (frames > 0 && bytes > 256 * 1024)) break;
+    gather_.push_back(net::buffer(f.ws.data(), f.ws_len));
+    if (f.header_len) gather_.push_back(net::buffer(f.header.data(), f.header_len));
+    if (f.body && !f.body->empty()) gather_.push_back(net::buffer(*f.body));
+    bytes += f.size();
+    ++frames;
+  }
+  net::async_write(socket_, gather_,
+                   [self = shared_from_this(), frames](beast::error_code ec, size_t) {
+                     self->OnWritten(ec, frames);
+                   });
+}
+
+void WsSession::OnWritten(beast::error_code ec, size_t frames) {
+  writing_ = false;
+  if (ec) {
+    Close();
+    return;
+  }
+  for (size_t i = 0; i < frames; ++i) {
+    const Frame& f = queue_.front();
+    gateway_.NoteSent(f.size(), f.opcode == WsOpcode::kBinary ? f.stamp : 0);
+    queued_bytes_ -= f.size();
+    if (f.advertise_page) advertise_bytes_ -= f.size();
+    if (f.opcode == WsOpcode::kClose) {
+      // Our close frame went out: the server closes TCP first (RFC 6455 7.1.1), by sending
+      // FIN; the read loop ends on the client's FIN, or the close timer ends it all.
+      beast::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      queued_bytes_ = advertise_bytes_ = 0;
+      queue_.clear();
+      return;
+    }
+    queue_.pop_front();
+  }
+  if (!held_.empty() && queue_.empty()) {
+    // Caught up: send the newest value of each channel that was held back.
+    for (auto& [key, frame] : held_) Push(std::move(frame));
+    held_.clear();
+    warned_ = false;
+  }
+  PullAdvertisements();
+  Write();
+}
+
+void WsSession::Read() {
+  socket_.async_read_some(
+      net::buffer(in_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        if (ec) {
+          self->Close();
+          self->gateway_.Left(self.get());
+          return;
+        }
+        // Once the connection is ending, what the client still sends is read and dropped
+        // (the reader is done): closing a socket with unread bytes would reset it, and the
+        // client could lose our close frame.
+        if (!self->closing_ && !self->closed_) {
+          for (WsEvent& event : self->reader_.Feed(std::string_view(self->in_.data(), n))) {
+            if (!self->OnEvent(event)) {
+              self->gateway_.Left(self.get());
+              break;
+            }
+          }
+        }
+        if (!self->closed_) self->Read();
+      });
+}
+
+bool WsSession::OnEvent(WsEvent& event) {
+  switch (event.kind) {
+    case WsEvent::Kind::kText:
+      OnText(event.payload);
+      break;
+    case WsEvent::Kind::kBinary:
+      OnBinary(event.payload);
+      break;
+    case WsEvent::Kind::kPing: {
+      Frame pong;
+      pong.body = std::make_shared<const std::string>(std::move(event.payload));
+      pong.opcode = WsOpcode::kPong;
+      Enqueue(std::move(pong), false);
+      break;
+    }
+    case WsEvent::Kind::kPong:
+      break;
+    case WsEvent::Kind::kClose:
+      SendClose(event.code, "");
+      break;
+    case WsEvent::Kind::kFail:
+      ProtocolWarning().Warn("client {}: {}; closing the connection with {}", who_.name,
+                             event.payload, event.code);
+      SendClose(event.code, event.payload);
+      break;
+  }
+  return !closing_ && !closed_;
+}
+
+void WsSession::SendClose(uint16_t code, std::string_view reason) {
+  if (closed_ || closing_) return;
+  Frame f;
+  // A close without a status is answered without one (1005 is never sent).
+  f.body = std::make_shared<const std::string>(
+      code == kCloseNoStatus ? std::string() : EncodeClosePayload(code, reason));
+  f.opcode = WsOpcode::kClose;
+  Push(std::move(f));
+  closing_ = true;
+  held_.clear();
+  close_timer_.expires_after(std::chrono::milliseconds(kCloseTimeoutMs));
+  close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->Close();
+  });
+  Write();
+}
+
+void WsSession::OnText(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("op") || !j["op"].is_string()) {
+    SendText(StatusJson(2, "Malformed message: want a JSON object with an \"op\""));
+    return;
+  }
+  const std::string op = j["op"];
+  try {
+    if (op == "subscribe") {
+      for (const auto& s : j.at("subscriptions")) {
+        gateway_.Subscribe(this, s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
+      }
+    } else if (op == "unsubscribe") {
+      for (const auto& id : j.at("subscriptionIds")) {
+        gateway_.Unsubscribe(this, id.get<uint32_t>());
+      }
+    } else if (op == "advertise") {
+      OnClientAdvertise(j);
+    } else if (op == "unadvertise") {
+      for (const auto& id : j.at("channelIds")) client_channels_.erase(id.get<uint32_t>());
+    } else {
+      SendText(StatusJson(2, fmt::format("Unsupported op '{}'", op)));
+    }
+  } catch (const json::exception& e) {
+    SendText(StatusJson(2, fmt::format("Malformed '{}': {}", op, e.what())));
+  }
+}
+
+void WsSession::OnClientAdvertise(const json& j) {
+  if (who_.role == Role::kViewer) {
+    SendText(StatusJson(2, "Publishing is not allowed for role viewer (needs an operator token)",
+                        "publish-denied"));
+    return;
+  }
+  for (const auto& c : j.at("channels")) {
+    const uint32_t id = c.at("id").get<uint32_t>();
+    const std::string topic = c.at("topic").get<std::string>();
+    const std::string encoding = c.value("encoding", "json");
+    if (encoding != "json") {
+      SendText(StatusJson(2, fmt::format("Channel {}: only json is accepted", topic)));
+      continue;
+    }
+    const auto slash = topic.rfind('/');
+    const std::string leaf = slash == std::string::npos ? topic : topic.substr(slash + 1);
+    if (topic.size() < 2 || topic[0] != '/' || slash == 0 ||
+        (leaf != "cmd_vel" && leaf != "stop")) {
+      SendText(StatusJson(
+          2,
+          fmt::format("Channel {}: clients may publish /<robot>/cmd_vel or /<robot>/stop", topic)));
+      continue;
+    }
+    client_channels_[id] = {topic.substr(1, slash - 1), leaf};
+  }
+}
+
+void WsSession::OnBinary(const std::string& data) {
+  if (data.size() < 5 || static_cast<uint8_t>(data[0]) != 0x01) {
+    SendText(StatusJson(2, "Malformed binary message: want 0x01 | channel id | payload"));
+    return;
+  }
+  if (who_.role == Role::kViewer) {
+    SendText(StatusJson(2, "Publishing is not allowed for role viewer", "publish-denied"));
+    return;
+  }
+  uint32_t channel = 0;
+  std::memcpy(&channel, data.data() + 1, 4);
+  auto it = client_channels_.find(channel);
+  if (it == client_channels_.end()) {
+    SendText(StatusJson(2, fmt::format("Channel {} was not advertised by this client", channel)));
+    return;
+  }
+  const auto& [robot, kind] = it->second;
+  if (!gateway_.KnowsRobot(robot)) {
+    SendText(StatusJson(2, fmt::format("Unknown robot '{}'", robot)));
+    return;
+  }
+  const json msg = json::parse(data.substr(5), nullptr, false);
+  if (msg.is_discarded() || !msg.is_object()) {
+    SendText(StatusJson(2, fmt::format("Malformed {} message: want a JSON object", kind)));
+    return;
+  }
+  auto num = [&](const char* a, const char* b) {
+    const auto& v = msg.contains(a) && msg[a].is_object() ? msg[a] : json::object();
+    return v.contains(b) && v[b].is_number() ? v[b].get<double>() : 0.0;
+  };
+  flatbuffers::FlatBufferBuilder fbb(128);
+  const events::Twist twist(
+      events::Vec3(num("linear", "x"), num("linear", "y"), num("linear", "z")),
+      events::Vec3(num("angular", "x"), num("angular", "y"), num("angular", "z")));
+  const bool stop = kind == "stop";
+  fbb.Finish(events::CreateCommandIssued(
+      fbb, stop ? events::CommandKind::Stop : events::CommandKind::Velocity, &twist, 0, 0,
+      fbb.CreateString(fmt::format("gateway:{}", who_.name))));
+  eventstore::NewEvent e;
+  e.id = EventId::Random();
+  e.type = "CommandIssued";
+  e.payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  e.occurred_ns = WallNowNs();
+  gateway_.Command(shared_from_this(), robot, std::move(e));
+}
+
+}  // namespace doppel::gateway
