@@ -19,7 +19,10 @@
 #include <unordered_set>
 
 #include "doppel/core/log.h"
+#include "doppel/core/utf8.h"
 #include "doppel/eventstore/log_format.h"
+#include "doppel/schemas/limits.h"
+#include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/payloads.h"
 
 namespace doppel::eventstore {
@@ -318,7 +321,13 @@ Status EventLog::CheckRequest(const AppendRequest& request) const {
     if (e.type.empty()) {
       return Status::InvalidArgument(fmt::format("event {} of the batch has no type", i));
     }
+    if (e.type.size() > schemas::kMaxEventTypeBytes || !IsValidUtf8(e.type)) {
+      return Status::InvalidArgument(
+          fmt::format("event {} of the batch: its type must be UTF-8 of at most {} bytes", i,
+                      schemas::kMaxEventTypeBytes));
+    }
     Status payload = schemas::VerifyPayload(e.type, e.payload);
+    if (payload.ok()) payload = schemas::CheckPayloadValues(e.type, e.payload);
     if (!payload.ok()) {
       return Status::InvalidArgument(
           fmt::format("event {} of the batch: {}", i, payload.message()));

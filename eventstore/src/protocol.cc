@@ -14,11 +14,6 @@ flatbuffers::Offset<flatbuffers::Vector<uint8_t>> ByteVector(FlatBufferBuilder& 
   return fbb.CreateVector(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
 
-std::string_view View(const flatbuffers::Vector<uint8_t>* v) {
-  return v == nullptr ? std::string_view()
-                      : std::string_view(reinterpret_cast<const char*>(v->data()), v->size());
-}
-
 std::string Str(const flatbuffers::String* s) { return s == nullptr ? std::string() : s->str(); }
 
 Bytes WrapRequest(FlatBufferBuilder& fbb, uint64_t request_id, fb::Request type,
@@ -53,29 +48,6 @@ Bytes AppendRequestBytes(uint64_t request_id, const AppendRequest& request) {
       fb::CreateAppendRequest(fbb, stream, static_cast<fb::ExpectedKind>(request.expected.kind),
                               request.expected.version, list);
   return WrapRequest(fbb, request_id, fb::Request::AppendRequest, body.Union());
-}
-
-AppendRequest FromFb(const fb::AppendRequest& r) {
-  AppendRequest request;
-  request.stream = Str(r.stream());
-  const auto kind = static_cast<int>(r.expected_kind());
-  request.expected.kind = kind >= 0 && kind <= 3 ? static_cast<ExpectedVersion::Kind>(kind)
-                                                 : ExpectedVersion::Kind::kExact;
-  request.expected.version = r.expected_version();
-  if (r.events() != nullptr) {
-    for (const fb::NewEventMsg* m : *r.events()) {
-      NewEvent e;
-      e.id = schemas::FromFb(m->id());
-      e.type = Str(m->event_type());
-      e.payload = std::string(View(m->payload()));
-      e.payload_schema_version = m->payload_schema_version();
-      e.occurred_ns = m->occurred_ns();
-      e.causation_id = schemas::FromFb(m->causation_id());
-      e.correlation_id = schemas::FromFb(m->correlation_id());
-      request.events.push_back(std::move(e));
-    }
-  }
-  return request;
 }
 
 Bytes ReadStreamRequestBytes(uint64_t request_id, std::string_view stream, StreamVersion from,

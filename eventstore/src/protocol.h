@@ -19,7 +19,6 @@ inline Bytes Finish(flatbuffers::FlatBufferBuilder& fbb) {
 
 // Requests.
 Bytes AppendRequestBytes(uint64_t request_id, const AppendRequest& request);
-AppendRequest FromFb(const fb::AppendRequest& request);
 Bytes ReadStreamRequestBytes(uint64_t request_id, std::string_view stream, StreamVersion from,
                              Direction direction, uint32_t max_count);
 Bytes ReadAllRequestBytes(uint64_t request_id, GlobalPosition from, uint32_t max_count,

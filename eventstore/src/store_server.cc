@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "doppel/core/log.h"
 #include "doppel/eventstore/wire_format.h"
 #include "protocol.h"
+#include "store_request.h"
 
 namespace doppel::eventstore {
 namespace {
@@ -54,7 +56,7 @@ class ZapHandler {
       if (frames.size() >= 7 && frames[5].to_string_view() == "CURVE") {
         ok = allowed_.count(frames[6].to_string()) > 0;
       }
-      if (!ok) log::Warn(kComponent, "refused a client whose CURVE key is not allowed");
+      if (!ok) refused_.Warn("refused a client whose CURVE key is not allowed");
       std::array<zmq::const_buffer, 6> reply = {
           zmq::str_buffer("1.0"),
           zmq::buffer(request_id),
@@ -67,6 +69,7 @@ class ZapHandler {
   }
 
   std::set<std::string> allowed_;
+  log::RateLimitedWarning refused_{kComponent};  // a client retrying cannot flood the log
   zmq::socket_t socket_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -270,118 +273,42 @@ class StoreServer::Impl {
       return;
     }
     const zmq::message_t& frame = frames[body];
-    if (frame.size() > wire::kMaxRequestBytes) {
-      ++malformed_;
-      Reply(identity, protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
-                                                  "request of {} bytes is larger than {}",
-                                                  frame.size(), wire::kMaxRequestBytes))));
-      return;
-    }
     std::vector<uint64_t> scratch;
-    const uint8_t* bytes = AlignedBytes(frame, scratch);
-    flatbuffers::Verifier verifier(bytes, frame.size());
-    if (frame.size() < 8 || !verifier.VerifyBuffer<fb::StoreRequest>(nullptr)) {
+    const uint8_t* bytes =
+        frame.size() > wire::kMaxRequestBytes ? nullptr : AlignedBytes(frame, scratch);
+    const fb::StoreRequest* request = nullptr;
+    uint64_t id = 0;
+    if (Status st = protocol::CheckRequestFrame(bytes, frame.size(), &request, &id); !st.ok()) {
       ++malformed_;
-      Reply(identity,
-            protocol::ErrorBytes(0, Status::InvalidArgument(fmt::format(
-                                        "malformed request: {} bytes that do not verify as a "
-                                        "StoreRequest",
-                                        frame.size()))));
+      Reply(identity, protocol::ErrorBytes(id, st));
       return;
     }
-    const auto* request = flatbuffers::GetRoot<fb::StoreRequest>(bytes);
-    const uint64_t id = request->request_id();
     if (request->request_type() == fb::Request::AppendRequest) {
+      auto append = protocol::DecodeAppend(*request->request_as_AppendRequest());
+      if (!append.ok()) {
+        ++malformed_;
+        Reply(identity, protocol::ErrorBytes(id, append.status()));
+        return;
+      }
       // Gathered for one AppendMany after this turn's receives: one commit group, committed
       // on this thread when the log is idle.
-      appends_.emplace_back(protocol::FromFb(*request->request_as_AppendRequest()),
-                            [this, identity, id](Result<AppendResult> result) {
-                              Reply(identity, result.ok()
-                                                  ? protocol::AppendResponseBytes(id, *result)
-                                                  : protocol::ErrorBytes(id, result.status()));
-                            });
+      appends_.emplace_back(
+          std::move(append).value(), [this, identity, id](Result<AppendResult> result) {
+            Reply(identity, result.ok() ? protocol::AppendResponseBytes(id, *result)
+                                        : protocol::ErrorBytes(id, result.status()));
+          });
       return;
     }
-    if (request->request_type() == fb::Request::NONE ||
-        static_cast<int>(request->request_type()) > static_cast<int>(fb::Request::MAX)) {
-      ++malformed_;
-      Reply(identity, protocol::ErrorBytes(id, Status::InvalidArgument(fmt::format(
-                                                   "unknown request type {}",
-                                                   static_cast<int>(request->request_type())))));
-      return;
-    }
-    // Everything else reads (or is rare): run it off the I/O thread. The frame is copied so
-    // the task owns its bytes.
-    std::string copy(frame.data<char>(), frame.size());
+    // Everything else reads (or is rare): run it off the I/O thread. The frame is copied
+    // into 8-aligned storage so the task owns its bytes.
+    auto copy = std::make_shared<std::vector<uint64_t>>((frame.size() + 7) / 8);
+    std::memcpy(copy->data(), frame.data(), frame.size());
     std::lock_guard lock(tasks_mu_);
-    tasks_.push_back([this, identity, copy = std::move(copy)] {
-      Reply(identity, Execute(*flatbuffers::GetRoot<fb::StoreRequest>(copy.data())));
+    tasks_.push_back([this, identity, copy] {
+      Reply(identity,
+            protocol::ExecuteRequest(log_, *flatbuffers::GetRoot<fb::StoreRequest>(copy->data())));
     });
     tasks_cv_.notify_one();
-  }
-
-  std::string Execute(const fb::StoreRequest& request) {
-    const uint64_t id = request.request_id();
-    auto str = [](const flatbuffers::String* s) {
-      return s == nullptr ? std::string_view() : s->string_view();
-    };
-    switch (request.request_type()) {
-      case fb::Request::ReadStreamRequest: {
-        const auto* r = request.request_as_ReadStreamRequest();
-        auto page = log_.ReadStream(str(r->stream()), r->from(),
-                                    r->backward() ? Direction::kBackward : Direction::kForward,
-                                    std::min(r->max_count(), wire::kMaxReadCount));
-        return page.ok() ? protocol::ReadResponseBytes(id, *page, true)
-                         : protocol::ErrorBytes(id, page.status());
-      }
-      case fb::Request::ReadAllRequest: {
-        const auto* r = request.request_as_ReadAllRequest();
-        auto page =
-            log_.ReadAll(r->from(), std::min(r->max_count(), wire::kMaxReadCount), r->until_ns());
-        return page.ok() ? protocol::ReadResponseBytes(id, *page, false)
-                         : protocol::ErrorBytes(id, page.status());
-      }
-      case fb::Request::PositionAtTimeRequest: {
-        auto p = log_.PositionAtTime(request.request_as_PositionAtTimeRequest()->time_ns());
-        return p.ok() ? protocol::PositionBytes(id, *p) : protocol::ErrorBytes(id, p.status());
-      }
-      case fb::Request::StreamHeadRequest: {
-        auto v = log_.StreamHead(str(request.request_as_StreamHeadRequest()->stream()));
-        return v.ok() ? protocol::VersionBytes(id, *v) : protocol::ErrorBytes(id, v.status());
-      }
-      case fb::Request::SaveSnapshotRequest: {
-        const auto* r = request.request_as_SaveSnapshotRequest();
-        Snapshot s{std::string(str(r->stream())), r->version(), r->schema_version(),
-                   r->recorded_ns(), ""};
-        if (r->state() != nullptr) {
-          s.state.assign(reinterpret_cast<const char*>(r->state()->data()), r->state()->size());
-        }
-        Status st = log_.SaveSnapshot(s);
-        return st.ok() ? protocol::OkBytes(id) : protocol::ErrorBytes(id, st);
-      }
-      case fb::Request::LoadSnapshotRequest: {
-        auto s = log_.LoadSnapshot(str(request.request_as_LoadSnapshotRequest()->stream()));
-        return s.ok() ? protocol::SnapshotBytes(id, *s) : protocol::ErrorBytes(id, s.status());
-      }
-      case fb::Request::SetStreamMetadataRequest: {
-        const auto* r = request.request_as_SetStreamMetadataRequest();
-        Status st = log_.SetStreamMetadata(str(r->stream()),
-                                           {r->max_age_ns(), r->max_count(), r->truncate_before()});
-        return st.ok() ? protocol::OkBytes(id) : protocol::ErrorBytes(id, st);
-      }
-      case fb::Request::GetStreamMetadataRequest: {
-        auto m =
-            log_.GetStreamMetadata(str(request.request_as_GetStreamMetadataRequest()->stream()));
-        return m.ok() ? protocol::StreamMetadataBytes(id, *m)
-                      : protocol::ErrorBytes(id, m.status());
-      }
-      case fb::Request::ServerInfoRequest:
-        return protocol::ServerInfoBytes(id, log_.NextPosition());
-      case fb::Request::VerifyLogRequest:
-        return protocol::VerifyBytes(id, log_.Verify());
-      default:
-        return protocol::ErrorBytes(id, Status::InvalidArgument("unknown request type"));
-    }
   }
 
   void ReaderLoop() {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "doppel/core/utf8.h"
 #include "doppel/eventstore/log_format.h"
 
 namespace doppel::eventstore {
@@ -49,6 +50,10 @@ Status ValidateStreamName(std::string_view stream) {
   }
   if (stream.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument("stream name contains a NUL byte");
+  }
+  if (!IsValidUtf8(stream)) {
+    return Status::InvalidArgument(
+        fmt::format("stream name '{}' is not valid UTF-8", ScrubUtf8(stream)));
   }
   if (stream.front() == '$') {
     return Status::InvalidArgument(

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 
+#include "doppel/core/aligned_bytes.h"
 #include "doppel/core/base64.h"
 #include "doppel/schemas/robot_events_generated.h"
 
@@ -122,7 +123,8 @@ Result<std::string> PayloadToJson(std::string_view event_type, std::string_view 
     return fmt::format("{{\"base64\":\"{}\"}}", Base64Encode(payload));
   }
   flatbuffers::Parser& parser = ThreadParser().Get();
-  const void* root = flatbuffers::GetRoot<flatbuffers::Table>(payload.data());
+  std::vector<uint64_t> scratch;
+  const void* root = flatbuffers::GetRoot<flatbuffers::Table>(AlignedBytes(payload, scratch));
   std::string text;
   if (!flatbuffers::GenerateTextFromTable(parser, root, std::string(type->table), &text)) {
     return Status::InvalidArgument(fmt::format("{} payload cannot be shown as JSON", event_type));

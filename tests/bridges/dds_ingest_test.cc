@@ -38,10 +38,11 @@ class DdsIngestTest : public ::testing::Test {
     prefix_ = "t" + std::to_string(::getpid()) + "x";
   }
 
-  std::unique_ptr<DdsIngest> StartIngest(double max_rate_hz) {
+  std::unique_ptr<DdsIngest> StartIngest(double max_rate_hz, size_t max_robots = 10000) {
     IngestOptions options;
     options.robots = prefix_ + "*";
     options.max_rate_hz = max_rate_hz;
+    options.max_robots = max_robots;
     options.models = {{prefix_ + "arm", "doppel_arm6"}};
     auto ingest = DdsIngest::Start(*client_, options);
     EXPECT_TRUE(ingest.ok()) << ingest.status().ToString();
@@ -223,6 +224,57 @@ TEST_F(DdsIngestTest, DecimationIsCountedSoEverySampleIsAccountedFor) {
   EXPECT_GT(c.decimated, 100u);  // ~0.4 s of samples at 10 Hz keeps only a handful
   EXPECT_GT(c.appended, 0u);
   EXPECT_EQ(Events(robot).size(), c.appended + 1);  // + registration (not a sample)
+}
+
+// Finding 2: a joint name that is not UTF-8 was stored and then aborted every JSON writer
+// (and `doppel up` on each restart). Finding 1: a cmd_vel of 1e200 was stored and aborted the
+// twin. Both are refused at the ingest, counted, and the next good sample goes through.
+TEST_F(DdsIngestTest, SamplesWithTextThatIsNotUtf8OrAbsurdCommandsAreRefused) {
+  auto ingest = StartIngest(0);
+  auto participant = Participant::Create();
+  const std::string robot = prefix_ + "hostile";
+  auto joints = Writer::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                               "rt/" + robot + "/joint_states");
+  auto cmd =
+      Writer::Create(*participant, &geometry_msgs_msg_dds__Twist__desc, "rt/" + robot + "/cmd_vel");
+  ASSERT_TRUE(joints.ok() && cmd.ok());
+  ASSERT_TRUE(
+      WaitUntil([&] { return joints->MatchedReaders() >= 1 && cmd->MatchedReaders() >= 1; }));
+  WriteJointState(*joints, {1.0, 2.0}, 1, {"j1", "j\xff\xfe"});
+  geometry_msgs_msg_dds__Twist_ t{};
+  t.linear.x = 1e200;
+  t.angular.z = 1e200;
+  ASSERT_TRUE(cmd->Write(&t).ok());
+  WriteJointState(*joints, {1.0, 2.0}, 3);  // good
+  ASSERT_TRUE(WaitUntil(
+      [&] { return ingest->counters().samples >= 3 && ingest->counters().appended >= 1; }));
+  EXPECT_EQ(ingest->counters().bad, 2u);
+  const auto events = Events(robot);
+  ASSERT_EQ(events.size(), 2u);  // registration + the good sample
+  EXPECT_EQ(events[1].type(), "JointStateObserved");
+}
+
+// Finding 6: every robot name seen on DDS was taken on with no limit.
+TEST_F(DdsIngestTest, RobotsBeyondTheCapAreIgnoredAndCounted) {
+  auto ingest = StartIngest(0, /*max_robots=*/3);
+  auto participant = Participant::Create();
+  std::vector<Writer> writers;
+  for (int i = 0; i < 6; ++i) {
+    auto w = Writer::Create(*participant, &sensor_msgs_msg_dds__JointState__desc,
+                            "rt/" + prefix_ + "many" + std::to_string(i) + "/joint_states");
+    ASSERT_TRUE(w.ok());
+    writers.push_back(std::move(w).value());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return ingest->counters().robots_refused >= 3; }))
+      << "refused " << ingest->counters().robots_refused;
+  EXPECT_EQ(ingest->counters().robots, 3u);
+  size_t registered = 0;
+  ASSERT_TRUE(WaitUntil([&] {
+    registered = 0;
+    for (int i = 0; i < 6; ++i) registered += Events(prefix_ + "many" + std::to_string(i)).size();
+    return registered >= 3;
+  }));
+  EXPECT_EQ(registered, 3u) << "a robot past the cap got a stream";
 }
 
 }  // namespace

@@ -347,6 +347,67 @@ TEST(StoreServerTest, GarbageFramesGetErrorRepliesAndTheServerKeepsServing) {
   EXPECT_TRUE(client->Append({"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}}).ok());
 }
 
+std::string Bytes(const flatbuffers::FlatBufferBuilder& fbb) {
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+// A request whose type tag names a table that is absent verifies (FlatBuffers allows it);
+// the server once dereferenced the missing table. 32 bytes are enough.
+TEST(StoreServerTest, RequestTypeWithoutItsTableIsRefusedAndTheServerKeepsServing) {
+  TempDir dir;
+  auto store = StartStore(dir.Sub("log"));
+  zmq::socket_t dealer(SharedZmqContext(), zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(store.listen);
+  for (auto type :
+       {fb::Request::AppendRequest, fb::Request::ReadStreamRequest, fb::Request::ReadAllRequest,
+        fb::Request::PositionAtTimeRequest, fb::Request::StreamHeadRequest,
+        fb::Request::SaveSnapshotRequest, fb::Request::LoadSnapshotRequest,
+        fb::Request::SetStreamMetadataRequest, fb::Request::GetStreamMetadataRequest}) {
+    flatbuffers::FlatBufferBuilder fbb;
+    fb::StoreRequestBuilder b(fbb);
+    b.add_request_id(9);
+    b.add_request_type(type);
+    fbb.Finish(b.Finish());
+    ExpectErrorReply(RawRequest(dealer, Bytes(fbb)), "carries no request table");
+  }
+  auto client = ConnectTo(store.listen);
+  EXPECT_TRUE(client->Append({"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}}).ok());
+  EXPECT_TRUE(client->Verify()->ok());
+}
+
+// One event referenced many times from the events vector: the frame is about 11 MB, the
+// decoded request would be terabytes. Refused before anything is copied.
+TEST(StoreServerTest, AppendThatRepeatsOneEventOffsetIsRefusedBeforeDecoding) {
+  TempDir dir;
+  auto store = StartStore(dir.Sub("log"));
+  zmq::socket_t dealer(SharedZmqContext(), zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(store.listen);
+  auto repeated = [](size_t copies) {
+    flatbuffers::FlatBufferBuilder fbb(12 << 20);
+    const std::string payload(10 << 20, 'p');
+    auto type = fbb.CreateString("Blob");
+    auto bytes = fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+    auto event = fb::CreateNewEventMsg(fbb, nullptr, type, bytes);
+    std::vector<flatbuffers::Offset<fb::NewEventMsg>> events(copies, event);
+    auto list = fbb.CreateVector(events);
+    auto stream = fbb.CreateString("robot-1");
+    auto append = fb::CreateAppendRequest(fbb, stream, fb::ExpectedKind::Any, 0, list);
+    fbb.Finish(fb::CreateStoreRequest(fbb, 5, fb::Request::AppendRequest, append.Union()));
+    return Bytes(fbb);
+  };
+  // More tables than any append may hold: the Verifier stops it.
+  ExpectErrorReply(RawRequest(dealer, repeated(200000)), "do not verify");
+  // Few enough tables to verify, but 640 GB decoded: the size bound stops it.
+  ExpectErrorReply(RawRequest(dealer, repeated(60000)), "decodes to more than");
+  auto client = ConnectTo(store.listen);
+  auto head = client->ReadAll(0, 10);
+  ASSERT_TRUE(head.ok());
+  EXPECT_TRUE(head->events.empty()) << "nothing of the refused appends was written";
+  EXPECT_TRUE(client->Append({"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}}).ok());
+}
+
 TEST(StoreServerTest, CurveRefusesClientsWithoutAnAllowedKey) {
   TempDir dir;
   ASSERT_EQ(testing::RunDoppel({"keygen", "--out", dir.Sub("server")}).exit_code, 0);

@@ -1,9 +1,11 @@
 // Physics validated against analytic results: ODE through doppel's layer (free fall,
 // pendulum) and the Predictor (diff-drive straight and circle, a wall ahead, an arm told to
 // go past a joint limit).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "doppel/twins/ode_world.h"
@@ -172,6 +174,92 @@ TEST(SceneTest, BadScenesAreClearErrors) {
   EXPECT_NE(bad.status().message().find("unknown type 'blob'"), std::string::npos);
   EXPECT_FALSE(
       Scene::FromJson(R"({"obstacles":[{"type":"box","size":[1,1],"position":[0,0,0]}]})").ok());
+}
+
+}  // namespace
+}  // namespace doppel::twins
+
+namespace doppel::twins {
+namespace {
+
+// Finding 1: a velocity command of 1e200 reached ODE and aborted the process on an
+// assertion. The base is predicted at its wheel limit (20 rad/s x 0.1 m = 2 m/s), along the
+// commanded direction.
+TEST(PhysicsTest, HugeVelocityCommandIsPredictedAtTheRobotsWheelLimit) {
+  Predictor predictor(Model("doppel_base"), SceneOf(R"({"obstacles":[]})"));
+  const auto p = predictor.Predict(Drive(1e200, 0));
+  EXPECT_TRUE(p.refused.empty());
+  EXPECT_TRUE(p.command_limited);
+  ASSERT_FALSE(p.trajectory.empty());
+  const Eigen::Vector3d end = p.trajectory.back().base_pose.translation();
+  EXPECT_NEAR(end.x(), 4.0, 0.01) << "2 m/s for 2 s";
+  const auto turning = predictor.Predict(Drive(1e200, 1e200));
+  EXPECT_TRUE(turning.command_limited);
+  for (const auto& s : turning.trajectory) {
+    EXPECT_TRUE(s.base_pose.matrix().allFinite());
+  }
+  // Within the limits nothing changes.
+  EXPECT_FALSE(predictor.Predict(Drive(0.5, 0.5)).command_limited);
+}
+
+TEST(PhysicsTest, NonFiniteStateOrCommandIsRefusedWithoutReachingOde) {
+  Predictor base(Model("doppel_base"), SceneOf(R"({"obstacles":[]})"));
+  EXPECT_NE(base.Predict(Drive(std::numeric_limits<double>::infinity(), 0)).refused, "");
+  EXPECT_NE(base.Predict(Drive(std::nan(""), 0)).refused, "");
+  PredictionRequest lost = Drive(0.5, 0);
+  lost.base_pose.translation().x() = std::nan("");
+  EXPECT_NE(base.Predict(lost).refused, "");
+  Predictor arm(Model("doppel_arm6"), SceneOf(R"({"obstacles":[]})"));
+  PredictionRequest targets;
+  targets.command = PredictionRequest::Command::kJointTargets;
+  targets.joint_positions.assign(6, 0.0);
+  targets.joint_targets = {0, std::numeric_limits<double>::infinity(), 0, 0, 0, 0};
+  EXPECT_NE(arm.Predict(targets).refused, "");
+  targets.joint_targets = {0, 1e200, 0, 0, 0, 0};  // finite: driven at the velocity limit
+  const auto far = arm.Predict(targets);
+  EXPECT_TRUE(far.refused.empty());
+  for (double q : far.trajectory.back().joint_positions) EXPECT_TRUE(std::isfinite(q));
+}
+
+// Finding 7: an infinitely long wall passed "sizes must be positive" and tripped an ODE
+// assertion; 100,000 obstacles were accepted.
+TEST(PhysicsTest, ScenesWithNonFiniteOrUnboundedObstaclesAreRefused) {
+  for (
+      const char* bad : {
+          R"({"obstacles":[{"type":"wall","from":[0,0],"to":[1e308,1e308]}]})",
+          R"({"obstacles":[{"type":"box","size":[1,1,1],"position":[0,0,1e300]}]})",
+          R"({"obstacles":[{"type":"box","size":[1e9,1,1],"position":[0,0,0]}]})",
+          R"({"obstacles":[{"type":"cylinder","radius":1,"height":2,"position":[1e6,0,0]}]})",
+          R"({"obstacles":[{"name":"\u00e9\ud800","type":"box","size":[1,1,1],"position":[0,0,0]}]})",
+      }) {
+    EXPECT_FALSE(Scene::FromJson(bad).ok()) << bad;
+  }
+  std::string many = R"({"obstacles":[)";
+  for (size_t i = 0; i <= kMaxObstacles; ++i) {
+    many +=
+        fmt::format(R"({}{{"type":"box","size":[1,1,1],"position":[{},0,0]}})", i ? "," : "", i);
+  }
+  many += "]}";
+  auto scene = Scene::FromJson(many);
+  ASSERT_FALSE(scene.ok());
+  EXPECT_NE(scene.status().message().find("at most"), std::string::npos);
+}
+
+// The broad phase leaves out what the robot cannot reach in the horizon, and keeps what it
+// can: a far-away crowd of obstacles changes nothing, the wall ahead is still found.
+TEST(PhysicsTest, ObstaclesOutOfReachAreLeftOutAndTheWallAheadIsStillHit) {
+  std::string crowded = R"({"obstacles":[
+      {"name":"wall-1","type":"wall","from":[2.05,-3],"to":[2.05,3],"height":2,"thickness":0.1})";
+  for (int i = 0; i < 5000; ++i) {
+    crowded += fmt::format(R"(,{{"type":"box","size":[0.5,0.5,0.5],"position":[{},{},0.25]}})",
+                           100 + (i % 70), 100 + i / 70);
+  }
+  crowded += "]}";
+  Predictor predictor(Model("doppel_base"), SceneOf(crowded.c_str()));
+  const auto p = predictor.Predict(Drive(1.0, 0));
+  ASSERT_TRUE(p.collision.has_value());
+  EXPECT_EQ(p.collision->obstacle, "wall-1");
+  EXPECT_NEAR(p.collision->t, 1.7, 2 * 0.001);
 }
 
 }  // namespace

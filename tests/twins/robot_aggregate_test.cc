@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <thread>
 
 #include "doppel/eventstore/event_log.h"
+#include "doppel/schemas/limits.h"
 #include "test_support.h"
 
 namespace doppel::twins {
@@ -73,6 +76,22 @@ NewEvent Prediction(TimeNs start, double x_at_half_second, const std::vector<dou
   return Event("PredictionMade", Finish(fbb), start);
 }
 
+// An event as a log written by an older doppel may hold it: built as an envelope directly,
+// so none of today's entry-point checks applied.
+eventstore::RecordedEvent Stored(const std::string& type, const std::string& payload,
+                                 uint64_t version) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const fb::Uuid id = schemas::ToFb(EventId::Random());
+  auto envelope = fb::CreateEventEnvelope(
+      fbb, &id, fbb.CreateString("robot-r1"), version, version, fbb.CreateString(type),
+      1'700'000'000'000'000'000 + static_cast<int64_t>(version), 0, nullptr, nullptr, 1,
+      fbb.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  fbb.Finish(envelope);
+  auto event = eventstore::RecordedEvent::FromBytes(Finish(fbb));
+  EXPECT_TRUE(event.ok()) << event.status().ToString();
+  return std::move(event).value();
+}
+
 NewEvent Simple(const std::string& type, const std::string& json, TimeNs t) {
   auto payload = schemas::PayloadFromJson(type, json);
   EXPECT_TRUE(payload.ok()) << payload.status().ToString();
@@ -126,12 +145,11 @@ std::vector<NewEvent> RandomHistory(std::mt19937& rng, const RobotModel& model, 
         out.push_back(Event("Teleported", "opaque bytes of a type doppel does not know", t));
         break;
       default: {
-        // A joint state whose arrays disagree with its names: skipped and counted.
-        flatbuffers::FlatBufferBuilder fbb;
-        auto nn = fbb.CreateVectorOfStrings(names);
-        auto p = fbb.CreateVector(std::vector<double>{1.0});
-        fbb.Finish(events::CreateJointStateObserved(fbb, nn, p));
-        out.push_back(Event("JointStateObserved", Finish(fbb), t));
+        // 200 joints never seen before: valid alone, but a second one takes the robot past
+        // kMaxJointsPerRobot, so it is skipped and counted.
+        std::vector<std::string> extra;
+        for (int k = 0; k < 200; ++k) extra.push_back(fmt::format("extra_{}_{}", i, k));
+        out.push_back(JointState(extra, std::vector<double>(extra.size(), 0.5), t));
       }
     }
   }
@@ -284,6 +302,70 @@ TEST(RobotAggregateTest, TimeTravelStopsAtTheRequestedMoment) {
   EXPECT_EQ(then->joint_position, std::vector<double>{0.5});
   auto now = Rebuild(**log, "r1", arm, schemas::Upcasters());
   EXPECT_EQ(now->joint_position, std::vector<double>{0.9});
+}
+
+// Finding 1 and 2 of the hostile-input campaign: values no entry point accepts today may
+// still be in a log. The fold counts and skips them; the state keeps its last good values.
+TEST(RobotAggregateTest, StoredEventsWithValuesNoEntryPointAcceptsAreSkippedNotFatal) {
+  const RobotModel model = *RobotModel::Builtin("doppel_base");
+  const schemas::Upcasters upcasters;
+  RobotState s;
+  Apply(s, Stored("RobotRegistered", Registered(model, 0).payload, 0), model, upcasters);
+  Apply(s, Stored("JointStateObserved", JointState({"left_wheel_joint"}, {0.25}, 0).payload, 1),
+        model, upcasters);
+  ASSERT_EQ(s.counters.skipped_bad_payload, 0u);
+  const auto applied = s.counters.applied;
+  // A velocity command of 1e200 (ODE aborts on it), a joint name that is not UTF-8, a NaN.
+  flatbuffers::FlatBufferBuilder fbb;
+  const events::Twist huge(events::Vec3(1e200, 0, 0), events::Vec3(0, 0, 1e200));
+  fbb.Finish(events::CreateCommandIssued(fbb, events::CommandKind::Velocity, &huge));
+  Apply(s, Stored("CommandIssued", Finish(fbb), 2), model, upcasters);
+  Apply(s, Stored("JointStateObserved", JointState({"wheel\xff\xfe"}, {1.0}, 0).payload, 3), model,
+        upcasters);
+  Apply(
+      s,
+      Stored("JointStateObserved", JointState({"left_wheel_joint"}, {std::nan("")}, 0).payload, 4),
+      model, upcasters);
+  EXPECT_EQ(s.counters.skipped_bad_payload, 3u);
+  EXPECT_EQ(s.counters.applied, applied);
+  EXPECT_EQ(s.stream_version, 4);
+  EXPECT_FALSE(s.last_command.present) << "the 1e200 command never became the last command";
+  ASSERT_EQ(s.joint_names.size(), model.joint_names().size());
+  for (const auto& name : s.joint_names) EXPECT_NE(name, "wheel\xff\xfe");
+  const size_t slot = std::find(s.joint_names.begin(), s.joint_names.end(), "left_wheel_joint") -
+                      s.joint_names.begin();
+  EXPECT_EQ(s.joint_position[slot], 0.25);
+  // And the state still encodes (JSON and FlatBuffers writers meet only good values).
+  EXPECT_FALSE(EncodeState(s).empty());
+}
+
+// Finding 5: one sample naming 100,000 joints once made every twin spend O(n^2) on it.
+TEST(RobotAggregateTest, JointStateWithMoreJointsThanTheLimitIsSkippedAtLinearCost) {
+  const RobotModel model = RobotModel::Generic("generic", {});
+  const schemas::Upcasters upcasters;
+  RobotState s;
+  std::vector<std::string> names;
+  for (int i = 0; i < 100000; ++i) names.push_back(fmt::format("j{}", i));
+  Apply(s,
+        Stored("JointStateObserved",
+               JointState(names, std::vector<double>(names.size(), 1.0), 0).payload, 0),
+        model, upcasters);
+  EXPECT_EQ(s.counters.skipped_bad_payload, 1u);
+  EXPECT_TRUE(s.joint_names.empty());
+  // Exactly the limit fits, one more joint in a later sample does not.
+  names.resize(schemas::kMaxJointsPerRobot);
+  Apply(s,
+        Stored("JointStateObserved",
+               JointState(names, std::vector<double>(names.size(), 2.0), 0).payload, 1),
+        model, upcasters);
+  EXPECT_EQ(s.joint_names.size(), schemas::kMaxJointsPerRobot);
+  Apply(s, Stored("JointStateObserved", JointState({"one_more"}, {3.0}, 0).payload, 2), model,
+        upcasters);
+  EXPECT_EQ(s.joint_names.size(), schemas::kMaxJointsPerRobot);
+  EXPECT_EQ(s.counters.skipped_bad_payload, 2u);
+  // Known joints still update through the index.
+  Apply(s, Stored("JointStateObserved", JointState({"j7"}, {4.0}, 0).payload, 3), model, upcasters);
+  EXPECT_EQ(s.joint_position[7], 4.0);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "doppel/core/json_text.h"
 #include "doppel/schemas/payloads.h"
 #include "store_access.h"
 
@@ -61,8 +62,8 @@ int RunAppend(const AppendOptions& o) {
   std::cout << fmt::format(
                    "{{\"stream\":{},\"version\":{},\"position\":{},\"id\":\"{}\","
                    "\"duplicate\":{}}}",
-                   nlohmann::json(o.stream).dump(), result->first_version, result->first_position,
-                   result->ids.front().ToString(), result->duplicate)
+                   SafeJsonDump(nlohmann::json(o.stream)), result->first_version,
+                   result->first_position, result->ids.front().ToString(), result->duplicate)
             << std::endl;
   return kExitOk;
 }

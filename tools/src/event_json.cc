@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "doppel/core/json_text.h"
 #include "doppel/schemas/payloads.h"
 
 namespace doppel::tools {
@@ -11,7 +12,7 @@ namespace {
 
 std::string PayloadJson(const eventstore::RecordedEvent& event) {
   auto json = schemas::PayloadToJson(event.type(), event.payload());
-  if (!json.ok()) return nlohmann::json({{"error", json.status().message()}}).dump();
+  if (!json.ok()) return SafeJsonDump(nlohmann::json({{"error", json.status().message()}}));
   return json->empty() ? "{}" : *json;
 }
 
@@ -21,9 +22,9 @@ std::string EventToJsonLine(const eventstore::RecordedEvent& event) {
   return fmt::format(
       "{{\"position\":{},\"stream\":{},\"version\":{},\"type\":{},\"id\":\"{}\","
       "\"recorded_ns\":{},\"occurred_ns\":{},\"payload\":{}}}",
-      event.position(), nlohmann::json(std::string(event.stream())).dump(), event.version(),
-      nlohmann::json(std::string(event.type())).dump(), event.id().ToString(), event.recorded_ns(),
-      event.occurred_ns(), PayloadJson(event));
+      event.position(), SafeJsonDump(nlohmann::json(std::string(event.stream()))), event.version(),
+      SafeJsonDump(nlohmann::json(std::string(event.type()))), event.id().ToString(),
+      event.recorded_ns(), event.occurred_ns(), PayloadJson(event));
 }
 
 std::string TableHeader() {

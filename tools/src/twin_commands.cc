@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
 #include "doppel/twins/robot_aggregate.h"
 #include "doppel/twins/twin_service.h"
@@ -170,7 +171,7 @@ int RunState(const StateFlags& f) {
       j["link_positions"][model->links()[i].name] = {t.x(), t.y(), t.z()};
     }
   }
-  std::cout << j.dump(2) << std::endl;
+  std::cout << SafeJsonDump(j, 2) << std::endl;
   return kExitOk;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "doppel/schemas/limits.h"
 #include "doppel/twins/ode_world.h"
 
 namespace doppel::twins {
@@ -38,6 +39,24 @@ void RecordFirstContact(const OdeWorld& world, double t, Prediction& out) {
   }
 }
 
+bool Finite(const Eigen::Isometry3d& pose) { return pose.matrix().allFinite(); }
+
+bool Finite(const std::vector<double>& values, bool nan_allowed = false) {
+  for (double v : values) {
+    if (!std::isfinite(v) && !(nan_allowed && std::isnan(v))) return false;
+  }
+  return true;
+}
+
+// Why `request` cannot be predicted, or empty. NaN joint targets mean "hold" and are fine.
+std::string RefusalOf(const PredictionRequest& r) {
+  if (!Finite(r.base_pose)) return "base pose is not finite";
+  if (!Finite(r.joint_positions)) return "a joint position is not finite";
+  if (!r.linear.allFinite() || !r.angular.allFinite()) return "commanded twist is not finite";
+  if (!Finite(r.joint_targets, /*nan_allowed=*/true)) return "a joint target is infinite";
+  return "";
+}
+
 double Yaw(const Eigen::Isometry3d& pose) {
   const Eigen::Matrix3d r = pose.rotation();
   return std::atan2(r(1, 0), r(0, 0));
@@ -46,11 +65,23 @@ double Yaw(const Eigen::Isometry3d& pose) {
 }  // namespace
 
 Predictor::Predictor(std::shared_ptr<const RobotModel> model, std::shared_ptr<const Scene> scene)
-    : model_(std::move(model)), scene_(std::move(scene)) {}
+    : model_(std::move(model)), scene_(std::move(scene)) {
+  // A chain is never longer than the sum of its joint offsets (a prismatic joint is held
+  // fixed); add the largest collision shape at the end of it.
+  double shape = 0;
+  for (const LinkSpec& link : model_->links()) {
+    for (const CollisionShape& c : link.collisions) {
+      shape = std::max(shape, c.origin.translation().norm() + c.size.norm());
+    }
+  }
+  for (const JointSpec& j : model_->joints()) extent_ += j.origin.translation().norm();
+  extent_ += shape;
+}
 
-void Predictor::AddScene(OdeWorld& world) const {
+void Predictor::AddScene(OdeWorld& world, const Eigen::Vector3d& center, double reach) const {
   if (!scene_) return;
   for (const Obstacle& o : scene_->obstacles) {
+    if ((o.pose.translation() - center).norm() > reach + o.bounding_radius) continue;
     if (o.kind == Obstacle::Kind::kBox) {
       world.AddBox(nullptr, OdeWorld::Group::kEnvironment, o.size, o.pose, o.name);
     } else {
@@ -62,6 +93,11 @@ void Predictor::AddScene(OdeWorld& world) const {
 
 Prediction Predictor::Predict(const PredictionRequest& request,
                               const PredictionOptions& options) const {
+  if (std::string refusal = RefusalOf(request); !refusal.empty()) {
+    Prediction refused;
+    refused.refused = std::move(refusal);
+    return refused;
+  }
   return model_->diff_drive() ? PredictBase(request, options) : PredictArm(request, options);
 }
 
@@ -70,7 +106,6 @@ Prediction Predictor::PredictBase(const PredictionRequest& request,
   const RobotModel& model = *model_;
   const DiffDrive& dd = *model.diff_drive();
   OdeWorld world;
-  AddScene(world);
   std::vector<double> q = request.joint_positions;
   q.resize(model.joint_names().size(), 0.0);
   // The whole robot is one kinematic body in its root frame.
@@ -85,10 +120,31 @@ Prediction Predictor::PredictBase(const PredictionRequest& request,
     v = request.linear.x();
     w = request.angular.z();
   }
+  Prediction out;
+  // Wheel speeds within the wheel joints' limits; beyond them both are scaled down together,
+  // so the base still drives the commanded arc.
+  double wheel_limit = 0;
+  for (const auto& j : model.joints()) {
+    if ((j.movable_index == dd.left_joint || j.movable_index == dd.right_joint) &&
+        j.velocity_limit > 0) {
+      wheel_limit = wheel_limit == 0 ? j.velocity_limit : std::min(wheel_limit, j.velocity_limit);
+    }
+  }
+  if (wheel_limit == 0) wheel_limit = schemas::kMaxCommandLinear / dd.wheel_radius;
+  const double fastest_wheel = std::max(std::fabs(v - w * dd.wheel_separation / 2),
+                                        std::fabs(v + w * dd.wheel_separation / 2)) /
+                               dd.wheel_radius;
+  if (fastest_wheel > wheel_limit) {
+    const double scale = wheel_limit / fastest_wheel;
+    v *= scale;
+    w *= scale;
+    out.command_limited = true;
+  }
+  AddScene(world, request.base_pose.translation(),
+           extent_ + std::fabs(v) * options.horizon_s + 1e-3);
   const int steps = static_cast<int>(std::lround(options.horizon_s / options.step_s));
   const int sample_every =
       std::max(1, static_cast<int>(std::lround(options.sample_every_s / options.step_s)));
-  Prediction out;
   auto sample = [&](int step) {
     out.trajectory.push_back({step * options.step_s, world.Pose(body), q});
   };
@@ -112,7 +168,7 @@ Prediction Predictor::PredictArm(const PredictionRequest& request,
                                  const PredictionOptions& options) const {
   const RobotModel& model = *model_;
   OdeWorld world;
-  AddScene(world);
+  AddScene(world, request.base_pose.translation(), extent_ + 1e-3);
   const size_t n = model.joint_names().size();
   std::vector<double> q0 = request.joint_positions;
   q0.resize(n, 0.0);

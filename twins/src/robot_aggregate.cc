@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "doppel/schemas/limits.h"
+#include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/twin_state_generated.h"
 
 namespace doppel::twins {
@@ -32,16 +34,33 @@ std::vector<double> Doubles(const flatbuffers::Vector<double>* v) {
 Eigen::Vector3d V(const events::Vec3& v) { return {v.x(), v.y(), v.z()}; }
 events::Vec3 V(const Eigen::Vector3d& v) { return events::Vec3(v.x(), v.y(), v.z()); }
 
+void RefreshJointIndex(RobotState& s) {
+  if (s.joint_index.size() == s.joint_names.size()) return;
+  s.joint_index.clear();
+  for (size_t i = 0; i < s.joint_names.size(); ++i) s.joint_index.emplace(s.joint_names[i], i);
+}
+
 // Index of joint `name`, adding it when the robot reports a joint we have not seen.
+// O(1): a sample naming many joints costs its length, not its length squared.
+// REQUIRES: JointsFit(s, ...) for names that may be new.
 size_t JointSlot(RobotState& s, std::string_view name) {
-  for (size_t i = 0; i < s.joint_names.size(); ++i) {
-    if (s.joint_names[i] == name) return i;
+  RefreshJointIndex(s);
+  auto [it, added] = s.joint_index.try_emplace(std::string(name), s.joint_names.size());
+  if (added) {
+    s.joint_names.emplace_back(name);
+    s.joint_position.push_back(0);
+    s.joint_velocity.push_back(0);
+    s.joint_effort.push_back(0);
   }
-  s.joint_names.emplace_back(name);
-  s.joint_position.push_back(0);
-  s.joint_velocity.push_back(0);
-  s.joint_effort.push_back(0);
-  return s.joint_names.size() - 1;
+  return it->second;
+}
+
+// True if adding `names` keeps the robot within kMaxJointsPerRobot joints.
+bool JointsFit(RobotState& s, const std::vector<std::string_view>& names) {
+  RefreshJointIndex(s);
+  size_t added = 0;
+  for (std::string_view n : names) added += s.joint_index.count(std::string(n)) == 0 ? 1 : 0;
+  return s.joint_names.size() + added <= schemas::kMaxJointsPerRobot;
 }
 
 void ScoreBase(RobotState& s, TimeNs observed_at) {
@@ -106,7 +125,10 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
   // RecordedEvent verified the payload; upcast old payload versions to today's.
   const uint16_t version = event.envelope().payload_schema_version();
   auto payload = upcasters.Upcast(type, version, event.payload());
-  if (!payload.ok() || !schemas::VerifyPayload(type, *payload).ok()) {
+  if (!payload.ok() || !schemas::VerifyPayload(type, *payload).ok() ||
+      !schemas::CheckPayloadValues(type, *payload).ok()) {
+    // Stored by an older doppel, or damaged: values the entry points refuse today (non-finite
+    // numbers, text that is not UTF-8, too many joints) never reach the state or the physics.
     ++s.counters.skipped_bad_payload;
     return;
   }
@@ -122,13 +144,17 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
     auto fits = [n](const flatbuffers::Vector<double>* v) {
       return !v || v->size() == 0 || v->size() == n;
     };
-    if (!fits(js->position()) || !fits(js->velocity()) || !fits(js->effort())) {
+    std::vector<std::string_view> joint_names;
+    joint_names.reserve(n);
+    for (size_t i = 0; i < n; ++i) joint_names.push_back(names->Get(i)->string_view());
+    if (!fits(js->position()) || !fits(js->velocity()) || !fits(js->effort()) ||
+        !JointsFit(s, joint_names)) {
       --s.counters.applied;
       ++s.counters.skipped_bad_payload;
       return;
     }
     for (size_t i = 0; i < n; ++i) {
-      const size_t slot = JointSlot(s, names->Get(i)->string_view());
+      const size_t slot = JointSlot(s, joint_names[i]);
       if (js->position() && js->position()->size()) s.joint_position[slot] = js->position()->Get(i);
       if (js->velocity() && js->velocity()->size()) s.joint_velocity[slot] = js->velocity()->Get(i);
       if (js->effort() && js->effort()->size()) s.joint_effort[slot] = js->effort()->Get(i);
@@ -154,16 +180,22 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
     DropFinishedChecks(s, model.has_kinematics());
   } else if (type == "RobotRegistered") {
     const auto* r = Payload<events::RobotRegistered>(p);
-    s.registered = true;
-    if (r->robot_id()) s.robot_id = r->robot_id()->str();
-    if (r->model()) s.model = r->model()->str();
+    const std::string model_name = r->model() ? r->model()->str() : s.model;
     std::vector<std::string> joints = Strings(r->joint_names());
     if (joints.empty()) {
       // A built-in model's joints are known without being listed (static data: Apply stays
       // a function of the state and the event).
-      if (auto builtin = RobotModel::Builtin(s.model); builtin.ok())
+      if (auto builtin = RobotModel::Builtin(model_name); builtin.ok())
         joints = builtin->joint_names();
     }
+    if (!JointsFit(s, std::vector<std::string_view>(joints.begin(), joints.end()))) {
+      --s.counters.applied;
+      ++s.counters.skipped_bad_payload;
+      return;
+    }
+    s.registered = true;
+    if (r->robot_id()) s.robot_id = r->robot_id()->str();
+    s.model = model_name;
     for (const auto& name : joints) JointSlot(s, name);
   } else if (type == "CommandIssued") {
     const auto* c = Payload<events::CommandIssued>(p);

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "doppel/core/utf8.h"
 
 namespace doppel::twins {
 
@@ -18,6 +21,10 @@ Result<Scene> Scene::FromJson(std::string_view text) {
   Scene scene;
   if (!json.contains("obstacles") || !json["obstacles"].is_array()) {
     return Status::InvalidArgument("scene needs an \"obstacles\" array");
+  }
+  if (json["obstacles"].size() > kMaxObstacles) {
+    return Status::InvalidArgument(
+        fmt::format("scene has {} obstacles; at most {}", json["obstacles"].size(), kMaxObstacles));
   }
   int index = 0;
   for (const auto& o : json["obstacles"]) {
@@ -56,9 +63,27 @@ Result<Scene> Scene::FromJson(std::string_view text) {
       } else {
         throw std::invalid_argument(fmt::format("unknown type '{}' (box, cylinder, wall)", type));
       }
+      if (!obstacle.size.allFinite() || !obstacle.pose.matrix().allFinite()) {
+        throw std::invalid_argument("sizes, positions and angles must be finite numbers");
+      }
       if ((obstacle.size.array() < 0).any() || obstacle.size.x() <= 0) {
         throw std::invalid_argument("sizes must be positive");
       }
+      if ((obstacle.size.array() > kMaxObstacleSize).any()) {
+        throw std::invalid_argument(fmt::format("sizes must be at most {} m (got {} x {} x {})",
+                                                kMaxObstacleSize, obstacle.size.x(),
+                                                obstacle.size.y(), obstacle.size.z()));
+      }
+      if (obstacle.pose.translation().cwiseAbs().maxCoeff() > kMaxSceneCoordinate) {
+        throw std::invalid_argument(
+            fmt::format("position must be within {} m of the origin", kMaxSceneCoordinate));
+      }
+      if (obstacle.name.size() > 256 || !IsValidUtf8(obstacle.name)) {
+        throw std::invalid_argument("name must be UTF-8 of at most 256 bytes");
+      }
+      obstacle.bounding_radius = obstacle.kind == Obstacle::Kind::kBox
+                                     ? obstacle.size.norm() / 2
+                                     : std::hypot(obstacle.size.x(), obstacle.size.y() / 2);
       scene.obstacles.push_back(std::move(obstacle));
     } catch (const std::exception& e) {
       return Status::InvalidArgument(fmt::format("scene obstacle {}: {}", index, e.what()));

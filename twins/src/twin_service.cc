@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "doppel/core/log.h"
+#include "doppel/core/utf8.h"
 #include "doppel/eventstore/log_format.h"
 #include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/subscription.h"
@@ -217,11 +218,15 @@ class TwinService::Impl {
     Apply(robot.state, e, *robot.model, upcasters_);
     if (robot.state.counters.skipped_unknown_type != before.skipped_unknown_type ||
         robot.state.counters.skipped_bad_payload != before.skipped_bad_payload) {
-      log::Warn(kComponent, "robot {}: skipped {} at position {} ({})", robot_id, e.type(),
-                e.position(),
-                robot.state.counters.skipped_bad_payload != before.skipped_bad_payload
-                    ? "payload does not fit the robot's state"
-                    : "not a robot event type");
+      // Counted and skipped, never fatal: a log may hold events an older doppel accepted.
+      Count([](Counters& c) { ++c.skipped; });
+      skipped_warning_.Warn("robot {}: skipped {} at position {} ({})", ScrubUtf8(robot_id),
+                            ScrubUtf8(e.type()), e.position(),
+                            robot.state.counters.skipped_bad_payload != before.skipped_bad_payload
+                                ? "payload does not fit the robot's state"
+                                : "not a robot event type");
+      robot.dirty = true;
+      return;
     }
     if (robot.state.model != previous_model) SetModel(robot);
     robot.dirty = true;
@@ -357,6 +362,11 @@ class TwinService::Impl {
     const std::string& robot_id = job.robot_id;
     const PredictionRequest& request = job.request;
     const Prediction p = job.predictor->Predict(request, options_.prediction);
+    if (!p.refused.empty()) {
+      Count([](Counters& c) { ++c.predictions_refused; });
+      refused_warning_.Warn("robot {}: no prediction: {}", ScrubUtf8(robot_id), p.refused);
+      return;
+    }
     const TimeNs start = job.start;  // deterministic: the time of the state it started from
     flatbuffers::FlatBufferBuilder fbb(4096);
     std::vector<flatbuffers::Offset<events::PredictedSample>> samples;
@@ -501,6 +511,8 @@ class TwinService::Impl {
   std::thread predictions_;
   mutable std::mutex counters_mu_;
   Counters counters_;
+  log::RateLimitedWarning skipped_warning_{kComponent};
+  log::RateLimitedWarning refused_warning_{kComponent};
 };
 
 TwinService::TwinService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

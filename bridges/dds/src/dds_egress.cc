@@ -247,7 +247,8 @@ class DdsEgress::Impl {
     const std::string robot(e.stream().substr(6));
     RobotWriters* w = WritersFor(robot);
     if (w == nullptr) return;
-    const auto* p = flatbuffers::GetRoot<events::PredictionMade>(e.payload().data());
+    const auto* p =
+        flatbuffers::GetRoot<events::PredictionMade>(AlignedBytes(e.payload(), payload_scratch_));
     std::vector<geometry_msgs_msg_dds__PoseStamped_> poses;
     if (p->trajectory()) {
       for (const auto* sample : *p->trajectory()) {
@@ -277,7 +278,8 @@ class DdsEgress::Impl {
   std::unique_ptr<Participant> participant_;
   std::unique_ptr<Writer> tf_, diagnostics_;
   zmq::socket_t sub_;
-  std::vector<uint64_t> scratch_;  // for misaligned messages
+  std::vector<uint64_t> scratch_;          // for misaligned messages
+  std::vector<uint64_t> payload_scratch_;  // for payloads nested in envelopes
   std::unique_ptr<eventstore::Subscription> predictions_;
   std::map<std::string, RobotWriters> robots_;
   std::atomic<bool> stop_{false};

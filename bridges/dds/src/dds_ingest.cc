@@ -13,6 +13,10 @@
 
 #include "doppel/bridges/dds.h"
 #include "doppel/core/log.h"
+#include "doppel/core/utf8.h"
+#include "doppel/eventstore/types.h"
+#include "doppel/schemas/limits.h"
+#include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "ros2_msgs.h"
 
@@ -44,26 +48,12 @@ std::string Finish(flatbuffers::FlatBufferBuilder& fbb) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
-bool Finite(const dds_sequence_double& seq) {
-  for (uint32_t i = 0; i < seq._length; ++i) {
-    if (!std::isfinite(seq._buffer[i])) return false;
-  }
-  return true;
-}
+// DDS samples as payloads. Values are judged afterwards by schemas::CheckPayloadValues, the
+// one validation of every entry point.
 
-// A JointState as a JointStateObserved payload, or why it is bad.
+// A JointState as a JointStateObserved payload.
 Result<std::string> FromJointState(const sensor_msgs_msg_dds__JointState_& js) {
   const uint32_t n = js.name._length;
-  auto fits = [n](const dds_sequence_double& s) { return s._length == 0 || s._length == n; };
-  if (n == 0) return Status::InvalidArgument("no joint names");
-  if (!fits(js.position) || !fits(js.velocity) || !fits(js.effort)) {
-    return Status::InvalidArgument(fmt::format("arrays of {} / {} / {} values for {} joints",
-                                               js.position._length, js.velocity._length,
-                                               js.effort._length, n));
-  }
-  if (!Finite(js.position) || !Finite(js.velocity) || !Finite(js.effort)) {
-    return Status::InvalidArgument("NaN or infinite value");
-  }
   flatbuffers::FlatBufferBuilder fbb(256);
   std::vector<std::string> names;
   for (uint32_t i = 0; i < n; ++i) names.emplace_back(js.name._buffer[i] ? js.name._buffer[i] : "");
@@ -77,13 +67,6 @@ Result<std::string> FromJointState(const sensor_msgs_msg_dds__JointState_& js) {
 Result<std::string> FromOdometry(const nav_msgs_msg_dds__Odometry_& o) {
   const auto& p = o.pose.pose;
   const auto& t = o.twist.twist;
-  const double values[] = {p.position.x,    p.position.y,    p.position.z,    p.orientation.x,
-                           p.orientation.y, p.orientation.z, p.orientation.w, t.linear.x,
-                           t.linear.y,      t.linear.z,      t.angular.x,     t.angular.y,
-                           t.angular.z};
-  for (double v : values) {
-    if (!std::isfinite(v)) return Status::InvalidArgument("NaN or infinite value");
-  }
   flatbuffers::FlatBufferBuilder fbb(256);
   const events::Pose pose(
       events::Vec3(p.position.x, p.position.y, p.position.z),
@@ -97,11 +80,6 @@ Result<std::string> FromOdometry(const nav_msgs_msg_dds__Odometry_& o) {
 }
 
 Result<std::string> FromTwist(const geometry_msgs_msg_dds__Twist_& t) {
-  const double values[] = {t.linear.x,  t.linear.y,  t.linear.z,
-                           t.angular.x, t.angular.y, t.angular.z};
-  for (double v : values) {
-    if (!std::isfinite(v)) return Status::InvalidArgument("NaN or infinite value");
-  }
   flatbuffers::FlatBufferBuilder fbb(128);
   const events::Twist twist(events::Vec3(t.linear.x, t.linear.y, t.linear.z),
                             events::Vec3(t.angular.x, t.angular.y, t.angular.z));
@@ -137,7 +115,9 @@ class DdsIngest::Impl {
 
   Counters counters() const {
     std::lock_guard lock(mu_);
-    return counters_;
+    Counters c = counters_;
+    c.warnings_suppressed = warning_.suppressed();
+    return c;
   }
 
  private:
@@ -167,7 +147,8 @@ class DdsIngest::Impl {
             if (robot.empty() || robot.find('/') != std::string::npos) return;
             if (fnmatch(options_.robots.c_str(), robot.c_str(), 0) != 0) return;
             const std::string key(topic);
-            if (subscriptions_.count(key)) return;
+            if (subscriptions_.count(key) || refused_topics_.count(key)) return;
+            if (!Admit(key, robot)) return;
             QosSpec qos;
             qos.depth = 100;
             auto reader = Reader::Create(*participant_, t.descriptor, key, qos);
@@ -182,6 +163,22 @@ class DdsIngest::Impl {
           }
         },
         std::chrono::milliseconds(0));
+  }
+
+  // Whether a topic of `robot` may be read: its stream name must be valid (UTF-8, bounded)
+  // and, for a robot not yet known, the fleet must be below max_robots. A refused topic is
+  // remembered (bounded by the same cap) so it is not reconsidered on every discovery.
+  bool Admit(const std::string& topic, const std::string& robot) {
+    Status why = eventstore::ValidateStreamName("robot-" + robot);
+    if (why.ok() && !registered_.count(robot) && registered_.size() >= options_.max_robots) {
+      why = Status::InvalidArgument(
+          fmt::format("the ingest already reads {} robots (max_robots)", options_.max_robots));
+    }
+    if (why.ok()) return true;
+    if (refused_topics_.size() < options_.max_robots) refused_topics_.insert(topic);
+    bump([](Counters& c) { ++c.robots_refused; });
+    warning_.Warn("ignoring topic {}: {}", ScrubUtf8(topic), why.message());
+    return false;
   }
 
   // Once per robot: a RobotRegistered event if its stream is new, with the configured model
@@ -233,10 +230,15 @@ class DdsIngest::Impl {
     const std::string stream = "robot-" + sub.robot;
     for (uint32_t i = 0; i < d.status._length; ++i) {
       const auto& st = d.status._buffer[i];
-      if (st.name == nullptr || *st.name == '\0' || st.level > 3) {
+      if (st.name == nullptr || *st.name == '\0' || st.level > 3 ||
+          std::strlen(st.name) > schemas::kMaxNameBytes || !IsValidUtf8(st.name) ||
+          (st.message != nullptr &&
+           (std::strlen(st.message) > schemas::kMaxTextBytes || !IsValidUtf8(st.message)))) {
         bump([](Counters& c) { ++c.bad; });
-        log::Warn(kComponent, "robot {}: bad diagnostics status (no name or level {})", sub.robot,
-                  st.level);
+        warning_.Warn(
+            "robot {}: bad diagnostics status (no name, level {}, or text that is not "
+            "UTF-8 within its bounds)",
+            sub.robot, st.level);
         return;
       }
     }
@@ -309,10 +311,16 @@ class DdsIngest::Impl {
       case Kind::kDiagnostics:
         return;  // handled above
     }
+    if (payload.ok()) {
+      // The one validation every entry point applies (the log would refuse the whole batch).
+      if (Status rules = schemas::CheckPayloadValues(e.type, *payload); !rules.ok()) {
+        payload = rules;
+      }
+    }
     if (!payload.ok()) {
       bump([](Counters& c) { ++c.bad; });
-      log::Warn(kComponent, "robot {}: bad {} sample: {}", sub.robot, e.type,
-                payload.status().message());
+      warning_.Warn("robot {}: bad {} sample: {}", sub.robot, e.type,
+                    ScrubUtf8(payload.status().message()));
       return;
     }
     if (e.occurred_ns == 0) e.occurred_ns = WallNowNs();
@@ -335,8 +343,8 @@ class DdsIngest::Impl {
                              bump([n](Counters& c) { c.appended += n; });
                            } else {
                              bump([](Counters& c) { ++c.append_errors; });
-                             log::Warn(kComponent, "appending to {}: {}", stream,
-                                       r.status().ToString());
+                             warning_.Warn("appending to {}: {}", stream,
+                                           ScrubUtf8(r.status().ToString()));
                            }
                          });
       events.clear();
@@ -355,6 +363,8 @@ class DdsIngest::Impl {
   std::unique_ptr<Reader> discovery_;
   std::map<std::string, Subscription> subscriptions_;  // by topic
   std::set<std::string> registered_;
+  std::set<std::string> refused_topics_;  // at most max_robots
+  log::RateLimitedWarning warning_{kComponent};
   std::map<std::string, std::vector<eventstore::NewEvent>> pending_;  // by stream
   std::map<std::string, uint64_t> pending_samples_;  // samples behind pending_, by stream
   std::atomic<bool> stop_{false};

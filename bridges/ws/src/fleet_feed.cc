@@ -8,7 +8,9 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
+#include "doppel/core/utf8.h"
 #include "doppel/eventstore/subscription.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "doppel/schemas/payloads.h"
@@ -54,7 +56,7 @@ json Strings(const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
-auto Shared(const json& j) { return std::make_shared<const std::string>(j.dump()); }
+auto Shared(const json& j) { return std::make_shared<const std::string>(SafeJsonDump(j)); }
 
 // What /fleet/summary says about one robot, from its latest TwinState.
 struct RobotSummary {
@@ -245,7 +247,7 @@ class FleetFeed::Impl {
     const uint8_t* bytes = eventstore::AlignedBytes(body, scratch_);
     flatbuffers::Verifier verifier(bytes, body.size());
     if (!twin::VerifyTwinStateBuffer(verifier)) {
-      log::Warn(kComponent, "dropping a malformed TwinState for {}", robot);
+      malformed_.Warn("dropping a malformed TwinState for {}", ScrubUtf8(robot));
       return;
     }
     const auto* s = twin::GetTwinState(bytes);
@@ -298,7 +300,8 @@ class FleetFeed::Impl {
       batch.messages.push_back({"/fleet/alerts", Shared(ev), e.recorded_ns()});
     }
     if (type == "PredictionMade") {
-      const auto* m = flatbuffers::GetRoot<events::PredictionMade>(e.payload().data());
+      const auto* m =
+          flatbuffers::GetRoot<events::PredictionMade>(AlignedBytes(e.payload(), payload_scratch_));
       json poses = json::array();
       if (m->trajectory()) {
         for (const auto* sample : *m->trajectory()) poses.push_back(PoseJson(sample->base_pose()));
@@ -360,7 +363,9 @@ class FleetFeed::Impl {
   std::unique_ptr<eventstore::Subscription> events_;
   std::map<std::string, RobotSummary> robots_;
   TimeNs clock_ = 0;
-  std::vector<uint64_t> scratch_;  // for misaligned messages
+  std::vector<uint64_t> scratch_;          // for misaligned messages
+  std::vector<uint64_t> payload_scratch_;  // for payloads nested in envelopes
+  log::RateLimitedWarning malformed_{kComponent};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

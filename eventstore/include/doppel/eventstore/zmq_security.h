@@ -19,6 +19,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "doppel/core/aligned_bytes.h"
 #include "doppel/core/status.h"
 
 namespace doppel::eventstore {
@@ -63,14 +64,9 @@ Result<zmq::socket_t> ConnectSubscriber(const std::string& endpoint, std::string
                                         int receive_hwm = 1000);
 
 // A received message's bytes at an 8-byte aligned address, as FlatBuffers needs: ZeroMQ may
-// hand out a message inside its receive buffer at any offset. Copies into `scratch` only when
-// the message is misaligned.
+// hand out a message inside its receive buffer at any offset (core/aligned_bytes.h).
 inline const uint8_t* AlignedBytes(const zmq::message_t& message, std::vector<uint64_t>& scratch) {
-  const auto* data = message.data<uint8_t>();
-  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) == 0) return data;
-  scratch.resize((message.size() + 7) / 8);
-  std::memcpy(scratch.data(), data, message.size());
-  return reinterpret_cast<const uint8_t*>(scratch.data());
+  return doppel::AlignedBytes(std::string_view(message.data<char>(), message.size()), scratch);
 }
 
 }  // namespace doppel::eventstore

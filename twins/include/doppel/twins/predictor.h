@@ -68,8 +68,15 @@ struct Prediction {
   std::optional<PredictedCollision> collision;
   std::vector<PredictedLimitViolation> limit_violations;  // first crossing per joint
   int steps = 0;
+  // Why nothing was predicted (a non-finite pose, joint or command reached the predictor:
+  // ODE asserts on such values, so they never reach it). Empty when predicted.
+  std::string refused;
+  // The command was beyond the robot's limits and was predicted at the limit.
+  bool command_limited = false;
 };
 
+// Commands are followed within the robot's own limits: a base's wheel speeds within its
+// wheel joints' velocity limits (the commanded arc kept), an arm's joints within theirs.
 class Predictor {
  public:
   // REQUIRES: model.has_kinematics()
@@ -79,10 +86,13 @@ class Predictor {
  private:
   Prediction PredictBase(const PredictionRequest& request, const PredictionOptions& options) const;
   Prediction PredictArm(const PredictionRequest& request, const PredictionOptions& options) const;
-  void AddScene(class OdeWorld& world) const;
+  // Adds the obstacles that something within `reach` of `center` can touch (the broad
+  // phase: a prediction costs what is near the robot, not the size of the site).
+  void AddScene(class OdeWorld& world, const Eigen::Vector3d& center, double reach) const;
 
   std::shared_ptr<const RobotModel> model_;
   std::shared_ptr<const Scene> scene_;
+  double extent_ = 0;  // radius about the root that holds every link at any joint position
 };
 
 }  // namespace doppel::twins

@@ -13,6 +13,7 @@
 #include <array>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "doppel/eventstore/event_store.h"
@@ -33,8 +34,10 @@ struct RobotState {
   uint64_t last_position = 0;
   bool registered = false;
   std::string model;
-  std::vector<std::string> joint_names;
+  std::vector<std::string> joint_names;  // at most schemas::kMaxJointsPerRobot
   std::vector<double> joint_position, joint_velocity, joint_effort;
+  // Slot of each joint name: derived from joint_names (not encoded), rebuilt when stale.
+  std::unordered_map<std::string, size_t> joint_index;
   Eigen::Vector3d base_position = Eigen::Vector3d::Zero();
   Eigen::Quaterniond base_orientation = Eigen::Quaterniond::Identity();
   Eigen::Vector3d base_linear = Eigen::Vector3d::Zero();  // in the base frame

@@ -11,6 +11,10 @@
 // Units are metres and radians in the site frame (z up). A box's position is its center;
 // "yaw" (default 0) turns it about z. A cylinder stands on its axis along z. A wall is a box
 // from one floor point to another, standing on z = 0.
+//
+// Limits (a scene breaking one is refused with the obstacle and the reason): at most
+// kMaxObstacles obstacles; every number finite; sizes in (0, kMaxObstacleSize] metres;
+// positions within kMaxSceneCoordinate of the origin; names UTF-8 of at most 256 bytes.
 #pragma once
 
 #include <Eigen/Geometry>
@@ -22,12 +26,19 @@
 
 namespace doppel::twins {
 
+inline constexpr size_t kMaxObstacles = 10000;
+inline constexpr double kMaxObstacleSize = 1000.0;       // m, any dimension of one obstacle
+inline constexpr double kMaxSceneCoordinate = 100000.0;  // m from the site origin
+
 struct Obstacle {
   enum class Kind { kBox, kCylinder };
   std::string name;
   Kind kind = Kind::kBox;
   Eigen::Vector3d size = Eigen::Vector3d::Zero();  // box: x y z; cylinder: radius, height, 0
   Eigen::Isometry3d pose = Eigen::Isometry3d::Identity();
+  // Radius of a sphere about pose.translation() that holds the whole obstacle: the broad
+  // phase of a prediction skips obstacles out of the robot's reach.
+  double bounding_radius = 0;
 };
 
 struct Scene {

@@ -54,7 +54,9 @@ class TwinService {
     uint64_t alerts = 0;
     uint64_t published = 0;
     uint64_t append_errors = 0;
-    uint64_t checkpoint = 0;  // next global position not yet applied
+    uint64_t skipped = 0;              // events counted and skipped (bad values, unknown type)
+    uint64_t predictions_refused = 0;  // non-finite state or command: ODE never sees it
+    uint64_t checkpoint = 0;           // next global position not yet applied
   };
   Counters counters() const;
   const std::string& twin_publish_endpoint() const;

@@ -25,6 +25,9 @@ struct IngestOptions {
   // Which model a new robot registers with: the first (glob, model) whose glob matches its
   // name. A robot matching none registers without a model (generic: tracked, no physics).
   std::vector<std::pair<std::string, std::string>> models;
+  // Robots this ingest takes on; topics of further robots are ignored (counted in
+  // robots_refused, logged at a bounded rate) so a flood of fake names cannot grow the fleet.
+  size_t max_robots = 10000;
 };
 
 class DdsIngest {
@@ -41,6 +44,8 @@ class DdsIngest {
     uint64_t decimated = 0;
     uint64_t bad = 0;
     uint64_t append_errors = 0;
+    uint64_t robots_refused = 0;       // topics of robots past max_robots or with bad names
+    uint64_t warnings_suppressed = 0;  // warnings not logged by the rate limit
   };
   Counters counters() const;
 
