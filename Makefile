@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 DATA ?= ./doppel-data
 
-.PHONY: up tour test bench deps build format format-check clean
+.PHONY: up tour test bench deps build format format-check clean fuzz fuzz-smoke fuzz-build
 
 # The whole platform in one process: store, twin, DDS bridge, gateway + dashboard, and a
 # simulated fleet. Prints the dashboard and Foxglove URLs. ARGS passes more flags (--for 30s).
@@ -17,6 +17,23 @@ tour: build
 
 test: build
 	ctest --preset $(PRESET) -j2
+	$(MAKE) fuzz-smoke
+
+# libFuzzer targets (fuzz/): clang, ASan + UBSan, in build/fuzz. `make fuzz` runs each
+# target FUZZ_SECONDS (default 600) on its corpus; `make fuzz-smoke`, part of `make test`,
+# 20 s each. Both replay fuzz/regressions/ first. New corpus: build/fuzz/corpus/, crashes:
+# build/fuzz/crashes/<target>/.
+FUZZ_SECONDS ?= 600
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+fuzz-smoke: fuzz-build
+	FUZZ_SECONDS=20 bash fuzz/run.sh
+
+# The lock serializes builds with other build trees on a shared machine.
+fuzz-build: deps
+	cmake --preset fuzz >/dev/null
+	flock /tmp/doppel-build.lock cmake --build --preset fuzz
 
 bench: build
 	$(BUILD_DIR)/benchmarks/eventlog_bench --seconds 3

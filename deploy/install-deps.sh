@@ -5,6 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake make pkg-config git clang-format
+  # `make fuzz`: clang 14 and its compiler-rt (libFuzzer, ASan, UBSan runtimes), which clang
+  # only recommends.
+  clang libclang-rt-dev
   librocksdb-dev
   libflatbuffers-dev flatbuffers-compiler
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev uuid-dev
