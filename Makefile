@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 DATA ?= ./doppel-data
 
-.PHONY: up tour test bench deps build format format-check clean fuzz fuzz-smoke fuzz-build
+.PHONY: up tour test bench soak deps build format format-check clean fuzz fuzz-smoke fuzz-build
 
 # The whole platform in one process: store, twin, DDS bridge, gateway + dashboard, and a
 # simulated fleet. Prints the dashboard and Foxglove URLs. ARGS passes more flags (--for 30s).
@@ -34,6 +34,14 @@ fuzz-smoke: fuzz-build
 fuzz-build: deps
 	cmake --preset fuzz >/dev/null
 	flock /tmp/doppel-build.lock cmake --build --preset fuzz
+
+# The chaos soak for 30 minutes (make test runs it for 2): store, two twins, the DDS bridge,
+# the gateway, a simulated fleet, subscribers and dashboard clients as processes, killed and
+# paused at random, then checked (tests/node/chaos_soak.js). SOAK_SECONDS changes the length.
+SOAK_SECONDS ?= 1800
+soak: build
+	node tests/node/chaos_soak.js --doppel $(BUILD_DIR)/tools/doppel --seconds $(SOAK_SECONDS) \
+	  --interval-ms 4000 --out $(BUILD_DIR)/test-artifacts
 
 bench: build
 	$(BUILD_DIR)/benchmarks/eventlog_bench --seconds 3

@@ -121,7 +121,13 @@ Result<zmq::socket_t> ConnectSubscriber(const std::string& endpoint, std::string
     sub.set(zmq::sockopt::linger, 0);
     sub.set(zmq::sockopt::rcvhwm, receive_hwm);
     sub.set(zmq::sockopt::subscribe, prefix);
-    sub.connect(endpoint);
+    // Several publishers (one per twin partition) feed one socket; ZeroMQ fair-queues them.
+    for (size_t start = 0; start <= endpoint.size();) {
+      size_t end = endpoint.find(',', start);
+      if (end == std::string::npos) end = endpoint.size();
+      if (end > start) sub.connect(endpoint.substr(start, end - start));
+      start = end + 1;
+    }
     return sub;
   } catch (const zmq::error_t& e) {
     return Status::InvalidArgument(fmt::format("cannot subscribe to {}: {}", endpoint, e.what()));

@@ -1,5 +1,7 @@
 #include "store_access.h"
 
+#include <filesystem>
+
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_client.h"
 
@@ -39,6 +41,15 @@ Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOpti
       eventstore::CurveClientConfig{server->public_key, *client});
 }
 
+std::string ResolveDataDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  // RocksDB's CURRENT file marks a database directory.
+  if (fs::exists(fs::path(dir) / "CURRENT", ec)) return dir;
+  if (fs::exists(fs::path(dir) / "log" / "CURRENT", ec)) return (fs::path(dir) / "log").string();
+  return dir;
+}
+
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access) {
   if (!options.store.empty()) {
@@ -57,7 +68,7 @@ Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& op
   eventstore::EventLogOptions log_options;
   log_options.read_only = access == Access::kReadOnly;
   log_options.create_if_missing = access == Access::kReadWrite;
-  auto log = eventstore::EventLog::Open(options.data_dir, log_options);
+  auto log = eventstore::EventLog::Open(ResolveDataDir(options.data_dir), log_options);
   if (!log.ok()) return log.status();
   return std::unique_ptr<eventstore::EventStore>(std::move(log).value());
 }

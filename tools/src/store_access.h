@@ -27,6 +27,11 @@ void AddCurveClientOptions(CLI::App& cmd, StoreOptions& options);
 // The CURVE settings the flags name, or nullopt when none were given.
 Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOptions& options);
 
+// The event log directory that --data DIR names: DIR itself, or DIR/log when DIR is the data
+// directory `doppel up` made (it keeps the log in DIR/log beside its tokens) and DIR holds
+// no log of its own. Every command that takes --data resolves it this way.
+std::string ResolveDataDir(const std::string& dir);
+
 enum class Access { kReadOnly, kReadWrite };
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access);

@@ -52,7 +52,7 @@ int RunStore(const StoreServerFlags& f) {
   eventstore::EventLogOptions log_options;
   log_options.sync = !f.no_sync;
   if (f.no_sync) log::Warn("store", "--no-sync: acknowledged events can be lost on power loss");
-  auto log = eventstore::EventLog::Open(f.data_dir, log_options);
+  auto log = eventstore::EventLog::Open(ResolveDataDir(f.data_dir), log_options);
   if (!log.ok()) return Fail(log.status());
   auto server = eventstore::StoreServer::Start(**log, options);
   if (!server.ok()) return Fail(server.status());

@@ -58,8 +58,9 @@ void ConfigureClientSocket(zmq::socket_t& socket, const std::string& endpoint,
 zmq::context_t& SharedZmqContext();
 
 // A SUB socket on the shared context, no linger, subscribed to `prefix` and connected to
-// `endpoint` (e.g. a twin's TwinState PUB with prefix "twin/"). Holds at most `receive_hwm`
-// messages before ZeroMQ drops.
+// `endpoint` (e.g. a twin's TwinState PUB with prefix "twin/"), or to each of a
+// comma-separated list of endpoints (the twins of every partition). Holds at most
+// `receive_hwm` messages before ZeroMQ drops.
 Result<zmq::socket_t> ConnectSubscriber(const std::string& endpoint, std::string_view prefix,
                                         int receive_hwm = 1000);
 

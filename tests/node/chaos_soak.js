@@ -1,0 +1,400 @@
+// Chaos soak: the platform as separate processes (store, two twin partitions, the DDS bridge
+// both ways, the gateway, a simulated fleet, dashboard clients, subscribers and an appender
+// that logs what was acknowledged) while a nemesis kills processes with SIGKILL or pauses them
+// with SIGSTOP/SIGCONT and restarts them every few seconds. Then a checker:
+//   - no acknowledged event lost: every line of the appender's ack log is in the store with
+//     the same stream, version and position; `doppel verify` passes;
+//   - every subscriber saw every event exactly once and in order (a killed subscriber resumes
+//     from the position after the last one it printed, as its checkpoint);
+//   - twins converge: once the fleet stops, each robot's last TwinState (through the gateway)
+//     has the store's last version and the same joint positions as `doppel state`;
+//   - gateway clients reconnect and resume: each received messages after the gateway's last
+//     restart;
+//   - memory flat after warm-up: no incarnation of a process grew by more than MEM_GROWTH_MB
+//     between 10 s after its start and its end (sampled from /proc every second).
+// Usage: node chaos_soak.js --doppel PATH [--seconds 120] [--out DIR] [--interval-ms 3000]
+"use strict";
+const { FoxgloveClient } = require("@foxglove/ws-protocol");
+const WebSocket = require("ws");
+const { spawn, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { args, domainFor, sleep, waitFor, check, run } = require("./lib");
+
+const MEM_GROWTH_MB = 96;
+const ROBOTS = 6;
+
+function log(...a) {
+  console.log(new Date().toISOString(), ...a);
+}
+
+// Ports of our own: the store and the twins must come back on the same endpoints.
+function basePort() {
+  return 21000 + ((process.pid * 13) % 4000) * 8;
+}
+
+class Managed {
+  constructor(name, argv, { out, onStart } = {}) {
+    this.name = name;
+    this.argv = argv;
+    this.out = out;            // file that collects stdout across incarnations (append)
+    this.onStart = onStart;    // () => extra argv at each start (e.g. a subscriber's --from)
+    this.proc = null;
+    this.stderr = "";
+    this.incarnations = [];    // {start, rss: [[t, kb]], end}
+    this.kills = 0;
+    this.pauses = 0;
+    this.paused = false;
+    this.wanted = true;        // restart on exit
+  }
+
+  start(doppel) {
+    const extra = this.onStart ? this.onStart() : [];
+    const stdio = ["ignore", this.out ? fs.openSync(this.out, "a") : "ignore", "pipe"];
+    this.proc = spawn(doppel, [...this.argv, ...extra], { stdio });
+    if (typeof stdio[1] === "number") fs.closeSync(stdio[1]);
+    this.proc.stderr.on("data", (d) => {
+      this.stderr += d;
+      if (this.stderr.length > 200000) this.stderr = this.stderr.slice(-100000);
+    });
+    const inc = { start: Date.now(), rss: [], end: null, pid: this.proc.pid };
+    this.incarnations.push(inc);
+    this.proc.on("exit", (code, signal) => {
+      inc.end = Date.now();
+      inc.exit = { code, signal };
+    });
+    this.paused = false;
+  }
+
+  alive() {
+    return this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  sampleRss() {
+    if (!this.alive()) return;
+    try {
+      const status = fs.readFileSync(`/proc/${this.proc.pid}/status`, "utf8");
+      const kb = Number(status.match(/VmRSS:\s+(\d+)/)[1]);
+      this.incarnations[this.incarnations.length - 1].rss.push([Date.now(), kb]);
+    } catch (e) {
+      // exited between the check and the read
+    }
+  }
+
+  async kill(doppel) {
+    if (!this.alive()) return;
+    this.kills++;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGKILL");
+    await exited;
+    await sleep(300 + Math.random() * 1200);
+    this.start(doppel);
+  }
+
+  async pause() {
+    if (!this.alive()) return;
+    this.pauses++;
+    this.paused = true;
+    this.proc.kill("SIGSTOP");
+    await sleep(1000 + Math.random() * 2000);
+    if (this.alive()) this.proc.kill("SIGCONT");
+    this.paused = false;
+  }
+
+  async stop() {
+    this.wanted = false;
+    if (!this.alive()) return;
+    if (this.paused) this.proc.kill("SIGCONT");
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGINT");
+    const timer = setTimeout(() => this.proc && this.proc.kill("SIGKILL"), 15000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+// A dashboard client that reconnects whenever the gateway goes away, subscribing to every
+// robot's twin channel; it keeps each robot's newest twin message.
+class DashboardClient {
+  constructor(url) {
+    this.url = url;
+    this.latest = new Map();  // robot -> twin json
+    this.received = [];       // receipt times
+    this.connects = 0;
+    this.stopped = false;
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    this.connects++;
+    const ws = new WebSocket(this.url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]);
+    const client = new FoxgloveClient({ ws });
+    this.client = client;
+    const channels = new Map();
+    let next = 1;
+    const decoder = new TextDecoder();
+    client.on("advertise", (list) => {
+      for (const c of list) {
+        if (!c.topic.endsWith("/twin")) continue;
+        const id = client.subscribe(c.id);
+        channels.set(id, c.topic.split("/")[1]);
+        next++;
+      }
+    });
+    client.on("message", ({ subscriptionId, data }) => {
+      const robot = channels.get(subscriptionId);
+      if (!robot) return;
+      this.received.push(Date.now());
+      if (this.received.length > 100000) this.received.splice(0, 50000);
+      try {
+        this.latest.set(robot, JSON.parse(decoder.decode(data)));
+      } catch (e) {
+        this.bad = (this.bad || 0) + 1;
+      }
+    });
+    let retried = false;
+    const retry = () => {
+      if (retried) return;
+      retried = true;
+      setTimeout(() => this.connect(), 300);
+    };
+    client.on("close", retry);
+    client.on("error", retry);
+    ws.on("error", retry);
+  }
+
+  close() {
+    this.stopped = true;
+    try {
+      this.client.close();
+    } catch (e) {
+      // already closed
+    }
+  }
+}
+
+function readAll(doppel, store) {
+  const out = execFileSync(doppel, ["read", "--store", store, "--format", "jsonl"],
+                           { maxBuffer: 1 << 30 }).toString();
+  return out.split("\n").filter((l) => l).map((l) => JSON.parse(l));
+}
+
+// A subscriber's checkpoint: its output file holds whole lines up to the last event it
+// printed (a SIGKILL can cut the last line: that part is dropped and printed again).
+function resumeFrom(file) {
+  if (fs.existsSync(file)) {
+    const text = fs.readFileSync(file, "utf8");
+    const whole = text.lastIndexOf("\n") + 1;
+    if (whole < text.length) fs.truncateSync(file, Buffer.byteLength(text.slice(0, whole)));
+  }
+  return ["--from", String(lastPosition(file) + 1)];
+}
+
+function lastPosition(file) {
+  if (!fs.existsSync(file)) return -1;
+  const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return JSON.parse(lines[i]).position;
+    } catch (e) {
+      // a line cut by SIGKILL: the position before it
+    }
+  }
+  return -1;
+}
+
+run(async () => {
+  const a = args();
+  const doppel = a.doppel;
+  const seconds = Number(a.seconds || 120);
+  const interval = Number(a["interval-ms"] || 3000);
+  const out = a.out || os.tmpdir();
+  fs.mkdirSync(out, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "doppel-soak-"));
+  const domain = domainFor(7);
+  const p = basePort();
+  const ep = (k) => `tcp://127.0.0.1:${p + k}`;
+  const store = ep(0), pub = ep(1), twin0 = ep(2), twin1 = ep(3);
+  const httpPort = p + 4;
+  const tokens = path.join(dir, "tokens");
+  fs.writeFileSync(tokens, "soak-viewer viewer soak\n", { mode: 0o600 });
+  log(`soak for ${seconds} s in ${dir}, ports ${p}..${p + 4}, DDS domain ${domain}`);
+
+  const subFiles = [0, 1].map((i) => path.join(dir, `sub${i}.jsonl`));
+  const procs = {
+    store: new Managed("store", ["store", "--data", path.join(dir, "log"), "--listen", store,
+                                 "--publish", pub]),
+    twin0: new Managed("twin0", ["twin", "--store", store, "--publish", pub, "--twin-publish",
+                                 twin0, "--partition", "0/2"]),
+    twin1: new Managed("twin1", ["twin", "--store", store, "--publish", pub, "--twin-publish",
+                                 twin1, "--partition", "1/2"]),
+    bridge: new Managed("bridge", ["bridge-dds", "--store", store, "--publish", pub, "--domain",
+                                   String(domain), "--twin-publish", `${twin0},${twin1}`,
+                                   "--model", "sim_arm_*=doppel_arm6",
+                                   "--model", "sim_base_*=doppel_base"]),
+    gateway: new Managed("gateway", ["gateway", "--port", String(httpPort), "--tokens", tokens,
+                                     "--twin-publish", `${twin0},${twin1}`, "--store", store,
+                                     "--publish", pub]),
+    sim: new Managed("sim", ["sim-fleet", "--robots", String(ROBOTS), "--rate", "20", "--domain",
+                             String(domain)]),
+    sub0: new Managed("sub0", ["subscribe", "--store", store, "--publish", pub],
+                      { out: subFiles[0], onStart: () => resumeFrom(subFiles[0]) }),
+    sub1: new Managed("sub1", ["subscribe", "--store", store, "--publish", pub],
+                      { out: subFiles[1], onStart: () => resumeFrom(subFiles[1]) }),
+  };
+  const ackLog = path.join(dir, "acks.txt");
+  const appender = new Managed("appender", ["bench", "append", "--store", store, "--clients", "4",
+                                            "--duration", String(seconds), "--payload-bytes", "100",
+                                            "--ack-log", ackLog, "--stream-prefix", "soak"]);
+  procs.store.start(doppel);
+  await sleep(500);
+  for (const [name, m] of Object.entries(procs)) if (name !== "store") m.start(doppel);
+  appender.start(doppel);
+  const clients = [0, 1].map(() => new DashboardClient(`ws://127.0.0.1:${httpPort}/?token=soak-viewer`));
+  const all = [...Object.values(procs), appender];
+  const sampler = setInterval(() => all.forEach((m) => m.sampleRss()), 1000);
+  // Restart whatever exited by itself (a crash is a finding: it is counted and reported).
+  const crashes = [];
+  const watchdog = setInterval(() => {
+    for (const m of Object.values(procs)) {
+      if (m.wanted && !m.alive() && !m.restarting) {
+        const inc = m.incarnations[m.incarnations.length - 1];
+        if (inc.exit && inc.exit.signal !== "SIGKILL") {
+          crashes.push(`${m.name} exited by itself: ${JSON.stringify(inc.exit)}: ${m.stderr.slice(-1500)}`);
+        }
+        m.start(doppel);
+      }
+    }
+  }, 500);
+
+  // The nemesis.
+  const victims = ["store", "twin0", "twin1", "bridge", "gateway", "sim", "sub0"];
+  const deadline = Date.now() + seconds * 1000 - 8000;
+  let gatewayLastStart = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(interval * (0.5 + Math.random()));
+    const victim = procs[victims[Math.floor(Math.random() * victims.length)]];
+    if (Math.random() < 0.6) {
+      victim.restarting = true;
+      log(`kill -9 ${victim.name}`);
+      await victim.kill(doppel);
+      victim.restarting = false;
+      if (victim.name === "gateway") gatewayLastStart = Date.now();
+    } else {
+      log(`pause ${victim.name}`);
+      await victim.pause();
+    }
+  }
+  log("nemesis stopped; waiting for the appender to finish");
+  await waitFor("the appender to finish", () => !appender.alive(), 60000);
+  check(appender.incarnations[0].exit.code === 0,
+        `appender exited with ${JSON.stringify(appender.incarnations[0].exit)}: ${appender.stderr.slice(-2000)}`);
+  // The fleet stops; twins and subscribers catch up.
+  await procs.sim.stop();
+  const events = await (async () => {
+    let evs = [];
+    await waitFor("subscribers to reach the store's end", () => {
+      evs = readAll(doppel, store);
+      const end = evs.length - 1;
+      return lastPosition(subFiles[0]) === end && lastPosition(subFiles[1]) === end;
+    }, 60000);
+    return evs;
+  })();
+  log(`${events.length} events in the store`);
+
+  // 1. No acknowledged event lost.
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const acks = fs.readFileSync(ackLog, "utf8").split("\n").filter((l) => l);
+  check(acks.length > 100, `only ${acks.length} acknowledged appends`);
+  for (const line of acks) {
+    const [id, stream, version, position] = line.split(" ");
+    const e = byId.get(id);
+    check(e, `acknowledged event ${id} (${stream} v${version} @${position}) is missing`);
+    check(e.stream === stream && e.version === Number(version) && e.position === Number(position),
+          `acknowledged event ${id} moved: ${line} vs ${JSON.stringify([e.stream, e.version, e.position])}`);
+  }
+  for (let i = 0; i < events.length; i++) check(events[i].position === i, `position ${i} missing`);
+  execFileSync(doppel, ["verify", "--store", store]);
+  log(`acks: ${acks.length} acknowledged events all present; verify OK`);
+
+  // 2. Subscribers: exactly once, in order.
+  for (const file of subFiles) {
+    const seen = fs.readFileSync(file, "utf8").split("\n").filter((l) => l).map((l) => JSON.parse(l));
+    check(seen.length === events.length, `${path.basename(file)}: ${seen.length} events, store has ${events.length}`);
+    for (let i = 0; i < seen.length; i++) {
+      check(seen[i].position === i && seen[i].id === events[i].id, `${path.basename(file)}: event ${i} is ${JSON.stringify(seen[i]).slice(0, 200)}`);
+    }
+  }
+  log("subscribers: every event exactly once, in order");
+
+  // 3. Twins converge to the store's state.
+  const robots = [...new Set(events.filter((e) => e.stream.startsWith("robot-")).map((e) => e.stream.slice(6)))];
+  check(robots.length === ROBOTS, `robots in the store: ${robots.join(", ")}`);
+  const heads = () => {
+    const evs = readAll(doppel, store);
+    const h = new Map();
+    for (const e of evs) if (e.stream.startsWith("robot-")) h.set(e.stream.slice(6), e.version);
+    return h;
+  };
+  let lastDiff = "";
+  await waitFor("twins to converge to the store", () => {
+    const h = heads();
+    for (const r of robots) {
+      const t = clients[0].latest.get(r);
+      if (!t || t.version !== h.get(r)) {
+        lastDiff = `${r}: twin ${t && t.version} store ${h.get(r)}`;
+        return false;
+      }
+    }
+    return true;
+  }, 60000).catch((e) => { throw new Error(`${e.message}: ${lastDiff}`); });
+  for (const r of robots) {
+    const s = JSON.parse(execFileSync(doppel, ["state", "--store", store, "--robot", r]).toString());
+    const t = clients[0].latest.get(r);
+    check(s.version === t.version, `${r}: state version ${s.version}, twin ${t.version}`);
+    t.joint_names.forEach((name, i) => {
+      check(Math.abs(s.joints[name].position - t.joint_position[i]) < 1e-9,
+            `${r}.${name}: state ${s.joints[name].position}, twin ${t.joint_position[i]}`);
+    });
+  }
+  log(`twins: ${robots.length} robots converged (version and joints equal to doppel state)`);
+
+  // 4. Gateway clients reconnected and resumed.
+  for (const [i, c] of clients.entries()) {
+    const after = c.received.filter((t) => t > gatewayLastStart).length;
+    check(after > 0, `client ${i} received nothing after the gateway's last restart`);
+    log(`client ${i}: ${c.connects} connections, ${after} messages since the last gateway start`);
+  }
+
+  // 5. Memory flat after warm-up.
+  const memory = [];
+  for (const m of all) {
+    for (const inc of m.incarnations) {
+      const warm = inc.rss.filter(([t]) => t - inc.start >= 10000);
+      if (warm.length < 5) continue;
+      const growth = (warm[warm.length - 1][1] - warm[0][1]) / 1024;
+      memory.push({ name: m.name, lived_s: Math.round((warm[warm.length - 1][0] - inc.start) / 1000),
+                    first_mb: Math.round(warm[0][1] / 1024), growth_mb: Math.round(growth) });
+      check(growth <= MEM_GROWTH_MB, `${m.name} grew ${growth.toFixed(0)} MB after warm-up`);
+    }
+  }
+  memory.sort((x, y) => y.lived_s - x.lived_s);
+  log(`memory: ${memory.length} incarnations past warm-up; longest: ${JSON.stringify(memory.slice(0, 8))}`);
+
+  clearInterval(watchdog);
+  clearInterval(sampler);
+  clients.forEach((c) => c.close());
+  for (const m of Object.values(procs)) await m.stop();
+  check(crashes.length === 0, `processes crashed:\n${crashes.join("\n")}`);
+  const summary = {
+    seconds, events: events.length, acknowledged: acks.length,
+    kills: Object.fromEntries(Object.values(procs).map((m) => [m.name, m.kills])),
+    pauses: Object.fromEntries(Object.values(procs).map((m) => [m.name, m.pauses])),
+    reconnects: clients.map((c) => c.connects - 1), memory: memory.slice(0, 8),
+  };
+  fs.writeFileSync(path.join(out, "soak-summary.json"), JSON.stringify(summary, null, 2));
+  log(`summary: ${JSON.stringify(summary)}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
