@@ -3,6 +3,7 @@
 // decimated samples are counted, never appended as good data.
 #include "doppel/bridges/dds_ingest.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -35,7 +36,9 @@ class DdsIngestTest : public ::testing::Test {
     o.endpoint = store_.listen;
     client_ = std::move(eventstore::StoreClient::Connect(o)).value();
     // Robot names unique to this process: DDS discovery spans every process on loopback.
-    prefix_ = "t" + std::to_string(::getpid()) + "x";
+    // fmt, not "t" + std::to_string(...): GCC 12 -O3 warns -Wrestrict on that (a false
+    // positive in libstdc++), and a Release build must stay clean.
+    prefix_ = fmt::format("t{}x", ::getpid());
   }
 
   std::unique_ptr<DdsIngest> StartIngest(double max_rate_hz, size_t max_robots = 10000) {
