@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <limits>
 
 namespace doppel {
 namespace {
@@ -17,6 +18,13 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool IsLeapYear(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+
+int64_t DaysInMonth(int64_t y, int64_t m) {
+  static constexpr int64_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeapYear(y) ? 29 : kDays[m - 1];
 }
 
 bool ParseFixed(std::string_view s, size_t pos, size_t len, int64_t* out) {
@@ -106,10 +114,22 @@ Result<TimeNs> ParseTime(std::string_view text) {
     }
     if (i != text.size()) return bad("trailing characters");
   }
+  if (day > DaysInMonth(year, month)) return bad("day out of range for the month");
+  // Every intermediate fits easily (|days| < 4e6); only the final scaling to ns can overflow.
   const int64_t days =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
-  return secs * 1'000'000'000 + frac_ns;
+  // Before the epoch, scale secs + 1 and step back: the earliest representable time has a
+  // fraction, so secs * 1e9 alone would leave the range there.
+  const bool borrow = secs < 0 && frac_ns > 0;
+  int64_t ns;
+  if (__builtin_mul_overflow(secs + borrow, int64_t{1'000'000'000}, &ns) ||
+      __builtin_add_overflow(ns, borrow ? frac_ns - 1'000'000'000 : frac_ns, &ns)) {
+    return bad(fmt::format("out of range: representable times run from {} to {}",
+                           FormatTime(std::numeric_limits<TimeNs>::min()),
+                           FormatTime(std::numeric_limits<TimeNs>::max())));
+  }
+  return ns;
 }
 
 std::string FormatTime(TimeNs ns) {
@@ -133,8 +153,6 @@ Result<int64_t> ParseDurationNs(std::string_view text) {
     return Status::InvalidArgument(
         fmt::format("bad duration '{}': want a number and a unit, e.g. 30s, 2h, 500ms", text));
   }
-  int64_t v = 0;
-  std::from_chars(text.data(), text.data() + digits, v);
   const std::string_view unit = text.substr(digits);
   int64_t scale;
   if (unit == "ns")
@@ -155,7 +173,18 @@ Result<int64_t> ParseDurationNs(std::string_view text) {
     return Status::InvalidArgument(
         fmt::format("bad duration '{}': unknown unit '{}' (ns|us|ms|s|m|h|d)", text, unit));
   }
-  return v * scale;
+  // A duration is int64 ns, so the largest is 2^63-1 ns (106751d 23h 47m 16.854775807s, about
+  // 292 years). Anything longer is refused rather than wrapped: a wrapped retention age would
+  // make scavenge delete nearly everything.
+  int64_t v = 0;
+  int64_t ns = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, v);
+  if (ec != std::errc() || end != text.data() + digits || __builtin_mul_overflow(v, scale, &ns)) {
+    return Status::InvalidArgument(fmt::format(
+        "bad duration '{}': longer than the largest duration, {}{} (2^63-1 ns, about 292 years)",
+        text, std::numeric_limits<int64_t>::max() / scale, unit.empty() ? "s" : unit));
+  }
+  return ns;
 }
 
 }  // namespace doppel

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "doppel/core/base64.h"
@@ -62,6 +63,38 @@ TEST(ClockTest, ParsesDurations) {
   EXPECT_EQ(*ParseDurationNs("500ms"), 500'000'000);
   EXPECT_FALSE(ParseDurationNs("fast").ok());
   EXPECT_FALSE(ParseDurationNs("3 weeks").ok());
+}
+
+TEST(ClockTest, DurationsBeyondInt64NanosecondsAreRefusedNotWrapped) {
+  // 213504 days is 2^64 ns plus 25 minutes: it used to wrap to 25 minutes.
+  for (const char* bad : {"213504d", "106752d", "9223372036854775808ns", "99999999999999999999s",
+                          "7dx", "1.5h", "-5s", "+5s", " 5s", "5 s"}) {
+    auto d = ParseDurationNs(bad);
+    EXPECT_FALSE(d.ok()) << bad << " parsed as " << (d.ok() ? *d : 0);
+    if (!d.ok()) {
+      EXPECT_EQ(d.status().code(), Status::Code::kInvalidArgument);
+    }
+  }
+  EXPECT_NE(ParseDurationNs("213504d").status().message().find("292 years"), std::string::npos)
+      << ParseDurationNs("213504d").status().message();
+  // The bounds themselves still parse.
+  EXPECT_EQ(*ParseDurationNs("106751d"), 106751LL * 86'400'000'000'000);
+  EXPECT_EQ(*ParseDurationNs("9223372036854775807ns"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(*ParseDurationNs("0"), 0);
+}
+
+TEST(ClockTest, TimesOutsideTheNanosecondRangeAreRefusedNotWrapped) {
+  for (const char* bad :
+       {"0000-01-01", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1677-09-21T00:12:43Z",
+        "2262-04-11T23:47:17Z", "2026-02-30", "2025-02-29", "2026-11-22T10:15:30Zjunk",
+        "2026-11-22junk", "99999999999999999999"}) {
+    auto t = ParseTime(bad);
+    EXPECT_FALSE(t.ok()) << bad << " parsed as " << (t.ok() ? *t : 0);
+  }
+  EXPECT_NE(ParseTime("9999-12-31").status().message().find("out of range"), std::string::npos);
+  EXPECT_EQ(*ParseTime("2262-04-11T23:47:16.854775807Z"), std::numeric_limits<TimeNs>::max());
+  EXPECT_EQ(*ParseTime("1677-09-21T00:12:43.145224192Z"), std::numeric_limits<TimeNs>::min());
+  EXPECT_TRUE(ParseTime("2024-02-29").ok());
 }
 
 TEST(Base64Test, RoundTripsAllLengths) {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "doppel/eventstore/log_format.h"
@@ -309,6 +310,38 @@ TEST(EventLogTest, MaxAgeHidesOldEvents) {
   ASSERT_EQ(page->events.size(), 2u);
   EXPECT_EQ(page->events[0].version(), 3u);
   EXPECT_EQ(*log->GetStreamMetadata("robot-1"), (StreamMetadata{50'000'000, 0, 0}));
+}
+
+TEST(EventLogTest, HugeRetentionLimitsHideNothingInsteadOfWrapping) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 5)).ok());
+  // version + max_count used to wrap to a small number and hide all but version 0.
+  const uint64_t kMaxCount = std::numeric_limits<uint64_t>::max();
+  const int64_t kMaxAge = std::numeric_limits<int64_t>::max();
+  ASSERT_TRUE(log->SetStreamMetadata("robot-1", {kMaxAge, kMaxCount, 0}).ok());
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events.size(), 5u);
+  auto all = log->ReadAll(0, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->events.size(), 5u);
+  auto stats = log->Scavenge();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->events_removed, 0u);
+  // Max count 1 still keeps exactly the newest.
+  ASSERT_TRUE(log->SetStreamMetadata("robot-1", {0, 1, 0}).ok());
+  page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].version(), 4u);
+}
+
+TEST(EventLogTest, NegativeMaxAgeIsRefused) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  Status s = log->SetStreamMetadata("robot-1", {-1, 0, 0});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(*log->GetStreamMetadata("robot-1"), StreamMetadata{});
 }
 
 TEST(EventLogTest, NonDoppelDirectoryIsRefusedAndLeftUntouched) {

@@ -116,6 +116,44 @@ TEST(CliTest, BadInputIsAClearErrorAndWritesNothing) {
   EXPECT_EQ(RunDoppel({"read", "--data", data, "--bogus"}).exit_code, 2);
 }
 
+TEST(CliTest, OutOfRangeRetentionAndTimesAreUsageErrors) {
+  TempDir dir;
+  const std::string data = dir.path();
+  ASSERT_EQ(RunDoppel({"append", "--data", data, "--stream", "robot-1", "--type", "ModeChanged",
+                       "--json", R"({"mode":"Idle"})"})
+                .exit_code,
+            0);
+  // 213504d used to be stored as 25 minutes.
+  auto age =
+      RunDoppel({"stream-meta", "--data", data, "--stream", "robot-1", "--max-age", "213504d"});
+  EXPECT_EQ(age.exit_code, 2);
+  EXPECT_NE(age.err.find("292 years"), std::string::npos) << age.err;
+  auto junk = RunDoppel({"stream-meta", "--data", data, "--stream", "robot-1", "--max-age", "7dx"});
+  EXPECT_EQ(junk.exit_code, 2);
+  EXPECT_NE(junk.err.find("bad duration"), std::string::npos) << junk.err;
+  auto meta = RunDoppel({"stream-meta", "--data", data, "--stream", "robot-1"});
+  EXPECT_EQ(meta.exit_code, 0);
+  EXPECT_NE(meta.out.find("\"max_age_ns\":0"), std::string::npos) << meta.out;
+  for (const char* t : {"0000-01-01", "9999-12-31T23:59:59Z"}) {
+    auto read = RunDoppel({"read", "--data", data, "--since", t});
+    EXPECT_EQ(read.exit_code, 2) << t;
+    EXPECT_NE(read.err.find("out of range"), std::string::npos) << read.err;
+    read = RunDoppel({"read", "--data", data, "--until", t});
+    EXPECT_EQ(read.exit_code, 2) << t;
+  }
+  // The largest count is "keep everything", not "keep only version 0".
+  ASSERT_EQ(RunDoppel({"append", "--data", data, "--stream", "robot-1", "--type", "ModeChanged",
+                       "--json", R"({"mode":"Idle"})"})
+                .exit_code,
+            0);
+  ASSERT_EQ(RunDoppel({"stream-meta", "--data", data, "--stream", "robot-1", "--max-count",
+                       "18446744073709551615"})
+                .exit_code,
+            0);
+  auto read = RunDoppel({"read", "--data", data, "--stream", "robot-1"});
+  EXPECT_EQ(std::count(read.out.begin(), read.out.end(), '\n'), 2) << read.out;
+}
+
 TEST(CliTest, NonDoppelDirectoryIsRefused) {
   TempDir dir;
   { std::ofstream(dir.Sub("thesis.tex")) << "precious"; }

@@ -18,12 +18,15 @@ int64_t MonotonicNowNs();
 
 // Parses a moment: an integer (ns since the epoch) or ISO 8601 UTC such as
 // "2026-11-22T10:15:30Z", "2026-11-22T10:15:30.123456789Z", "2026-11-22T10:15:30+01:00",
-// or a date "2026-11-22".
+// or a date "2026-11-22". ISO times must fall in the int64 ns range, 1677-09-21T00:12:43Z to
+// 2262-04-11T23:47:16Z; anything else (year 0000, 9999, Feb 30, trailing text) is
+// InvalidArgument, never a wrapped value.
 Result<TimeNs> ParseTime(std::string_view text);
 // "2026-11-22T10:15:30.123456789Z"
 std::string FormatTime(TimeNs ns);
 
 // Parses a duration: an integer with a unit suffix ns|us|ms|s|m|h|d ("90s", "2h", "500ms").
+// At most 2^63-1 ns (106751d, about 292 years); longer is InvalidArgument, never wrapped.
 Result<int64_t> ParseDurationNs(std::string_view text);
 
 }  // namespace doppel
