@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
@@ -24,11 +25,20 @@
 #include "doppel/schemas/limits.h"
 #include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/payloads.h"
+#include "sync_point.h"
 
 namespace doppel::eventstore {
 namespace {
 
 constexpr char kComponent[] = "eventlog";
+
+// Default-family keys of accepted data loss (LostEvents::kAccept), beside log_format.h's:
+//   "lost"               be64 count of acknowledged positions accepted as lost
+//   "lost_until"         be64 position: the log resumes here, so lost positions stay unused
+//   "loss/" be64(first)  text: what was lost, when it was accepted, and RocksDB's complaint
+constexpr char kLostKey[] = "lost";
+constexpr char kLostUntilKey[] = "lost_until";
+constexpr char kLossRecordPrefix[] = "loss/";
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -167,6 +177,23 @@ EventLog::~EventLog() {
     queue_cv_.notify_all();
     committer_.join();
   }
+  if (sync_point_thread_.joinable()) {
+    {
+      std::lock_guard lock(sync_point_mu_);
+      sync_point_stopping_ = true;
+    }
+    sync_point_cv_.notify_all();
+    sync_point_thread_.join();
+  }
+  if (sync_point_ != nullptr && write_error_.ok()) {
+    // A clean close leaves an exact, durable sync point. Without sync, make the WAL durable
+    // first: the sync point must never name events the disk does not hold.
+    Status s = options_.sync ? Status::Ok() : FromRocks(db_->SyncWAL(), "syncing the WAL");
+    if (s.ok()) s = sync_point_->Record(next_position_);
+    if (s.ok()) s = sync_point_->Sync();
+    if (!s.ok()) log::Warn(kComponent, "closing {}: {}", dir_, s.ToString());
+  }
+  sync_point_.reset();
   if (db_ != nullptr) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
@@ -175,17 +202,134 @@ EventLog::~EventLog() {
 
 Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& dir,
                                                  const EventLogOptions& options) {
+  if (options.lost_events == LostEvents::kReport && !options.read_only) {
+    return Status::InvalidArgument("reporting lost events needs a read-only open");
+  }
+  if (options.lost_events == LostEvents::kAccept && options.read_only) {
+    return Status::InvalidArgument("accepting lost events needs a read-write open");
+  }
   std::unique_ptr<EventLog> log(new EventLog(dir, options));
-  DOPPEL_RETURN_IF_ERROR(log->OpenDb());
+  // First strictly: RocksDB refuses a WAL with a damaged record before its end, and leaves
+  // it as it is (a torn final record, left by a crash mid-write, is still dropped).
+  Status opened = log->OpenDb(/*point_in_time=*/false);
+  std::string wal_damage;
+  if (!opened.ok() && log->db_ == nullptr && opened.code() == Status::Code::kCorruption) {
+    // Recover up to the damage: to report or accept the loss, or (read-only, so nothing is
+    // written) just to name the positions in the refusal.
+    wal_damage = opened.message();
+    EventLogOptions salvage = options;
+    if (options.lost_events == LostEvents::kRefuse) salvage.read_only = true;
+    log.reset(new EventLog(dir, salvage));
+    opened = log->OpenDb(/*point_in_time=*/true);
+  }
+  DOPPEL_RETURN_IF_ERROR(opened);
   DOPPEL_RETURN_IF_ERROR(log->LoadState());
+  DOPPEL_RETURN_IF_ERROR(log->CheckSyncPoint(wal_damage));
   if (!options.read_only) {
     EventLog* raw = log.get();
     log->committer_ = std::thread([raw] { raw->CommitterLoop(); });
+    log->sync_point_thread_ = std::thread([raw] { raw->SyncPointLoop(); });
   }
   return log;
 }
 
-Status EventLog::OpenDb() {
+Status EventLog::CheckSyncPoint(const std::string& wal_damage) {
+  rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
+  rocksdb::FileSystem& fs = *env->GetFileSystem();
+  auto recorded = SyncPoint::Read(fs, dir_);
+  if (!recorded.ok()) return recorded.status();
+  const GlobalPosition recovered = next_position_;
+  std::string what;
+  if (recorded->has_value() && **recorded > recovered) {
+    what = fmt::format(
+        "acknowledged events are missing from event log {}: positions {}..{} ({} events) were "
+        "acknowledged (sync point {}) but the log recovered only positions below {}",
+        dir_, recovered, **recorded - 1, **recorded - recovered, **recorded, recovered);
+    if (!wal_damage.empty())
+      what += fmt::format("; the write-ahead log is damaged ({})", wal_damage);
+  } else if (!wal_damage.empty()) {
+    // The sync point can lag after a power cut, so it may not know what the damaged part
+    // held: still not a history to serve silently.
+    what = fmt::format(
+        "the write-ahead log of event log {} is damaged ({}); recovering up to the damage "
+        "keeps positions below {}, and events acknowledged after them may be lost",
+        dir_, wal_damage, recovered);
+  }
+  if (!what.empty()) {
+    switch (options_.lost_events) {
+      case LostEvents::kRefuse:
+        return Status::Corruption(fmt::format(
+            "{}. Refusing to open. `doppel verify --data {}` shows the damage; `doppel verify "
+            "--data {} --accept-data-loss` keeps what is left and records the loss",
+            what, dir_, dir_));
+      case LostEvents::kReport:
+        lost_problem_ = what;
+        break;
+      case LostEvents::kAccept:
+        DOPPEL_RETURN_IF_ERROR(RecordLoss(recovered, recorded->value_or(recovered), what));
+        break;
+    }
+  }
+  if (options_.read_only) return Status::Ok();
+  auto sync_point = SyncPoint::OpenForWrite(fs, dir_);
+  if (!sync_point.ok()) return sync_point.status();
+  sync_point_ = std::move(sync_point).value();
+  DOPPEL_RETURN_IF_ERROR(sync_point_->Record(next_position_));
+  return sync_point_->Sync();
+}
+
+Status EventLog::RecordLoss(GlobalPosition recovered, GlobalPosition acknowledged,
+                            const std::string& what) {
+  const uint64_t count = acknowledged - recovered;
+  std::string lost, until, key = kLossRecordPrefix;
+  format::PutBigEndian64(&lost, lost_ + count);
+  format::PutBigEndian64(&until, acknowledged);
+  format::PutBigEndian64(&key, recovered);
+  const std::string record = fmt::format("accepted at {}: {}", FormatTime(WallNowNs()), what);
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_cf_, kLostKey, lost);
+  batch.Put(meta_cf_, kLostUntilKey, until);
+  batch.Put(meta_cf_, key, record);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  DOPPEL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "recording accepted data loss"));
+  log::Error(kComponent, "data loss {}", record);
+  std::lock_guard lock(cache_mu_);
+  lost_ += count;
+  lost_until_ = acknowledged;
+  next_position_ = std::max(next_position_, acknowledged);
+  published_next_position_.store(next_position_);
+  return Status::Ok();
+}
+
+void EventLog::SyncPointLoop() {
+  GlobalPosition synced = next_position_;
+  std::unique_lock lock(sync_point_mu_);
+  while (!sync_point_stopping_) {
+    sync_point_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_point_interval_ms),
+                            [this] { return sync_point_stopping_; });
+    if (sync_point_stopping_) break;
+    const GlobalPosition current = published_next_position_.load();
+    if (current == synced) continue;
+    lock.unlock();
+    Status s;
+    if (!options_.sync) {
+      // Without sync the committer records nothing (its writes are not durable yet): make
+      // the WAL durable up to `current`, then record it.
+      s = FromRocks(db_->SyncWAL(), "syncing the WAL");
+      if (s.ok()) s = sync_point_->Record(current);
+    }
+    if (s.ok()) s = sync_point_->Sync();
+    if (s.ok()) {
+      synced = current;
+    } else {
+      log::Warn(kComponent, "{}: the sync point lags (appends are unaffected)", s.ToString());
+    }
+    lock.lock();
+  }
+}
+
+Status EventLog::OpenDb(bool point_in_time) {
   const int dir_state = DirectoryState(dir_);
   const bool has_db = FileExists(dir_ + "/CURRENT");
   if (dir_state == 2 && !has_db) {
@@ -201,7 +345,9 @@ Status EventLog::OpenDb() {
                                              format::kStreamMetaFamily};
   if (has_db) {
     std::vector<std::string> existing;
-    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_, &existing);
+    rocksdb::DBOptions list_options;
+    if (options_.env != nullptr) list_options.env = options_.env;
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(list_options, dir_, &existing);
     if (!s.ok()) return FromRocks(s, fmt::format("reading {}", dir_));
     for (const auto& f : families) {
       if (std::find(existing.begin(), existing.end(), f) == existing.end()) {
@@ -227,6 +373,16 @@ Status EventLog::OpenDb() {
   db_options.info_log = std::make_shared<RocksDbLogger>();
   // One committer writes; hash memtables (ids) do not support concurrent inserts anyway.
   db_options.allow_concurrent_memtable_write = false;
+  // Not the default point-in-time mode: that stops replay at the first damaged record and
+  // silently drops the rest of the WAL, acknowledged events included. This mode refuses a
+  // damaged record and only drops a torn final one, which a crash mid-write leaves and which
+  // held no acknowledged event. CheckSyncPoint catches what looks torn but is not (a
+  // truncated WAL).
+  db_options.wal_recovery_mode = point_in_time
+                                     ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.paranoid_checks = true;
+  if (options_.env != nullptr) db_options.env = options_.env;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& f : families) {
@@ -290,15 +446,23 @@ Status EventLog::LoadState() {
     next = last + 1;
     last_recorded = event->recorded_ns();
   }
-  std::string scavenged;
+  std::string scavenged, lost, lost_until;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, format::kScavengedKey, &scavenged);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading scavenge count");
+  for (auto [key, value] : {std::pair{kLostKey, &lost}, std::pair{kLostUntilKey, &lost_until}}) {
+    s = db_->Get(rocksdb::ReadOptions(), meta_cf_, key, value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading accepted data loss");
+  }
   {
     std::lock_guard lock(cache_mu_);
     heads_.clear();
     metadata_.clear();
     scavenged_ = scavenged.size() == 8 ? format::GetBigEndian64(scavenged) : 0;
+    lost_ = lost.size() == 8 ? format::GetBigEndian64(lost) : 0;
+    lost_until_ = lost_until.size() == 8 ? format::GetBigEndian64(lost_until) : 0;
   }
+  // After an accepted loss the log resumes after the lost positions, never reusing them.
+  next = std::max(next, lost_until_);
   next_position_ = next;
   last_recorded_ns_ = last_recorded;
   published_next_position_.store(next);
@@ -516,6 +680,13 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
   // never announces a position whose event has not been queued for publication.
   if (listener_) listener_(state.envelopes);
   published_next_position_.store(next_position_);
+  if (options_.sync) {
+    // The group is durable: record it, without an fsync (SyncPointLoop does those).
+    if (Status recorded = sync_point_->Record(next_position_); !recorded.ok()) {
+      sync_point_warning_.Warn("{}: the sync point lags (appends are unaffected)",
+                               recorded.ToString());
+    }
+  }
 }
 
 Result<std::optional<StreamVersion>> EventLog::LoadHead(std::string_view stream) const {
@@ -717,10 +888,17 @@ bool EventLog::Retained(std::string_view stream, StreamVersion version, TimeNs r
   }
   if (meta == StreamMetadata{}) return true;
   if (version < meta.truncate_before) return false;
-  if (meta.max_age_ns > 0 && recorded_ns < now - meta.max_age_ns) return false;
+  // Overflow-safe: a cutoff before the earliest representable time hides nothing by age, and
+  // the count check subtracts instead of adding (version + max_count wraps for huge counts).
+  TimeNs cutoff;
+  if (meta.max_age_ns > 0 && !__builtin_sub_overflow(now, meta.max_age_ns, &cutoff) &&
+      recorded_ns < cutoff) {
+    return false;
+  }
   if (meta.max_count > 0) {
     auto head = LoadHead(stream);
-    if (head.ok() && head->has_value() && version + meta.max_count <= **head) return false;
+    if (head.ok() && head->has_value() && version <= **head && **head - version >= meta.max_count)
+      return false;
   }
   return true;
 }
@@ -945,6 +1123,7 @@ VerifyReport EventLog::Verify() const {
   {
     std::lock_guard lock(cache_mu_);
     report.scavenged = scavenged_;
+    report.lost = lost_;
   }
   report.next_position = NextPosition();
   auto problem = [&report](std::string text) {
@@ -999,13 +1178,19 @@ VerifyReport EventLog::Verify() const {
     }
     if (!it->status().ok()) problem(fmt::format("reading log: {}", it->status().ToString()));
   }
-  if (expected_next != report.next_position) {
+  if (!lost_problem_.empty()) problem(lost_problem_);
+  if (expected_next > report.next_position ||
+      (expected_next < report.next_position && report.lost == 0)) {
     problem(fmt::format("log ends at position {} but the committer is at {}", expected_next,
                         report.next_position));
   }
-  if (gaps != report.scavenged) {
+  // Positions missing at the end count too once a loss there was accepted.
+  gaps += report.next_position > expected_next ? report.next_position - expected_next : 0;
+  if (gaps != report.scavenged + report.lost) {
     problem(
-        fmt::format("{} positions are missing but retention removed {}", gaps, report.scavenged));
+        fmt::format("{} positions are missing but retention removed {} and {} were accepted "
+                    "as lost",
+                    gaps, report.scavenged, report.lost));
   }
 
   // 2. The stream index: dense versions per stream, each pointing at a matching record.

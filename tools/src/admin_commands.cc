@@ -18,8 +18,17 @@ Result<std::unique_ptr<eventstore::EventLog>> OpenLog(const std::string& dir, bo
   return eventstore::EventLog::Open(dir, options);
 }
 
-int RunVerify(const StoreOptions& o) {
+struct VerifyOptions {
+  StoreOptions store;
+  bool accept_data_loss = false;
+};
+
+int RunVerify(const VerifyOptions& v) {
+  const StoreOptions& o = v.store;
   eventstore::VerifyReport report;
+  if (v.accept_data_loss && o.data_dir.empty()) {
+    return Fail(Status::InvalidArgument("--accept-data-loss needs --data (an embedded log)"));
+  }
   if (!o.store.empty()) {
     auto store = OpenStore(o, Access::kReadOnly);
     if (!store.ok()) return Fail(store.status());
@@ -27,16 +36,23 @@ int RunVerify(const StoreOptions& o) {
     if (!remote.ok()) return Fail(remote.status());
     report = *remote;
   } else {
-    auto log = OpenLog(o.data_dir, /*read_only=*/true);
+    // Missing acknowledged events are a verify failure (exit 5), not an error opening the log;
+    // --accept-data-loss records the loss in the log so it opens again.
+    eventstore::EventLogOptions options;
+    options.read_only = !v.accept_data_loss;
+    options.create_if_missing = false;
+    options.lost_events =
+        v.accept_data_loss ? eventstore::LostEvents::kAccept : eventstore::LostEvents::kReport;
+    auto log = eventstore::EventLog::Open(o.data_dir, options);
     if (!log.ok()) return Fail(log.status());
     report = (*log)->Verify();
   }
   for (const auto& p : report.problems) std::cout << "problem: " << p << '\n';
   std::cout << fmt::format(
       "verify {}: {} events in {} streams, next position {}, {} removed by retention, {} "
-      "problems\n",
+      "accepted as lost, {} problems\n",
       report.ok() ? "OK" : "FAILED", report.events, report.streams, report.next_position,
-      report.scavenged, report.problem_count);
+      report.scavenged, report.lost, report.problem_count);
   return report.ok() ? kExitOk : kExitVerifyFailed;
 }
 
@@ -85,10 +101,13 @@ int RunScavenge(const std::string& dir) {
 }  // namespace
 
 void AddVerifyCommand(CLI::App& app) {
-  auto o = std::make_shared<StoreOptions>();
+  auto o = std::make_shared<VerifyOptions>();
   CLI::App* cmd = app.add_subcommand(
       "verify", "Check every invariant of an event log; exit 0 only if all hold");
-  AddStoreOptions(*cmd, *o);
+  AddStoreOptions(*cmd, o->store);
+  cmd->add_flag("--accept-data-loss", o->accept_data_loss,
+                "When acknowledged events are missing (damaged write-ahead log), keep what is "
+                "left, record the loss in the log, and let it open again (positions stay unique)");
   cmd->callback([o] { ExitCode() = RunVerify(*o); });
 }
 

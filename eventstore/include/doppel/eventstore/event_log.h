@@ -23,15 +23,35 @@
 #include <unordered_map>
 #include <vector>
 
+#include "doppel/core/log.h"
 #include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/types.h"
 
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
 }  // namespace rocksdb
 
 namespace doppel::eventstore {
+
+class SyncPoint;
+
+// What Open does when acknowledged events are missing: RocksDB found a damaged record in its
+// write-ahead log, or the log it recovered ends before the sync point (sync_point.h), the
+// log's own record of what it acknowledged. A torn final record from a crash held only
+// unacknowledged writes and is dropped silently in every mode.
+enum class LostEvents {
+  // Refuse to open (Corruption), naming the acknowledged and the recovered positions.
+  kRefuse,
+  // Open read-only with what can be recovered; Verify() reports the loss. REQUIRES read_only.
+  kReport,
+  // Keep what can be recovered, record the loss in the log (Verify() then counts the lost
+  // positions like scavenged ones) and carry on. Lost positions are never reused; the lost
+  // events' stream versions are (their streams resume after the last recovered version).
+  // REQUIRES !read_only. The operator's escape: `doppel verify --accept-data-loss`.
+  kAccept,
+};
 
 struct EventLogOptions {
   // fsync every commit group before acknowledging it. Turning this off makes acknowledged
@@ -44,6 +64,13 @@ struct EventLogOptions {
   // Upper bounds on one commit group.
   size_t max_group_events = 8192;
   size_t max_group_bytes = 8 << 20;
+  LostEvents lost_events = LostEvents::kRefuse;
+  // How often a changed sync point is fsync'd, off the commit path. It bounds how far the
+  // sync point can lag after a power cut (after a process crash it is exact).
+  int sync_point_interval_ms = 1000;
+  // The environment RocksDB and the sync point use (tests inject simulated power cuts);
+  // nullptr = rocksdb::Env::Default(). Not owned; must outlive the log.
+  rocksdb::Env* env = nullptr;
 };
 
 struct ScavengeStats {
@@ -57,6 +84,7 @@ struct VerifyReport {
   uint64_t streams = 0;
   uint64_t scavenged = 0;
   uint64_t next_position = 0;
+  uint64_t lost = 0;  // positions an operator accepted as lost (LostEvents::kAccept)
   std::vector<std::string> problems;  // the first ones found (bounded)
   uint64_t problem_count = 0;
   bool ok() const { return problem_count == 0; }
@@ -65,7 +93,8 @@ struct VerifyReport {
 class EventLog final : public EventStore {
  public:
   // Opens (or creates) the log in `dir`. A non-empty directory that is not a doppel log
-  // is refused with NotADoppelLog and left untouched.
+  // is refused with NotADoppelLog and left untouched. Missing acknowledged events are
+  // handled as options.lost_events says (by default: Corruption, naming what is missing).
   static Result<std::unique_ptr<EventLog>> Open(const std::string& dir,
                                                 const EventLogOptions& options = {});
   ~EventLog() override;
@@ -117,7 +146,8 @@ class EventLog final : public EventStore {
   // version survives), then compacts so the space is returned. Logs progress.
   Result<ScavengeStats> Scavenge();
 
-  // Checks every invariant of log_format.h over the whole log. Logs progress.
+  // Checks every invariant of log_format.h over the whole log, and that no acknowledged
+  // event is missing (sync_point.h). Logs progress.
   VerifyReport Verify() const;
 
   // Called by the committer after each durable commit group, in position order, with the
@@ -131,8 +161,14 @@ class EventLog final : public EventStore {
   struct GroupState;
 
   EventLog(const std::string& dir, const EventLogOptions& options);
-  Status OpenDb();
+  // point_in_time: recover the WAL up to its first damaged record instead of refusing it.
+  Status OpenDb(bool point_in_time);
   Status LoadState();
+  // Compares the recovered log with the sync point and acts on options_.lost_events;
+  // `wal_damage` is RocksDB's complaint when it refused the WAL (empty if none).
+  Status CheckSyncPoint(const std::string& wal_damage);
+  Status RecordLoss(GlobalPosition recovered, GlobalPosition acknowledged, const std::string& what);
+  void SyncPointLoop();
   Status CheckRequest(const AppendRequest& request) const;
   void CommitterLoop();
   // REQUIRES: queue_mu_ held. Takes the queued appends that fit in one commit group.
@@ -175,11 +211,22 @@ class EventLog final : public EventStore {
   Status write_error_;  // set when a commit failed: no more writes through this instance
   CommitListener listener_;
 
+  // The sync point: the committer records each durable group; sync_point_thread_ fsyncs it.
+  std::unique_ptr<SyncPoint> sync_point_;
+  std::thread sync_point_thread_;
+  std::mutex sync_point_mu_;
+  std::condition_variable sync_point_cv_;
+  bool sync_point_stopping_ = false;
+  log::RateLimitedWarning sync_point_warning_{"eventlog"};
+  std::string lost_problem_;       // what LostEvents::kReport found, for Verify()
+  GlobalPosition lost_until_ = 0;  // positions below it that are missing may have been lost
+
   // Caches shared with readers.
   mutable std::mutex cache_mu_;
   std::unordered_map<std::string, StreamVersion> heads_;
   mutable std::unordered_map<std::string, StreamMetadata> metadata_;
   uint64_t scavenged_ = 0;
+  uint64_t lost_ = 0;
   std::atomic<GlobalPosition> published_next_position_{0};
 };
 
