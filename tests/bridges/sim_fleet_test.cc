@@ -61,6 +61,17 @@ TEST(SimFleetTest, EveryRobotBecomesEventsAndBasesObeyCmdVel) {
            count(base, "PoseObserved") > 5 && count(base, "CommandIssued") > 0;
   })) << "robots "
       << (*ingest)->counters().robots;
+  // Every robot reports its mode on rt/<robot>/mode: Autonomous, recorded once (republishing
+  // the same mode is not a change).
+  ASSERT_TRUE(
+      WaitUntil([&] { return count(arm, "ModeChanged") == 1 && count(base, "ModeChanged") == 1; }));
+  for (const auto& e : events_of(base)) {
+    if (e.type() != "ModeChanged") continue;
+    EXPECT_EQ(flatbuffers::GetRoot<events::ModeChanged>(e.payload().data())->mode(),
+              events::RobotMode::Autonomous);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(count(arm, "ModeChanged"), 1) << "a republished mode is not a change";
   // Arms report six joints; bases move.
   for (const auto& e : events_of(arm)) {
     if (e.type() != "JointStateObserved") continue;

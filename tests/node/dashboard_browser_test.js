@@ -39,6 +39,11 @@ run(async () => {
     check(stamp1 !== stamp2, `summary stamp moves: ${stamp1} -> ${stamp2}`);
     const modes = await page.$$eval("#robots tr td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
     check(modes.includes("arm6") && modes.includes("base"), `models shown: ${modes}`);
+    // The simulated robots report their mode on rt/<robot>/mode (once "Unknown" for all).
+    await waitFor("modes reported", async () => {
+      const shown = await page.$$eval("#robots tr td:nth-child(3)", (tds) => tds.map((td) => td.textContent));
+      return shown.filter((m) => m === "Autonomous").length >= ROBOTS - 1;
+    });
 
     // Select a base: its panel fills in and its events and joints arrive; operator controls show.
     const base = listed.find((id) => id.includes("_base_"));
@@ -46,6 +51,8 @@ run(async () => {
     await page.waitForSelector("#robot-facts div", { timeout: 10000 });
     check((await page.textContent("#robot-title")) === base, "panel title");
     check(await page.isVisible("#operator"), "operator controls visible with an operator token");
+    // A base's wheels turn without bound: the plot shows their velocities, not their angles.
+    await waitFor("the joint plot", async () => /wheel velocities/.test(await page.textContent("#joint-plot")));
     await page.click("#send-velocity");
     await waitFor("command acknowledged", async () => /recorded at position/.test(await page.textContent("#command-status")));
     await waitFor("recent events", async () => (await page.$$("#events li")).length > 0);

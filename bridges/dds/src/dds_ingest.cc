@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -25,7 +27,7 @@ namespace {
 
 constexpr char kComponent[] = "dds-ingest";
 
-enum class Kind { kJointStates, kOdom, kCmdVel, kDiagnostics };
+enum class Kind { kJointStates, kOdom, kCmdVel, kDiagnostics, kMode };
 
 struct TopicKind {
   const char* suffix;
@@ -42,6 +44,9 @@ const TopicKind kTopics[] = {
      &geometry_msgs_msg_dds__Twist__desc},
     {"/diagnostics", "diagnostic_msgs::msg::dds_::DiagnosticArray_", Kind::kDiagnostics,
      &diagnostic_msgs_msg_dds__DiagnosticArray__desc},
+    // A robot's mode as std_msgs/String: one of doppel.events.RobotMode's names (Idle, Manual,
+    // Autonomous, EmergencyStop, Maintenance; any case).
+    {"/mode", "std_msgs::msg::dds_::String_", Kind::kMode, &std_msgs_msg_dds__String__desc},
 };
 
 std::string Finish(flatbuffers::FlatBufferBuilder& fbb) {
@@ -127,6 +132,7 @@ class DdsIngest::Impl {
     Reader reader;
     int64_t last_accepted_ns = 0;
     std::set<std::string> active_faults;  // diagnostics: statuses now WARN or ERROR
+    int last_mode = -1;                   // mode: the last one appended
   };
 
   void Discover() {
@@ -273,8 +279,48 @@ class DdsIngest::Impl {
     }
   }
 
+  // A robot's rt/<robot>/mode: a ModeChanged when it differs from the last one appended
+  // (a robot republishing its mode is counted as decimated). Never rate-limited.
+  void ConvertMode(Subscription& sub, const std_msgs_msg_dds__String_& m) {
+    const std::string_view text = m.data ? m.data : "";
+    int mode = -1;
+    for (int i = 0; i <= static_cast<int>(events::RobotMode::MAX); ++i) {
+      const std::string_view name = events::EnumNamesRobotMode()[i];
+      if (name.size() == text.size() &&
+          std::equal(name.begin(), name.end(), text.begin(),
+                     [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+        mode = i;
+      }
+    }
+    if (mode < 0) {
+      bump([](Counters& c) { ++c.bad; });
+      warning_.Warn("robot {}: unknown mode '{}'", sub.robot, ScrubUtf8(text.substr(0, 64)));
+      return;
+    }
+    if (mode == sub.last_mode) {
+      bump([](Counters& c) { ++c.decimated; });
+      return;
+    }
+    sub.last_mode = mode;
+    flatbuffers::FlatBufferBuilder fbb(64);
+    fbb.Finish(
+        events::CreateModeChanged(fbb, static_cast<events::RobotMode>(mode),
+                                  fbb.CreateString("reported on rt/" + sub.robot + "/mode")));
+    eventstore::NewEvent e;
+    e.type = "ModeChanged";
+    e.payload = Finish(fbb);
+    e.occurred_ns = WallNowNs();
+    const std::string stream = "robot-" + sub.robot;
+    pending_[stream].push_back(std::move(e));
+    ++pending_samples_[stream];
+  }
+
   void Convert(Subscription& sub, const void* sample) {
     bump([](Counters& c) { ++c.samples; });
+    if (sub.kind == Kind::kMode) {
+      ConvertMode(sub, *static_cast<const std_msgs_msg_dds__String_*>(sample));
+      return;
+    }
     if (sub.kind == Kind::kDiagnostics) {
       ConvertDiagnostics(sub,
                          *static_cast<const diagnostic_msgs_msg_dds__DiagnosticArray_*>(sample));
@@ -309,6 +355,7 @@ class DdsIngest::Impl {
         e.occurred_ns = WallNowNs();  // Twist has no stamp
         break;
       case Kind::kDiagnostics:
+      case Kind::kMode:
         return;  // handled above
     }
     if (payload.ok()) {

@@ -47,6 +47,11 @@ class SimFleet::Impl {
                          "rt/" + r.name + "/diagnostics");
       if (!diagnostics.ok()) return diagnostics.status();
       r.diagnostics = std::make_unique<Writer>(std::move(diagnostics).value());
+      // The robot's mode as a latched std_msgs/String (what a late reader gets at once).
+      auto mode = Writer::Create(*participant_, &std_msgs_msg_dds__String__desc,
+                                 "rt/" + r.name + "/mode", QosSpec{true, true, 1});
+      if (!mode.ok()) return mode.status();
+      r.mode = std::make_unique<Writer>(std::move(mode).value());
       if (!r.arm) {
         auto odom = Writer::Create(*participant_, &nav_msgs_msg_dds__Odometry__desc,
                                    "rt/" + r.name + "/odom");
@@ -88,6 +93,9 @@ class SimFleet::Impl {
     std::unique_ptr<Writer> joints, odom, cmd;
     std::unique_ptr<Reader> external;
     std::unique_ptr<Writer> diagnostics;
+    std::unique_ptr<Writer> mode;
+    const char* mode_now = nullptr;  // last mode published
+    double mode_published_at = -1;
     double fault_until = -1;  // a simulated fault is active until then
     double x = 0, y = 0, yaw = 0, left = 0, right = 0;
     double override_until = -1, override_v = 0, override_w = 0;
@@ -117,10 +125,24 @@ class SimFleet::Impl {
           continue;
         }
         r.arm ? StepArm(r, t, now) : StepBase(r, t, dt, now);
+        PublishMode(r, t);
       }
       next += static_cast<int64_t>(dt * 1e9);
       const int64_t wait = next - MonotonicNowNs();
       if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    }
+  }
+
+  // Autonomous while following its own plan, Manual while an operator's cmd_vel drives it.
+  // Published on every change and once a second.
+  void PublishMode(Robot& r, double t) {
+    const char* mode = t < r.override_until ? "Manual" : "Autonomous";
+    if (mode == r.mode_now && t - r.mode_published_at < 1.0) return;
+    std_msgs_msg_dds__String_ msg{};
+    msg.data = const_cast<char*>(mode);
+    if (r.mode->Write(&msg).ok()) {
+      r.mode_now = mode;
+      r.mode_published_at = t;
     }
   }
 

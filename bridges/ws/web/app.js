@@ -241,18 +241,21 @@ function updatePanel(t) {
     $("robot-facts").append(div);
   }
   if (!t.joint_names.length) return;
+  // Wheels turn without bound: what an operator reads is how fast they turn. Arms: angles.
+  const wheels = t.joint_names.every((n) => /wheel/.test(n));
+  const values = wheels ? t.joint_velocity : t.joint_position;
   if (!plot) {
     plotData = [[], ...t.joint_names.map(() => [])];
     const colors = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#e3b341", "#ff7b72"];
     plot = new uPlot({
-      width: 350, height: 220, title: "joint positions (rad)",
+      width: 350, height: 220, title: wheels ? "wheel velocities (rad/s)" : "joint positions (rad)",
       scales: { x: { time: true } },
       axes: [{ stroke: "#8593a3", grid: { stroke: "#222b35" } }, { stroke: "#8593a3", grid: { stroke: "#222b35" } }],
       series: [{}, ...t.joint_names.map((n, i) => ({ label: n.replace("_joint", ""), stroke: colors[i % colors.length] }))],
     }, plotData, $("joint-plot"));
   }
   plotData[0].push(t.timestamp.sec + t.timestamp.nsec / 1e9);
-  t.joint_position.forEach((p, i) => plotData[i + 1] && plotData[i + 1].push(p));
+  values.forEach((p, i) => plotData[i + 1] && plotData[i + 1].push(p));
   if (plotData[0].length > PLOT_POINTS) plotData.forEach((s) => s.shift());
   plot.setData(plotData);
 }
