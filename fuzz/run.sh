@@ -13,7 +13,7 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-600}"
 TARGETS=(${FUZZ_TARGETS:-store_request payload envelope scene urdf twin_apply ws_framing})
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$ROOT/fuzz/ubsan.supp}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0}"
 
 failed=()
@@ -43,7 +43,7 @@ for t in "${TARGETS[@]}"; do
     -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$t/" \
     "$BUILD/corpus/$t" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
   corpus=$(ls "$BUILD/corpus/$t" | wc -l)
   if [ $rc -ne 0 ]; then
     failed+=("$t")

@@ -38,7 +38,7 @@ struct FuzzLog {
   ~FuzzLog() {
     log.reset();
     std::error_code ec;
-    fs::remove_all(dir, ec);
+    fs::remove_all(fs::path(dir).parent_path(), ec);
   }
 
   void Open() {
@@ -67,12 +67,30 @@ std::string TempRoot() {
   return tmp != nullptr ? tmp : "/tmp";
 }
 
+constexpr std::string_view kDirPrefix = "doppel-fuzz-store-";
+
+// A run that crashed (or was killed) leaves its log behind; its directory is named after its
+// process id, so later runs remove those whose process is gone.
+void RemoveStaleLogs(const std::string& root) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kDirPrefix, 0) != 0) continue;
+    const std::string pid = name.substr(kDirPrefix.size());
+    if (!fs::exists("/proc/" + pid)) fs::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  std::string pattern = TempRoot() + "/doppel-fuzz-store-XXXXXX";
-  DOPPEL_FUZZ_CHECK(mkdtemp(pattern.data()) != nullptr, "mkdtemp %s", pattern.c_str());
-  g_log = new FuzzLog{pattern + "/log", nullptr};
+  const std::string root = TempRoot();
+  RemoveStaleLogs(root);
+  const std::string dir = root + "/" + std::string(kDirPrefix) + std::to_string(getpid());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  DOPPEL_FUZZ_CHECK(!ec, "cannot create %s: %s", dir.c_str(), ec.message().c_str());
+  g_log = new FuzzLog{dir + "/log", nullptr};
   g_log->Open();
   std::atexit(RemoveLog);
   return 0;
