@@ -26,7 +26,9 @@
 #include "doppel/bridges/dds.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/latency.h"
+#include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/zmq_security.h"
+#include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
 
 namespace {
@@ -242,6 +244,118 @@ std::string ArmState(const std::string& robot, int64_t seq) {
   return {reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
 }
 
+// Operator command -> robot: a CommandIssued appended through the store client (as the
+// gateway does), committed (fsync), relayed by `doppel bridge-dds` as a Twist on
+// rt/<robot>/cmd_vel; timed from the append call to the Twist arriving here. Anchor: one raw
+// CycloneDDS hop of a Twist in the same run.
+void CommandLatency(const std::string& doppel, double rate, double seconds, int domain) {
+  const std::string dir = TempDir();
+  LatencySamples ours, raw;
+  uint64_t sent = 0, raw_sent = 0;
+  auto time_twists = [&](dds::Reader& reader, LatencySamples& out, std::mutex& mu,
+                         std::map<int64_t, int64_t>& sent_at, std::atomic<bool>& stop) {
+    while (!stop) {
+      (void)reader.Take(
+          [&](const void* sample) {
+            const auto* t = static_cast<const geometry_msgs_msg_dds__Twist_*>(sample);
+            const auto seq = static_cast<int64_t>(std::llround(t->angular.z * 1e3));
+            std::lock_guard lock(mu);
+            auto it = sent_at.find(seq);
+            if (it == sent_at.end()) return;
+            out.Add(WallNowNs() - it->second);
+            sent_at.erase(it);
+          },
+          std::chrono::milliseconds(20));
+    }
+  };
+  {
+    Child store({doppel, "store", "--data", dir + "/log", "--listen", "tcp://127.0.0.1:0",
+                 "--publish", "tcp://127.0.0.1:0"},
+                true);
+    const auto info = nlohmann::json::parse(store.ReadLine());
+    const std::string listen = info["listen"], publish = info["publish"];
+    Child bridge({doppel, "bridge-dds", "--store", listen, "--publish", publish, "--domain",
+                  std::to_string(domain), "--robots", "none", "--twin-publish",
+                  "tcp://127.0.0.1:9"});
+    doppel::eventstore::StoreClientOptions co;
+    co.endpoint = listen;
+    auto client = doppel::eventstore::StoreClient::Connect(co);
+    auto participant = dds::Participant::Create(domain);
+    auto reader = dds::Reader::Create(*participant, &geometry_msgs_msg_dds__Twist__desc,
+                                      "rt/cmd_bench/cmd_vel", dds::QosSpec{true, false, 100});
+    auto command = [&](int64_t seq) {
+      flatbuffers::FlatBufferBuilder fbb;
+      const doppel::events::Twist twist(doppel::events::Vec3(0.1, 0, 0),
+                                        doppel::events::Vec3(0, 0, seq * 1e-3));
+      fbb.Finish(doppel::events::CreateCommandIssued(fbb, doppel::events::CommandKind::Velocity,
+                                                     &twist, 0, 0,
+                                                     fbb.CreateString("gateway:bench")));
+      doppel::eventstore::NewEvent e;
+      e.type = "CommandIssued";
+      e.payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+      (void)(*client)->Append({"robot-cmd_bench", doppel::eventstore::ExpectedVersion::Any(), {e}});
+    };
+    // Warm up until the relay's writer (made with the robot's first command) has matched.
+    for (int i = 0; i < 200 && reader->MatchedWriters() == 0; ++i) {
+      command(0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::mutex mu;
+    std::map<int64_t, int64_t> sent_at;
+    std::atomic<bool> stop{false};
+    std::thread receiver([&] { time_twists(*reader, ours, mu, sent_at, stop); });
+    const int64_t start = MonotonicNowNs();
+    for (int64_t seq = 1; MonotonicNowNs() - start < static_cast<int64_t>(seconds * 1e9); ++seq) {
+      {
+        std::lock_guard lock(mu);
+        sent_at[seq] = WallNowNs();
+      }
+      command(seq);
+      ++sent;
+      std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(1e9 / rate)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop = true;
+    receiver.join();
+
+    // Anchor: the same Twist over one raw CycloneDDS hop.
+    auto raw_writer = dds::Writer::Create(*participant, &geometry_msgs_msg_dds__Twist__desc,
+                                          "rt/raw_cmd/cmd_vel");
+    auto raw_participant = dds::Participant::Create(domain);
+    auto raw_reader = dds::Reader::Create(*raw_participant, &geometry_msgs_msg_dds__Twist__desc,
+                                          "rt/raw_cmd/cmd_vel", dds::QosSpec{true, false, 100});
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::map<int64_t, int64_t> raw_sent_at;
+    std::atomic<bool> raw_stop{false};
+    std::thread raw_receiver([&] { time_twists(*raw_reader, raw, mu, raw_sent_at, raw_stop); });
+    const int64_t raw_start = MonotonicNowNs();
+    for (int64_t seq = 1; MonotonicNowNs() - raw_start < static_cast<int64_t>(seconds * 1e9);
+         ++seq) {
+      geometry_msgs_msg_dds__Twist_ t{};
+      t.angular.z = seq * 1e-3;
+      {
+        std::lock_guard lock(mu);
+        raw_sent_at[seq] = WallNowNs();
+      }
+      (void)raw_writer->Write(&t);
+      ++raw_sent;
+      std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(1e9 / rate)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    raw_stop = true;
+    raw_receiver.join();
+  }
+  std::filesystem::remove_all(dir);
+  std::cout << fmt::format(
+      "| command -> robot: append (fsync) -> relay -> rt/<robot>/cmd_vel | {} sent, {} arrived | "
+      "p50 {:.2f} ms, p99 {:.2f} ms | raw CycloneDDS hop: p50 {:.2f} ms, p99 {:.2f} ms ({} sent) | "
+      "p50 ratio {:.1f} |\n",
+      sent, ours.count(), ours.Quantile(0.5) / 1e6, ours.Quantile(0.99) / 1e6,
+      raw.Quantile(0.5) / 1e6, raw.Quantile(0.99) / 1e6, raw_sent,
+      raw.Quantile(0.5) > 0 ? ours.Quantile(0.5) / raw.Quantile(0.5) : 0.0);
+}
+
 double EgressRate(const std::string& doppel, double seconds, int domain) {
   const std::string dir = TempDir();
   zmq::socket_t pub(doppel::eventstore::SharedZmqContext(), zmq::socket_type::pub);
@@ -346,5 +460,6 @@ int main(int argc, char** argv) {
   Ingest(DOPPEL_BINARY, robots, rate, seconds, domain);
   Latency(DOPPEL_BINARY, latency_rate, seconds, domain + 1);
   Egress(DOPPEL_BINARY, seconds, domain + 2);
+  CommandLatency(DOPPEL_BINARY, latency_rate, seconds, domain + 3);
   return 0;
 }

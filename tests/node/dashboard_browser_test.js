@@ -3,14 +3,35 @@
 // keep updating; the screenshot is kept as a test artifact (and is the README's picture).
 "use strict";
 const { chromium } = require("playwright-core");
+const { FoxgloveClient } = require("@foxglove/ws-protocol");
+const WebSocket = require("ws");
 const fs = require("node:fs");
 const path = require("node:path");
-const { args, sleep, waitFor, startUp, check, run } = require("./lib");
+const { args, sleep, waitFor, startUp, readStream, check, run } = require("./lib");
 
 const ROBOTS = 8;
 
+// A Foxglove client following one robot's twin: every base speed it reports, with the time it
+// arrived here.
+function watchTwin(url, robot) {
+  const client = new FoxgloveClient({ ws: new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]) });
+  const state = { samples: [], latest: null, close: () => client.close() };
+  const decoder = new TextDecoder();
+  client.on("advertise", (channels) => {
+    for (const c of channels) if (c.topic === `/${robot}/twin`) client.subscribe(c.id);
+  });
+  client.on("message", ({ data }) => {
+    const t = JSON.parse(decoder.decode(data));
+    if (!t.base_twist) return;
+    state.latest = { at: Date.now(), v: t.base_twist.linear.x };
+    state.samples.push(state.latest);
+  });
+  return state;
+}
+
 run(async () => {
   const { doppel, out = "." } = args();
+  let stopClick = null;
   const up = await startUp(doppel, { robots: ROBOTS, salt: 2 });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -56,6 +77,26 @@ run(async () => {
     await page.click("#send-velocity");
     await waitFor("command acknowledged", async () => /recorded at position/.test(await page.textContent("#command-status")));
     await waitFor("recent events", async () => (await page.$$("#events li")).length > 0);
+
+    // STOP reaches the robot: the dashboard's STOP is recorded, relayed by the DDS egress as
+    // a zero twist on rt/<base>/cmd_vel, and the simulated base's odometry (seen here through
+    // its twin, from a second client) shows it stopped within 500 ms.
+    const watcher = watchTwin(`ws://${up.base}/?token=${up.tokens.viewer}`, base);
+    await waitFor("the base moving", () => watcher.latest && Math.abs(watcher.latest.v) > 0.05, 15000);
+    // The click's own time, taken in the page when the button gets it (playwright's click
+    // waits for the element first; the browser and this process share the clock).
+    await page.evaluate(() => document.getElementById("stop").addEventListener(
+      "click", () => (window.stopClickedAt = Date.now()), true));
+    await page.click("#stop");
+    const clicked = await page.evaluate(() => window.stopClickedAt);
+    stopClick = { at: clicked, base };
+    const seen = await waitFor("the twin showing the base at rest", () => {
+      const s = watcher.samples.find((x) => x.at > clicked && Math.abs(x.v) < 1e-9);
+      return s ? s.at : null;
+    }, 5000);
+    console.log(`STOP -> base at rest as the dashboard's twin shows it: ${seen - clicked} ms`);
+    await waitFor("STOP acknowledged", async () => /recorded at position/.test(await page.textContent("#command-status")));
+    watcher.close();
     await sleep(1500);
     const canvas = await page.$("#scene canvas");
     check(canvas !== null, "3D scene canvas present");
@@ -76,4 +117,17 @@ run(async () => {
     await browser.close();
     await up.stop();
   }
+  // The robot's own odometry (PoseObserved, stamped by the robot) after the STOP click.
+  check(stopClick, "STOP was clicked");
+  const events = readStream(doppel, up.data, `robot-${stopClick.base}`);
+  const stop = events.find((e) => e.type === "CommandIssued" && e.payload.kind === "Stop");
+  check(stop && /^gateway:/.test(stop.payload.issued_by), "the STOP is recorded once, by the gateway");
+  const rest = events.find((e) => e.position > stop.position && e.type === "PoseObserved" &&
+                                  Math.abs(e.payload.twist.linear.x) < 1e-9);
+  check(rest, "odometry at rest after the STOP");
+  const ms = (rest.occurred_ns / 1e6) - stopClick.at;
+  console.log(`STOP click -> robot odometry at rest: ${ms.toFixed(1)} ms`);
+  check(ms <= 500, `the base stopped ${ms.toFixed(1)} ms after STOP (limit 500)`);
+  const stops = events.filter((e) => e.type === "CommandIssued" && e.payload.kind === "Stop");
+  check(stops.length === 1, `one STOP recorded, not ${stops.length} (the relayed twist is not recorded again)`);
 });

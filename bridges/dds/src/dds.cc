@@ -86,13 +86,14 @@ Result<Participant> Participant::Create(uint32_t domain_id, std::string config) 
 
 Result<Writer> Writer::Create(const Participant& participant,
                               const dds_topic_descriptor_t* descriptor, const std::string& topic,
-                              const QosSpec& qos) {
+                              const QosSpec& qos, std::string_view user_data) {
   Writer w;
   const dds_entity_t t =
       dds_create_topic(participant.handle(), descriptor, topic.c_str(), nullptr, nullptr);
   if (t < 0) return Status::Unavailable(fmt::format("topic {}: {}", topic, dds_strretcode(t)));
   w.topic_ = Entity(t);
   dds_qos_t* q = MakeQos(qos);
+  if (!user_data.empty()) dds_qset_userdata(q, user_data.data(), user_data.size());
   const dds_entity_t writer = dds_create_writer(participant.handle(), t, q, nullptr);
   dds_delete_qos(q);
   if (writer < 0)
@@ -156,6 +157,27 @@ Status Reader::Watch(const Participant& participant) {
 
 Result<int> Reader::Take(const std::function<void(const void* sample)>& on_sample,
                          std::chrono::milliseconds timeout, int max) {
+  return Take([&](const void* sample, uint64_t) { on_sample(sample); }, timeout, max);
+}
+
+std::string Reader::PublicationUserData(uint64_t publication) const {
+  dds_builtintopic_endpoint_t* endpoint =
+      dds_get_matched_publication_data(reader_.handle(), publication);
+  if (endpoint == nullptr) return "";
+  std::string out;
+  void* value = nullptr;
+  size_t size = 0;
+  if (endpoint->qos != nullptr && dds_qget_userdata(endpoint->qos, &value, &size) && value) {
+    out.assign(static_cast<const char*>(value), size);
+  }
+  dds_free(value);
+  dds_builtintopic_free_endpoint(endpoint);
+  return out;
+}
+
+Result<int> Reader::Take(
+    const std::function<void(const void* sample, uint64_t publication)>& on_sample,
+    std::chrono::milliseconds timeout, int max) {
   const dds_return_t woke =
       dds_waitset_wait(waitset_.handle(), nullptr, 0, DDS_MSECS(timeout.count()));
   if (woke < 0) return Status::Unavailable(fmt::format("DDS wait: {}", dds_strretcode(woke)));
@@ -168,7 +190,7 @@ Result<int> Reader::Take(const std::function<void(const void* sample)>& on_sampl
   int handed = 0;
   for (dds_return_t i = 0; i < n; ++i) {
     if (!infos[i].valid_data) continue;
-    on_sample(samples[i]);
+    on_sample(samples[i], infos[i].publication_handle);
     ++handed;
   }
   if (n > 0) dds_return_loan(reader_.handle(), samples.data(), n);

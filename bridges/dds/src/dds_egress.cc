@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "command_relay.h"
 #include "doppel/bridges/dds.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/subscription.h"
@@ -56,6 +57,13 @@ class DdsEgress::Impl {
       auto predictions = eventstore::Subscription::Start(so);
       if (!predictions.ok()) return predictions.status();
       predictions_ = std::move(predictions).value();
+      // Operators' commands, from now on (a command issued while the egress was down is
+      // stale: it is not replayed into a robot).
+      so.event_type = "CommandIssued";
+      auto commands = eventstore::Subscription::Start(so);
+      if (!commands.ok()) return commands.status();
+      commands_ = std::move(commands).value();
+      relay_ = std::make_unique<CommandRelay>(*participant_, options_.stop_hold);
     }
     thread_ = std::thread([this] { Run(); });
     return Status::Ok();
@@ -118,6 +126,15 @@ class DdsEgress::Impl {
           PublishPath(**next);
           next = predictions_->Next(std::chrono::milliseconds(0));
         }
+      }
+      if (commands_) {
+        auto next = commands_->Next(std::chrono::milliseconds(0));
+        while (next.ok() && next->has_value()) {
+          relay_->OnCommand(**next, WallNowNs());
+          next = commands_->Next(std::chrono::milliseconds(0));
+        }
+        relay_->Tick(WallNowNs());
+        Count([this](Counters& c) { c.commands_relayed = relay_->relayed(); });
       }
     }
   }
@@ -280,7 +297,8 @@ class DdsEgress::Impl {
   zmq::socket_t sub_;
   std::vector<uint64_t> scratch_;          // for misaligned messages
   std::vector<uint64_t> payload_scratch_;  // for payloads nested in envelopes
-  std::unique_ptr<eventstore::Subscription> predictions_;
+  std::unique_ptr<eventstore::Subscription> predictions_, commands_;
+  std::unique_ptr<CommandRelay> relay_;  // after participant_: its writers use it
   std::map<std::string, RobotWriters> robots_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -131,8 +131,9 @@ class DdsIngest::Impl {
     Kind kind;
     Reader reader;
     int64_t last_accepted_ns = 0;
-    std::set<std::string> active_faults;  // diagnostics: statuses now WARN or ERROR
-    int last_mode = -1;                   // mode: the last one appended
+    std::set<std::string> active_faults;      // diagnostics: statuses now WARN or ERROR
+    int last_mode = -1;                       // mode: the last one appended
+    std::map<uint64_t, bool> doppel_writers;  // cmd_vel: writer handle -> one of doppel's?
   };
 
   void Discover() {
@@ -162,8 +163,8 @@ class DdsIngest::Impl {
               log::Warn(kComponent, "cannot read {}: {}", key, reader.status().ToString());
               return;
             }
-            subscriptions_.emplace(key,
-                                   Subscription{robot, t.kind, std::move(reader).value(), 0, {}});
+            subscriptions_.emplace(
+                key, Subscription{robot, t.kind, std::move(reader).value(), 0, {}, -1, {}});
             Register(robot);
             log::Info(kComponent, "robot {}: reading {}", robot, key);
           }
@@ -219,8 +220,17 @@ class DdsIngest::Impl {
       Discover();
       bool any = false;
       for (auto& [topic, sub] : subscriptions_) {
-        auto taken = sub.reader.Take([&](const void* sample) { Convert(sub, sample); },
-                                     std::chrono::milliseconds(0));
+        auto taken = sub.reader.Take(
+            [&](const void* sample, uint64_t publication) {
+              // doppel's own cmd_vel (an operator's command relayed by the egress) was
+              // recorded when it was issued: never a second time.
+              if (sub.kind == Kind::kCmdVel && FromDoppel(sub, publication)) {
+                bump([](Counters& c) { ++c.own_commands; });
+                return;
+              }
+              Convert(sub, sample);
+            },
+            std::chrono::milliseconds(0));
         if (taken.ok() && *taken > 0) any = true;
       }
       Flush();
@@ -277,6 +287,18 @@ class DdsIngest::Impl {
     } else {
       ++pending_samples_[stream];
     }
+  }
+
+  // Whether the writer of a sample is one of doppel's (USER_DATA kDoppelWriterUserData),
+  // remembered per writer.
+  bool FromDoppel(Subscription& sub, uint64_t publication) {
+    auto it = sub.doppel_writers.find(publication);
+    if (it == sub.doppel_writers.end()) {
+      const bool ours = sub.reader.PublicationUserData(publication) == kDoppelWriterUserData;
+      if (sub.doppel_writers.size() > 1000) sub.doppel_writers.clear();
+      it = sub.doppel_writers.emplace(publication, ours).first;
+    }
+    return it->second;
   }
 
   // A robot's rt/<robot>/mode: a ModeChanged when it differs from the last one appended

@@ -65,13 +65,17 @@ struct QosSpec {
   int depth = 10;
 };
 
+// USER_DATA of doppel's own writers on robot topics (Writer::Create's user_data), so a reader
+// can tell them from the robot's (Reader::PublicationUserData).
+inline constexpr char kDoppelWriterUserData[] = "doppel";
+
 class Writer {
  public:
   // A topic of `descriptor`'s type named `topic` (e.g. "rt/robot7/joint_states") and a
-  // writer on it.
+  // writer on it; `user_data` (if any) goes with the writer's discovery data.
   static Result<Writer> Create(const Participant& participant,
                                const dds_topic_descriptor_t* descriptor, const std::string& topic,
-                               const QosSpec& qos = {});
+                               const QosSpec& qos = {}, std::string_view user_data = {});
   // REQUIRES: sample points at the C struct of this writer's type.
   Status Write(const void* sample);
   // How many readers are matched now.
@@ -97,6 +101,12 @@ class Reader {
   // Returns how many samples it handed over.
   Result<int> Take(const std::function<void(const void* sample)>& on_sample,
                    std::chrono::milliseconds timeout, int max = 256);
+  // The same, also handing over the handle of the writer that published each sample.
+  Result<int> Take(const std::function<void(const void* sample, uint64_t publication)>& on_sample,
+                   std::chrono::milliseconds timeout, int max = 256);
+  // The USER_DATA of a matched writer (by the handle Take handed over); empty if it has none
+  // or is no longer matched.
+  std::string PublicationUserData(uint64_t publication) const;
   int MatchedWriters() const;
 
  private:

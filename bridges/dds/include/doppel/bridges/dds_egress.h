@@ -9,6 +9,7 @@
 // All writers are reliable and volatile (tf depth 100), as ROS expects.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,8 @@ struct EgressOptions {
   std::string store;    // store ROUTER, for predicted paths (empty: no paths)
   std::string publish;  // store PUB
   std::string frame = "map";
+  // How long a Stop's zero twist is repeated on rt/<robot>/cmd_vel (with a store).
+  std::chrono::milliseconds stop_hold{500};
 };
 
 class DdsEgress {
@@ -34,6 +37,7 @@ class DdsEgress {
     uint64_t states = 0;
     uint64_t paths = 0;
     uint64_t bad = 0;
+    uint64_t commands_relayed = 0;  // Twists sent on rt/<robot>/cmd_vel for operators
   };
   Counters counters() const;
 

@@ -44,6 +44,7 @@ class DdsIngest {
     uint64_t decimated = 0;
     uint64_t bad = 0;
     uint64_t append_errors = 0;
+    uint64_t own_commands = 0;         // cmd_vel samples doppel itself wrote (not samples, skipped)
     uint64_t robots_refused = 0;       // topics of robots past max_robots or with bad names
     uint64_t warnings_suppressed = 0;  // warnings not logged by the rate limit
   };
