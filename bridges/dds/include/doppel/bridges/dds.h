@@ -3,7 +3,9 @@
 // Nothing else in doppel calls dds_*.
 //
 // Types are the idlc-generated C structs of bridges/dds/idl/ros2_msgs.idl, passed with
-// their descriptor (e.g. sensor_msgs_msg_dds__JointState__desc).
+// their descriptor (e.g. sensor_msgs_msg_dds__JointState__desc). Those descriptors carry no
+// XTypes type information, so endpoints match peers by topic and type name only, whatever
+// the peer's member names (see bridges/dds/CMakeLists.txt).
 #pragma once
 
 #include <dds/dds.h>
