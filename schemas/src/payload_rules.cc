@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
+#include "doppel/core/aligned_bytes.h"
 #include "doppel/core/utf8.h"
 #include "doppel/schemas/limits.h"
 #include "doppel/schemas/robot_events_generated.h"
@@ -157,6 +159,11 @@ void CheckPrediction(Rules& r, const events::PredictionMade& p) {
 }  // namespace
 
 Status CheckPayloadValues(std::string_view type, std::string_view payload) {
+  // Structs of doubles are read in place: from 8-aligned bytes (a payload inside its envelope
+  // is only 4-aligned).
+  std::vector<uint64_t> scratch;
+  payload = std::string_view(reinterpret_cast<const char*>(AlignedBytes(payload, scratch)),
+                             payload.size());
   Rules r;
   if (type == "JointStateObserved") {
     CheckJointState(r, *Root<events::JointStateObserved>(payload));

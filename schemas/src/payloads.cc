@@ -8,16 +8,47 @@
 
 #include "doppel/core/aligned_bytes.h"
 #include "doppel/core/base64.h"
+#include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/robot_events_generated.h"
 
 namespace doppel::schemas {
 namespace {
 
+// FlatBuffers 2.0.8's Verifier checks a vector's length prefix for 4-byte alignment, not its
+// elements: a [double] vector can verify at an offset of 4 mod 8, and reading it is then a
+// misaligned load (UB) even from an 8-aligned copy. A builder never writes that; refuse it.
+bool Aligned(const uint8_t* base, const flatbuffers::Vector<double>* v) {
+  return v == nullptr ||
+         (reinterpret_cast<const uint8_t*>(v->data()) - base) % alignof(double) == 0;
+}
+
+template <typename Table>
+bool DoublesAligned(const Table&, const uint8_t*) {
+  return true;
+}
+template <>
+bool DoublesAligned(const events::JointStateObserved& t, const uint8_t* base) {
+  return Aligned(base, t.position()) && Aligned(base, t.velocity()) && Aligned(base, t.effort());
+}
+template <>
+bool DoublesAligned(const events::CommandIssued& t, const uint8_t* base) {
+  return Aligned(base, t.joint_targets());
+}
+template <>
+bool DoublesAligned(const events::PredictionMade& t, const uint8_t* base) {
+  if (t.trajectory() == nullptr) return true;
+  for (const auto* sample : *t.trajectory()) {
+    if (!Aligned(base, sample->joint_positions())) return false;
+  }
+  return true;
+}
+
 template <typename Table>
 bool VerifyTable(const uint8_t* data, size_t size) {
   if (size < sizeof(flatbuffers::uoffset_t)) return false;
   flatbuffers::Verifier verifier(data, size);
-  return verifier.VerifyBuffer<Table>(nullptr);
+  return verifier.VerifyBuffer<Table>(nullptr) &&
+         DoublesAligned(*flatbuffers::GetRoot<Table>(data), data);
 }
 
 #define DOPPEL_PAYLOAD(Name, Version) \
@@ -122,6 +153,9 @@ Result<std::string> PayloadToJson(std::string_view event_type, std::string_view 
   if (type == nullptr) {
     return fmt::format("{{\"base64\":\"{}\"}}", Base64Encode(payload));
   }
+  // FlatBuffers prints NaN and infinities bare (not JSON) and strings byte for byte: a payload
+  // that breaks the value rules (stored by an older doppel, or damaged) is not rendered.
+  if (Status rules = CheckPayloadValues(event_type, payload); !rules.ok()) return rules;
   flatbuffers::Parser& parser = ThreadParser().Get();
   std::vector<uint64_t> scratch;
   const void* root = flatbuffers::GetRoot<flatbuffers::Table>(AlignedBytes(payload, scratch));

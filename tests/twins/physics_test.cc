@@ -229,6 +229,9 @@ TEST(PhysicsTest, ScenesWithNonFiniteOrUnboundedObstaclesAreRefused) {
           R"({"obstacles":[{"type":"wall","from":[0,0],"to":[1e308,1e308]}]})",
           R"({"obstacles":[{"type":"box","size":[1,1,1],"position":[0,0,1e300]}]})",
           R"({"obstacles":[{"type":"box","size":[1e9,1,1],"position":[0,0,0]}]})",
+          // Found by fuzzing: a zero side made ODE's box-cylinder test abort.
+          R"({"obstacles":[{"type":"box","size":[1,0,2],"position":[1,0,1]}]})",
+          R"({"obstacles":[{"type":"cylinder","radius":1,"height":0,"position":[1,0,1]}]})",
           R"({"obstacles":[{"type":"cylinder","radius":1,"height":2,"position":[1e6,0,0]}]})",
           R"({"obstacles":[{"name":"\u00e9\ud800","type":"box","size":[1,1,1],"position":[0,0,0]}]})",
       }) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "doppel/core/base64.h"
 #include "doppel/core/json_text.h"
 #include "doppel/schemas/payloads.h"
 
@@ -12,7 +13,11 @@ namespace {
 
 std::string PayloadJson(const eventstore::RecordedEvent& event) {
   auto json = schemas::PayloadToJson(event.type(), event.payload());
-  if (!json.ok()) return SafeJsonDump(nlohmann::json({{"error", json.status().message()}}));
+  if (!json.ok()) {
+    // Still strict JSON, with the bytes for whoever needs to look closer.
+    return SafeJsonDump(nlohmann::json(
+        {{"error", json.status().message()}, {"base64", Base64Encode(event.payload())}}));
+  }
   return json->empty() ? "{}" : *json;
 }
 

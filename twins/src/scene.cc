@@ -66,9 +66,12 @@ Result<Scene> Scene::FromJson(std::string_view text) {
       if (!obstacle.size.allFinite() || !obstacle.pose.matrix().allFinite()) {
         throw std::invalid_argument("sizes, positions and angles must be finite numbers");
       }
-      if ((obstacle.size.array() < 0).any() || obstacle.size.x() <= 0) {
-        throw std::invalid_argument("sizes must be positive");
-      }
+      // Every side of a box, a cylinder's radius and height: a zero side makes ODE's
+      // box-cylinder test normalize a zero vector and abort.
+      const bool positive = obstacle.kind == Obstacle::Kind::kBox
+                                ? (obstacle.size.array() > 0).all()
+                                : obstacle.size.x() > 0 && obstacle.size.y() > 0;
+      if (!positive) throw std::invalid_argument("sizes must be positive");
       if ((obstacle.size.array() > kMaxObstacleSize).any()) {
         throw std::invalid_argument(fmt::format("sizes must be at most {} m (got {} x {} x {})",
                                                 kMaxObstacleSize, obstacle.size.x(),
