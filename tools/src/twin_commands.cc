@@ -9,6 +9,7 @@
 #include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
 #include "doppel/twins/robot_aggregate.h"
+#include "doppel/twins/state_report.h"
 #include "doppel/twins/twin_service.h"
 #include "store_access.h"
 
@@ -62,71 +63,6 @@ int RunTwin(const TwinFlags& f) {
   return kExitOk;
 }
 
-nlohmann::json StateJson(const twins::RobotState& s) {
-  nlohmann::json j;
-  j["robot_id"] = s.robot_id;
-  j["version"] = s.stream_version;
-  j["position"] = s.last_position;
-  j["registered"] = s.registered;
-  j["model"] = s.model;
-  j["mode"] = events::EnumNameRobotMode(s.mode);
-  j["silent"] = s.silent;
-  j["last_observation"] = s.last_observation_ns ? FormatTime(s.last_observation_ns) : "";
-  j["last_event"] = s.last_event_ns ? FormatTime(s.last_event_ns) : "";
-  for (size_t i = 0; i < s.joint_names.size(); ++i) {
-    j["joints"][s.joint_names[i]] = {{"position", s.joint_position[i]},
-                                     {"velocity", s.joint_velocity[i]},
-                                     {"effort", s.joint_effort[i]}};
-  }
-  j["base"] = {{"position", {s.base_position.x(), s.base_position.y(), s.base_position.z()}},
-               {"orientation_xyzw",
-                {s.base_orientation.x(), s.base_orientation.y(), s.base_orientation.z(),
-                 s.base_orientation.w()}},
-               {"linear", {s.base_linear.x(), s.base_linear.y(), s.base_linear.z()}},
-               {"angular", {s.base_angular.x(), s.base_angular.y(), s.base_angular.z()}}};
-  j["faults"] = nlohmann::json::object();
-  for (const auto& [code, fault] : s.faults) {
-    j["faults"][code] = {{"severity", events::EnumNameSeverity(fault.severity)},
-                         {"message", fault.message},
-                         {"raised", FormatTime(fault.raised_ns)}};
-  }
-  if (s.last_command.present) {
-    const auto& c = s.last_command;
-    j["last_command"] = {{"kind", events::EnumNameCommandKind(c.kind)},
-                         {"linear", {c.linear.x(), c.linear.y(), c.linear.z()}},
-                         {"angular", {c.angular.x(), c.angular.y(), c.angular.z()}},
-                         {"joint_names", c.joint_names},
-                         {"joint_targets", c.joint_targets},
-                         {"issued_by", c.issued_by}};
-  }
-  if (s.prediction.present) {
-    const auto& p = s.prediction;
-    j["prediction"] = {
-        {"start", FormatTime(p.start_ns)},        {"horizon_s", p.horizon_ns / 1e9},
-        {"based_on_version", p.based_on_version}, {"collision", p.collision},
-        {"limit_violations", p.limit_violations}, {"event_id", p.prediction_id.ToString()}};
-    if (p.collision) {
-      j["prediction"]["collision_in_s"] = p.collision_t_offset_ns / 1e9;
-      j["prediction"]["collision_link"] = p.collision_link;
-      j["prediction"]["collision_obstacle"] = p.collision_obstacle;
-    }
-  }
-  const char* horizons[] = {"0.5s", "1s", "2s"};
-  for (int h = 0; h < 3; ++h) {
-    j["accuracy"][horizons[h]] = {{"base_scored", s.accuracy.base_scored[h]},
-                                  {"mean_base_error_m", s.accuracy.mean_base_error_m[h]},
-                                  {"max_base_error_m", s.accuracy.max_base_error_m[h]},
-                                  {"tool_scored", s.accuracy.tool_scored[h]},
-                                  {"mean_tool_error_m", s.accuracy.mean_tool_error_m[h]}};
-  }
-  j["alerts"] = s.alerts;
-  j["counters"] = {{"applied", s.counters.applied},
-                   {"skipped_unknown_type", s.counters.skipped_unknown_type},
-                   {"skipped_bad_payload", s.counters.skipped_bad_payload},
-                   {"upcast", s.counters.upcast}};
-  return j;
-}
-
 struct StateFlags {
   StoreOptions store;
   std::string robot;
@@ -144,34 +80,9 @@ int RunState(const StateFlags& f) {
   }
   auto store = OpenStore(f.store, Access::kReadOnly);
   if (!store.ok()) return Fail(store.status());
-  // The model comes from the robot's own registration (a first pass without kinematics).
-  schemas::Upcasters upcasters;
-  auto first = twins::Rebuild(**store, f.robot, twins::RobotModel::Generic("generic", {}),
-                              upcasters, nullptr, INT64_MAX, at);
-  if (!first.ok()) return Fail(first.status());
-  if (first->stream_version < 0) {
-    return Fail(Status::NotFound(
-        fmt::format("robot {} has no events{}", f.robot, f.at.empty() ? "" : " by then")));
-  }
-  twins::RobotState state = std::move(first).value();
-  if (auto model = twins::RobotModel::Builtin(state.model); model.ok()) {
-    twins::RebuildStats stats;
-    auto full = twins::Rebuild(**store, f.robot, *model, upcasters, &stats, INT64_MAX, at);
-    if (!full.ok()) return Fail(full.status());
-    state = std::move(full).value();
-  }
-  nlohmann::json j = StateJson(state);
-  j["at"] = f.at.empty() ? "now" : FormatTime(at);
-  const TimeNs reference = f.at.empty() ? WallNowNs() : at;
-  j["staleness_s"] = state.last_observation_ns ? (reference - state.last_observation_ns) / 1e9 : -1;
-  if (auto model = twins::RobotModel::Builtin(state.model); model.ok()) {
-    const auto poses = twins::SiteLinkPoses(state, *model);
-    for (size_t i = 0; i < poses.size(); ++i) {
-      const auto& t = poses[i].translation();
-      j["link_positions"][model->links()[i].name] = {t.x(), t.y(), t.z()};
-    }
-  }
-  std::cout << SafeJsonDump(j, 2) << std::endl;
+  auto report = twins::StateReport(**store, f.robot, at);
+  if (!report.ok()) return Fail(report.status());
+  std::cout << SafeJsonDump(*report, 2) << std::endl;
   return kExitOk;
 }
 
@@ -200,8 +111,9 @@ void AddTwinCommands(CLI::App& app) {
   twin->callback([t] { ExitCode() = RunTwin(*t); });
 
   auto s = std::make_shared<StateFlags>();
-  CLI::App* state = app.add_subcommand(
-      "state", "A robot's state now or at a past moment (nearest snapshot + events up to it)");
+  CLI::App* state = app.add_subcommand("state",
+                                       "A robot's state now or at a past moment "
+                                       "(nearest snapshot + events up to it)");
   AddStoreOptions(*state, s->store);
   state->add_option("--robot", s->robot, "Robot id (its stream is robot-<ID>)")->required();
   state->add_option("--at", s->at, "Moment: ISO 8601 or ns since epoch (default: now)");

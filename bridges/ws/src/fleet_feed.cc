@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "doppel/core/json_text.h"
@@ -16,6 +17,7 @@
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "ros_messages.h"
 
 namespace doppel::gateway {
 namespace {
@@ -184,6 +186,8 @@ class FleetFeed::Impl {
     return Status::Ok();
   }
 
+  void SetRosDemand(bool wanted) { ros_demand_ = wanted; }
+
   ~Impl() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -275,6 +279,31 @@ class FleetFeed::Impl {
     summary.row = SummaryRow(twin);
     summary.last_observation_ns = s->last_observation_ns();
     batch.messages.push_back({p + "twin", Shared(twin), stamp});
+    if (ros_demand_.load(std::memory_order_relaxed)) RosFromState(robot, *s, stamp, batch);
+  }
+
+  // The state as ROS messages for rosbridge clients. /diagnostics goes out at most once a
+  // second per robot (or when its level changes), as a diagnostic updater publishes.
+  void RosFromState(const std::string& robot, const twin::TwinState& s, TimeNs stamp,
+                    FeedBatch& batch) {
+    const std::string p = "/" + robot + "/";
+    if (s.joint_names() && s.joint_names()->size() > 0) {
+      batch.ros_messages.push_back(
+          {p + std::string(kRosJointStates), robot, RosJointStatePublish(robot, s, stamp)});
+    }
+    batch.ros_messages.push_back(
+        {p + std::string(kRosOdom), robot, RosOdometryPublish(robot, s, stamp, options_.frame)});
+    if (auto tf = RosTfPublish(robot, s, stamp, options_.frame)) {
+      batch.ros_messages.push_back({std::string(kRosTf), robot, std::move(tf)});
+    }
+    const int64_t now = MonotonicNowNs();
+    auto& diag = diagnostics_[robot];
+    const int level = s.silent() ? 3 : s.faults() && s.faults()->size() > 0 ? 1 : 0;
+    if (now - diag.first >= 1'000'000'000 || level != diag.second) {
+      diag = {now, level};
+      batch.ros_messages.push_back(
+          {std::string(kRosDiagnostics), robot, RosDiagnosticsPublish(robot, s, stamp)});
+    }
   }
 
   void OnEvent(const eventstore::RecordedEvent& e, FeedBatch& batch) {
@@ -330,6 +359,10 @@ class FleetFeed::Impl {
                          {"collision", collision},
                          {"limit_violations", limits}};
       batch.messages.push_back({p + "prediction", Shared(prediction), e.recorded_ns()});
+      if (ros_demand_.load(std::memory_order_relaxed)) {
+        batch.ros_messages.push_back(
+            {p + std::string(kRosPredictedPath), robot, RosPathPublish(robot, *m, options_.frame)});
+      }
     }
   }
 
@@ -339,6 +372,7 @@ class FleetFeed::Impl {
     for (auto it = robots_.begin(); it != robots_.end();) {
       if (now_mono - it->second.last_seen_mono > limit) {
         batch.gone_robots.push_back(it->first);
+        diagnostics_.erase(it->first);
         it = robots_.erase(it);
       } else {
         ++it;
@@ -362,12 +396,15 @@ class FleetFeed::Impl {
   zmq::socket_t sub_;
   std::unique_ptr<eventstore::Subscription> events_;
   std::map<std::string, RobotSummary> robots_;
+  // When each robot's /diagnostics last went out (monotonic ns) and at which level.
+  std::unordered_map<std::string, std::pair<int64_t, int>> diagnostics_;
   TimeNs clock_ = 0;
   std::vector<uint64_t> scratch_;          // for misaligned messages
   std::vector<uint64_t> payload_scratch_;  // for payloads nested in envelopes
   log::RateLimitedWarning malformed_{kComponent};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::atomic<bool> ros_demand_{false};
 };
 
 Result<std::unique_ptr<FleetFeed>> FleetFeed::Start(FeedOptions options, Sink sink) {
@@ -378,5 +415,6 @@ Result<std::unique_ptr<FleetFeed>> FleetFeed::Start(FeedOptions options, Sink si
 
 FleetFeed::FleetFeed(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FleetFeed::~FleetFeed() = default;
+void FleetFeed::SetRosDemand(bool wanted) { impl_->SetRosDemand(wanted); }
 
 }  // namespace doppel::gateway

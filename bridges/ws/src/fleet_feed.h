@@ -1,7 +1,9 @@
 // FleetFeed: what the gateway publishes, computed on its own thread. It reads TwinState from
 // a twin's PUB socket and events from the store (a Subscription from "now"), and hands the
 // gateway batches of ready-to-send channel payloads: JSON (and TwinState's own FlatBuffer)
-// per robot, /fleet/alerts, a periodic /fleet/summary, and the twin clock.
+// per robot, /fleet/alerts, a periodic /fleet/summary, and the twin clock; and, while
+// rosbridge clients are connected, the same states and predictions as ROS messages
+// (ros_messages.h).
 #pragma once
 
 #include <functional>
@@ -20,11 +22,20 @@ struct FeedMessage {
   TimeNs stamp = 0;
 };
 
+// A ROS message for rosbridge clients: `publish` is its whole `publish` op; `slot` the robot
+// it is about (/tf and /diagnostics carry every robot's).
+struct RosFeedMessage {
+  std::string topic;
+  std::string slot;
+  std::shared_ptr<const std::string> publish;
+};
+
 struct FeedBatch {
   std::vector<std::string> new_robots;   // advertise these robots' channels first
   std::vector<std::string> gone_robots;  // unseen for forget_after_s
   std::vector<FeedMessage> messages;
-  TimeNs clock = 0;  // the twin clock, when a time frame is due; 0 = none
+  std::vector<RosFeedMessage> ros_messages;  // only while rosbridge clients are connected
+  TimeNs clock = 0;                          // the twin clock, when a time frame is due; 0 = none
 };
 
 struct FeedOptions {
@@ -45,6 +56,10 @@ class FleetFeed {
   using Sink = std::function<void(FeedBatch)>;
   static Result<std::unique_ptr<FleetFeed>> Start(FeedOptions options, Sink sink);
   ~FleetFeed();
+
+  // Whether rosbridge clients are connected: ROS messages are only made while some are
+  // (any thread).
+  void SetRosDemand(bool wanted);
 
  private:
   class Impl;

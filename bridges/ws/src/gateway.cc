@@ -12,6 +12,7 @@
 #include "foxglove_messages.h"
 #include "gateway_impl.h"
 #include "http_session.h"
+#include "ros_messages.h"
 #include "ws_session.h"
 
 namespace doppel::gateway {
@@ -76,6 +77,7 @@ Status Gateway::Impl::Start() {
     auto client = eventstore::StoreClient::Connect(so);
     if (!client.ok()) return client.status();
     store_ = std::move(client).value();
+    state_queries_ = std::make_unique<StateQueries>(*store_);
   }
   AddChannel("/fleet/summary");
   AddChannel("/fleet/alerts");
@@ -92,10 +94,11 @@ Status Gateway::Impl::Start() {
     if (backlog_.load() > kMaxBacklogMessages) {
       // The network thread is far behind: shed this batch's messages (counted), keep the
       // robots and the clock.
-      dropped_ += batch.messages.size();
+      dropped_ += batch.messages.size() + batch.ros_messages.size();
       batch.messages.clear();
+      batch.ros_messages.clear();
     }
-    const size_t n = batch.messages.size();
+    const size_t n = batch.messages.size() + batch.ros_messages.size();
     backlog_ += n;
     net::post(io_, [this, n, b = std::move(batch)]() mutable {
       backlog_ -= n;
@@ -114,6 +117,7 @@ Status Gateway::Impl::Start() {
 
 Gateway::Impl::~Impl() {
   feed_.reset();
+  state_queries_.reset();
   net::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
@@ -157,6 +161,13 @@ void Gateway::Impl::Joined(const std::shared_ptr<WsSession>& session) {
   sessions_[session.get()] = session;
   ++accepted_;
   connections_ = sessions_.size();
+  if (session->protocol() == WsProtocol::kRosbridge) {
+    // rosbridge has no greeting: the client subscribes and calls as it likes.
+    if (rosbridge_sessions_++ == 0) feed_->SetRosDemand(true);
+    log::Debug(kComponent, "rosbridge client {} ({}) joined; {} connected", session->who().name,
+               RoleName(session->role()), sessions_.size());
+    return;
+  }
   session->SendText(ServerInfoJson(options_.name, RoleName(session->role()),
                                    session->role() != Role::kViewer, fmt::format("{}", port_)));
   session->PullAdvertisements();
@@ -165,6 +176,11 @@ void Gateway::Impl::Joined(const std::shared_ptr<WsSession>& session) {
 }
 
 void Gateway::Impl::Left(WsSession* session) {
+  if (auto it = sessions_.find(session);
+      it != sessions_.end() && session->protocol() == WsProtocol::kRosbridge) {
+    for (auto& [topic, watchers] : ros_watchers_) watchers.erase(session);
+    if (--rosbridge_sessions_ == 0) feed_->SetRosDemand(false);
+  }
   for (auto& [id, c] : channels_) c.subscribers.erase(session);
   sessions_.erase(session);
   connections_ = sessions_.size();
@@ -267,9 +283,20 @@ void Gateway::Impl::OnBatch(FeedBatch batch) {
       }
     }
     robots_ = known_robots_.size();
+    for (const auto& robot : batch.gone_robots) {
+      for (auto& [topic, slots] : ros_latest_) slots.erase(robot);
+    }
     if (!ids.empty()) {
       CatalogueChanged();
       for (auto& [ptr, session] : sessions_) session->Unadvertise(ids);
+    }
+  }
+  for (const auto& m : batch.ros_messages) {
+    // Only robots the gateway serves: their names bound how many slots there are.
+    if (known_robots_.count(m.slot) == 0) continue;
+    ros_latest_[m.topic][m.slot] = m.publish;
+    if (auto w = ros_watchers_.find(m.topic); w != ros_watchers_.end()) {
+      for (WsSession* session : w->second) session->SendRos(m.topic, m.slot, m.publish);
     }
   }
   for (const auto& m : batch.messages) {
@@ -288,29 +315,69 @@ void Gateway::Impl::OnBatch(FeedBatch batch) {
 }
 
 void Gateway::Impl::Command(const std::shared_ptr<WsSession>& session, const std::string& robot,
-                            eventstore::NewEvent event) {
+                            eventstore::NewEvent event, std::string request_id) {
   if (!store_) {
-    session->SendText(StatusJson(2, "This gateway has no store: commands are not accepted"));
+    session->CommandRecorded(
+        robot, request_id,
+        Status::Unavailable("This gateway has no store: commands are not accepted"));
     return;
   }
   ++commands_;
   std::weak_ptr<WsSession> weak = session;
   store_->AppendAsync(
       {"robot-" + robot, eventstore::ExpectedVersion::Any(), {std::move(event)}},
-      [this, weak, robot](Result<eventstore::AppendResult> r) {
-        std::string text =
-            r.ok() ? StatusJson(0,
-                                fmt::format("Command for {} recorded at position {}", robot,
-                                            r->first_position),
-                                "command")
-                   : StatusJson(
-                         2, fmt::format("Command for {} failed: {}", robot, r.status().message()),
-                         "command");
+      [this, weak, robot, request_id = std::move(request_id)](Result<eventstore::AppendResult> r) {
         if (!r.ok()) log::Warn(kComponent, "command for {}: {}", robot, r.status().message());
-        net::post(io_, [weak, text = std::move(text)]() mutable {
-          if (auto s = weak.lock()) s->SendText(std::move(text));
+        Result<uint64_t> position = r.ok() ? Result<uint64_t>(r->first_position) : r.status();
+        net::post(io_, [weak, robot, request_id, position = std::move(position)] {
+          if (auto s = weak.lock()) s->CommandRecorded(robot, request_id, position);
         });
       });
+}
+
+void Gateway::Impl::RosWatch(WsSession* session, const std::string& topic, bool watch) {
+  if (!watch) {
+    if (auto w = ros_watchers_.find(topic); w != ros_watchers_.end()) {
+      w->second.erase(session);
+      if (w->second.empty()) ros_watchers_.erase(w);
+    }
+    return;
+  }
+  ros_watchers_[topic].insert(session);
+  // Latched, as Foxglove channels are: the newest of each robot at once.
+  if (auto latest = ros_latest_.find(topic); latest != ros_latest_.end()) {
+    for (const auto& [slot, payload] : latest->second) session->SendRos(topic, slot, payload);
+  }
+}
+
+void Gateway::Impl::CallService(const std::shared_ptr<WsSession>& session, const std::string& id,
+                                const std::string& service, const nlohmann::json& args) {
+  if (service == RosbridgeSession::kListRobots) {
+    session->ServiceDone(id, service, nlohmann::json{{"robots", known_robots_}});
+    return;
+  }
+  // kRobotState: args.robot is a string (the session checked).
+  const std::string robot = args.at("robot").get<std::string>();
+  TimeNs at = eventstore::kTimeMax;
+  if (args.contains("at") && args["at"].is_string() && !args["at"].get<std::string>().empty()) {
+    auto t = ParseTime(args["at"].get<std::string>());
+    if (!t.ok()) {
+      session->ServiceDone(id, service, t.status());
+      return;
+    }
+    at = *t;
+  }
+  if (!state_queries_) {
+    session->ServiceDone(id, service,
+                         Status::Unavailable("This gateway has no store: no robot_state"));
+    return;
+  }
+  std::weak_ptr<WsSession> weak = session;
+  state_queries_->Query(robot, at, [this, weak, id, service](Result<nlohmann::json> r) {
+    net::post(io_, [weak, id, service, r = std::move(r)] {
+      if (auto s = weak.lock()) s->ServiceDone(id, service, r);
+    });
+  });
 }
 
 std::string Gateway::Impl::Metrics() const {

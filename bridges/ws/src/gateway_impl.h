@@ -12,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "doppel/core/log.h"
 #include "doppel/eventstore/store_client.h"
 #include "fleet_feed.h"
+#include "state_queries.h"
 
 namespace doppel::gateway {
 
@@ -68,9 +70,17 @@ class Gateway::Impl {
   void Left(WsSession* session);
   void Subscribe(WsSession* session, uint32_t subscription, uint32_t channel);
   void Unsubscribe(WsSession* session, uint32_t subscription);
-  bool KnowsRobot(const std::string& robot) const { return known_robots_.count(robot) > 0; }
+  bool KnowsRobot(std::string_view robot) const { return known_robots_.count(robot) > 0; }
+  // Appends `event` (a CommandIssued) to robot-<robot> and tells the session the outcome
+  // (WsSession::CommandRecorded with request_id).
   void Command(const std::shared_ptr<WsSession>& session, const std::string& robot,
-               eventstore::NewEvent event);
+               eventstore::NewEvent event, std::string request_id = "");
+  // rosbridge sessions: start or stop feeding `session` the ROS messages of `topic` (on start,
+  // the newest of each of its slots at once), and answer a service call
+  // (WsSession::ServiceDone).
+  void RosWatch(WsSession* session, const std::string& topic, bool watch);
+  void CallService(const std::shared_ptr<WsSession>& session, const std::string& id,
+                   const std::string& service, const nlohmann::json& args);
 
   // Channel ids only grow: every channel that exists now has an id below channel_end().
   uint32_t channel_end() const { return next_channel_; }
@@ -105,10 +115,17 @@ class Gateway::Impl {
   std::map<uint32_t, Channel> channels_;  // ordered by id: pages walk it
   std::unordered_map<std::string, uint32_t> topics_;
   std::map<std::string, std::shared_ptr<const ChannelSpec>> specs_;  // by schema name
-  std::set<std::string> known_robots_;
+  std::set<std::string, std::less<>> known_robots_;
   uint32_t next_channel_ = 1;
   std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
   std::map<uint32_t, Page> pages_;  // by first id; bounded (see AdvertisePage)
+  // rosbridge: the newest ROS message per topic and slot (robot), for new subscribers, and
+  // which sessions watch each topic.
+  std::unordered_map<std::string, std::map<std::string, std::shared_ptr<const std::string>>>
+      ros_latest_;
+  std::unordered_map<std::string, std::set<WsSession*>> ros_watchers_;
+  size_t rosbridge_sessions_ = 0;
+  std::unique_ptr<StateQueries> state_queries_;
   log::RateLimitedWarning robot_refused_warning_{"gateway"};
 
   std::atomic<size_t> backlog_{0};

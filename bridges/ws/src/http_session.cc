@@ -123,8 +123,12 @@ void HttpSession::Refuse(http::status status, std::string reason) {
 }
 
 void HttpSession::Upgrade() {
+  const std::string target(request_.target());
+  // /rosbridge speaks rosbridge v2 (roslibjs), with no subprotocol; every other path speaks
+  // foxglove.websocket.v1, which the client must offer.
+  const bool rosbridge = target.substr(0, target.find('?')) == "/rosbridge";
   const std::string offered(request_[http::field::sec_websocket_protocol]);
-  if (offered.find(kFoxgloveSubprotocol) == std::string::npos) {
+  if (!rosbridge && offered.find(kFoxgloveSubprotocol) == std::string::npos) {
     Refuse(http::status::bad_request,
            fmt::format("WebSocket subprotocol {} is required", kFoxgloveSubprotocol));
     return;
@@ -139,7 +143,9 @@ void HttpSession::Upgrade() {
     return;
   }
   stream_.expires_never();
-  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who)->Start(std::move(request_));
+  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who,
+                              rosbridge ? WsProtocol::kRosbridge : WsProtocol::kFoxglove)
+      ->Start(std::move(request_));
 }
 
 void HttpSession::Reply(http::status status, std::string_view type, std::string body,

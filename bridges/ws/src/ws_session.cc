@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "client_command.h"
 #include "doppel/core/log.h"
-#include "doppel/schemas/robot_events_generated.h"
 #include "foxglove_messages.h"
 
 namespace doppel::gateway {
@@ -37,18 +37,28 @@ log::RateLimitedWarning& ProtocolWarning() {
 
 }  // namespace
 
-WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who)
-    : handshake_(std::move(socket)),
+WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsProtocol protocol)
+    : protocol_(protocol),
+      tick_timer_(gateway.io()),
+      handshake_(std::move(socket)),
       socket_(handshake_.get_executor()),
       close_timer_(handshake_.get_executor()),
       gateway_(gateway),
-      who_(std::move(who)) {}
+      who_(std::move(who)) {
+  if (protocol_ == WsProtocol::kRosbridge) {
+    rosbridge_ = std::make_unique<RosbridgeSession>(
+        who_.role, [&gateway](std::string_view robot) { return gateway.KnowsRobot(robot); });
+  }
+}
 
 void WsSession::Start(http::request<http::string_body> request) {
-  handshake_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::sec_websocket_protocol, kFoxgloveSubprotocol);
-    res.set(http::field::server, "doppel-gateway");
-  }));
+  // rosbridge has no subprotocol: its clients (roslibjs) offer none.
+  const bool foxglove = protocol_ == WsProtocol::kFoxglove;
+  handshake_.set_option(
+      websocket::stream_base::decorator([foxglove](websocket::response_type& res) {
+        if (foxglove) res.set(http::field::sec_websocket_protocol, kFoxgloveSubprotocol);
+        res.set(http::field::server, "doppel-gateway");
+      }));
   handshake_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
     if (ec) {
       log::Warn(kComponent, "websocket handshake failed: {}", ec.message());
@@ -86,6 +96,7 @@ void WsSession::SendMessage(uint32_t subscription, uint32_t channel, TimeNs stam
 }
 
 void WsSession::SendTime(TimeNs now) {
+  if (rosbridge_) return;
   Frame f;
   f.header[0] = 0x02;
   const uint64_t ts = static_cast<uint64_t>(now);
@@ -96,7 +107,7 @@ void WsSession::SendTime(TimeNs now) {
 }
 
 void WsSession::PullAdvertisements() {
-  if (closed_ || closing_) return;
+  if (closed_ || closing_ || rosbridge_) return;
   bool queued = false;
   while (advertise_bytes_ < kAdvertiseWindow && advertised_end_ < gateway_.channel_end()) {
     uint32_t next = 0;
@@ -114,6 +125,7 @@ void WsSession::PullAdvertisements() {
 }
 
 void WsSession::Unadvertise(const std::vector<uint32_t>& ids) {
+  if (rosbridge_) return;
   std::vector<uint32_t> told;
   for (uint32_t id : ids) {
     if (id < advertised_end_) told.push_back(id);
@@ -125,6 +137,7 @@ void WsSession::Close() {
   if (closed_) return;
   closed_ = true;
   close_timer_.cancel();
+  tick_timer_.cancel();
   beast::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -146,10 +159,11 @@ void WsSession::Enqueue(Frame f, bool droppable) {
     if (!inserted) gateway_.NoteDropped();
     if (!warned_) {
       warned_ = true;
-      SendText(StatusJson(1,
-                          "Send buffer limit reached: this client is slow, so only the "
-                          "newest message per channel is kept until it catches up",
-                          "backpressure"));
+      SendText(rosbridge_ ? RosbridgeSession::SlowClientWarning()
+                          : StatusJson(1,
+                                       "Send buffer limit reached: this client is slow, so only "
+                                       "the newest message per channel is kept until it catches up",
+                                       "backpressure"));
     }
     return;
   }
@@ -165,7 +179,7 @@ void WsSession::Enqueue(Frame f, bool droppable) {
 
 void WsSession::Push(Frame f) {
   f.queued_mono = MonotonicNowNs();
-  f.ws_len = static_cast<uint8_t>(EncodeFrameHeader(f.opcode, f.size(), f.ws));
+  f.ws_len = f.raw ? 0 : static_cast<uint8_t>(EncodeFrameHeader(f.opcode, f.size(), f.ws));
   queued_bytes_ += f.size();
   if (f.advertise_page) advertise_bytes_ += f.size();
   queue_.push_back(std::move(f));
@@ -178,7 +192,7 @@ void WsSession::Write() {
   size_t frames = 0, bytes = 0;
   for (const Frame& f : queue_) {
     if (frames == kMaxGather || (frames > 0 && bytes > 256 * 1024)) break;
-    gather_.push_back(net::buffer(f.ws.data(), f.ws_len));
+    if (f.ws_len) gather_.push_back(net::buffer(f.ws.data(), f.ws_len));
     if (f.header_len) gather_.push_back(net::buffer(f.header.data(), f.header_len));
     if (f.body && !f.body->empty()) gather_.push_back(net::buffer(*f.body));
     bytes += f.size();
@@ -292,6 +306,11 @@ void WsSession::SendClose(uint16_t code, std::string_view reason) {
 }
 
 void WsSession::OnText(const std::string& text) {
+  if (rosbridge_) {
+    rosbridge_->OnText(text, MonotonicNowNs());
+    RunRosbridge();
+    return;
+  }
   const json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("op") || !j["op"].is_string()) {
     SendText(StatusJson(2, "Malformed message: want a JSON object with an \"op\""));
@@ -347,6 +366,12 @@ void WsSession::OnClientAdvertise(const json& j) {
 }
 
 void WsSession::OnBinary(const std::string& data) {
+  if (rosbridge_) {
+    SendText(RosbridgeStatusJson("error",
+                                 "rosbridge messages are JSON text; binary (CBOR/BSON) "
+                                 "is not supported"));
+    return;
+  }
   if (data.size() < 5 || static_cast<uint8_t>(data[0]) != 0x01) {
     SendText(StatusJson(2, "Malformed binary message: want 0x01 | channel id | payload"));
     return;
@@ -372,24 +397,94 @@ void WsSession::OnBinary(const std::string& data) {
     SendText(StatusJson(2, fmt::format("Malformed {} message: want a JSON object", kind)));
     return;
   }
-  auto num = [&](const char* a, const char* b) {
-    const auto& v = msg.contains(a) && msg[a].is_object() ? msg[a] : json::object();
-    return v.contains(b) && v[b].is_number() ? v[b].get<double>() : 0.0;
-  };
-  flatbuffers::FlatBufferBuilder fbb(128);
-  const events::Twist twist(
-      events::Vec3(num("linear", "x"), num("linear", "y"), num("linear", "z")),
-      events::Vec3(num("angular", "x"), num("angular", "y"), num("angular", "z")));
-  const bool stop = kind == "stop";
-  fbb.Finish(events::CreateCommandIssued(
-      fbb, stop ? events::CommandKind::Stop : events::CommandKind::Velocity, &twist, 0, 0,
-      fbb.CreateString(fmt::format("gateway:{}", who_.name))));
-  eventstore::NewEvent e;
-  e.id = EventId::Random();
-  e.type = "CommandIssued";
-  e.payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-  e.occurred_ns = WallNowNs();
+  eventstore::NewEvent e =
+      CommandIssuedEvent(kind == "stop", msg, fmt::format("gateway:{}", who_.name));
   gateway_.Command(shared_from_this(), robot, std::move(e));
+}
+
+void WsSession::CommandRecorded(const std::string& robot, const std::string& request_id,
+                                const Result<uint64_t>& position) {
+  if (rosbridge_) {
+    rosbridge_->OnCommandDone(request_id, robot, position);
+    RunRosbridge();
+    return;
+  }
+  SendText(
+      position.ok()
+          ? StatusJson(0, fmt::format("Command for {} recorded at position {}", robot, *position),
+                       "command")
+          : StatusJson(2,
+                       fmt::format("Command for {} failed: {}", robot, position.status().message()),
+                       "command"));
+}
+
+void WsSession::SendRos(std::string_view topic, std::string_view slot,
+                        const std::shared_ptr<const std::string>& publish) {
+  if (!rosbridge_) return;
+  rosbridge_->OnMessage(topic, slot, publish, MonotonicNowNs());
+  RunRosbridge();
+}
+
+void WsSession::ServiceDone(const std::string& id, const std::string& service,
+                            const Result<nlohmann::json>& values) {
+  if (!rosbridge_) return;
+  rosbridge_->OnServiceDone(id, service, values);
+  RunRosbridge();
+}
+
+void WsSession::RunRosbridge() {
+  if (closed_) return;
+  for (auto& action : rosbridge_->TakeActions()) {
+    if (auto* send = std::get_if<RosbridgeSend>(&action)) {
+      if (send->texts.size() == 1) {
+        Frame f;
+        f.body = std::move(send->texts[0]);
+        f.opcode = WsOpcode::kText;
+        f.key = send->slot;
+        Enqueue(std::move(f), send->droppable);
+      } else if (!send->droppable) {
+        for (auto& text : send->texts) SendText(std::move(text));
+      } else {
+        // The fragments of one message go as one unit: a slow client loses a whole message
+        // or none of it, never the fragment that would let it rebuild one.
+        std::string frames;
+        for (const auto& text : send->texts) {
+          std::array<uint8_t, 10> header{};
+          const size_t n = EncodeFrameHeader(WsOpcode::kText, text->size(), header);
+          frames.append(reinterpret_cast<const char*>(header.data()), n);
+          frames += *text;
+        }
+        Frame f;
+        f.body = std::make_shared<const std::string>(std::move(frames));
+        f.opcode = WsOpcode::kText;
+        f.raw = true;
+        f.key = send->slot;
+        Enqueue(std::move(f), true);
+      }
+    } else if (auto* watch = std::get_if<RosbridgeWatch>(&action)) {
+      gateway_.RosWatch(this, watch->topic, watch->watch);
+    } else if (auto* command = std::get_if<RosbridgeCommand>(&action)) {
+      gateway_.Command(
+          shared_from_this(), command->robot,
+          CommandIssuedEvent(command->stop, command->twist, fmt::format("rosbridge:{}", who_.name)),
+          command->request_id);
+    } else if (auto* call = std::get_if<RosbridgeServiceCall>(&action)) {
+      gateway_.CallService(shared_from_this(), call->id, call->service, call->args);
+    }
+  }
+  // Throttled messages wait for their turn: wake up when the first is due.
+  const auto due = rosbridge_->next_deadline();
+  if (!due || (tick_at_ != 0 && tick_at_ <= *due)) return;
+  tick_at_ = *due;
+  tick_timer_.expires_after(
+      std::chrono::nanoseconds(std::max<int64_t>(0, *due - MonotonicNowNs())));
+  tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;  // cancelled: a nearer deadline re-armed it, or the session closed
+    self->tick_at_ = 0;
+    if (self->closed_ || self->closing_) return;
+    self->rosbridge_->OnTick(MonotonicNowNs());
+    self->RunRosbridge();
+  });
 }
 
 }  // namespace doppel::gateway

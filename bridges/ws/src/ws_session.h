@@ -1,6 +1,8 @@
-// A foxglove.websocket.v1 client connection: the I/O around WsFrameReader (ws_framing.h) and
-// the foxglove ops a client sends (subscribe, unsubscribe, advertise, unadvertise, binary
-// client messages that become commands).
+// A WebSocket client connection: the I/O around WsFrameReader (ws_framing.h) for both
+// protocols the gateway speaks. A foxglove.websocket.v1 client's ops (subscribe,
+// unsubscribe, advertise, unadvertise, binary client messages that become commands) are
+// handled here; a rosbridge v2 client's (at /rosbridge) by its RosbridgeSession, whose
+// actions this class carries out (send, watch topics, commands, services, its throttle timer).
 //
 // Sending: each client has a queue. Data messages are droppable: past the send budget (or
 // when the oldest queued message is too old) only the newest per channel is kept. Control
@@ -25,14 +27,18 @@
 
 #include "doppel/bridges/ws_framing.h"
 #include "gateway_impl.h"
+#include "rosbridge_session.h"
 
 namespace doppel::gateway {
 
 inline constexpr std::string_view kFoxgloveSubprotocol = "foxglove.websocket.v1";
 
+enum class WsProtocol { kFoxglove, kRosbridge };
+
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(boost::asio::ip::tcp::socket socket, Gateway::Impl& gateway, Token who);
+  WsSession(boost::asio::ip::tcp::socket socket, Gateway::Impl& gateway, Token who,
+            WsProtocol protocol = WsProtocol::kFoxglove);
 
   // Beast answers the upgrade; after that the session frames and parses WebSocket itself, so
   // that everything queued for a client goes out in one gathered write.
@@ -40,6 +46,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   Role role() const { return who_.role; }
   const Token& who() const { return who_; }
+  WsProtocol protocol() const { return protocol_; }
+
+  // rosbridge clients only (no-ops for others): a message of a topic the session watches
+  // (RosbridgeWatch), and the answers to its commands and service calls.
+  void SendRos(std::string_view topic, std::string_view slot,
+               const std::shared_ptr<const std::string>& publish);
+  void ServiceDone(const std::string& id, const std::string& service,
+                   const Result<nlohmann::json>& values);
+  // The store's answer to a command this client sent (request_id: rosbridge's op id).
+  void CommandRecorded(const std::string& robot, const std::string& request_id,
+                       const Result<uint64_t>& position);
 
   // Control messages (serverInfo, status, unadvertise): always sent, in order.
   void SendText(std::string text);
@@ -76,7 +93,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     uint8_t header_len = 0;
     WsOpcode opcode = WsOpcode::kBinary;
     bool advertise_page = false;  // counted in advertise_bytes_, not against the budgets
-    uint32_t key = 0;             // latest-value slot (channel id or kTimeKey)
+    // `body` is already whole WebSocket frames (a fragmented rosbridge message): dropped or
+    // sent as one.
+    bool raw = false;
+    uint32_t key = 0;  // latest-value slot (channel id or kTimeKey)
     TimeNs stamp = 0;
     int64_t queued_mono = 0;
     std::array<uint8_t, 10> ws{};  // the WebSocket frame header, filled when queued
@@ -97,6 +117,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void OnText(const std::string& text);
   void OnClientAdvertise(const nlohmann::json& j);
   void OnBinary(const std::string& data);
+  // Carries out what the rosbridge session asked for, and arms its throttle timer.
+  void RunRosbridge();
+
+  WsProtocol protocol_;
+  std::unique_ptr<RosbridgeSession> rosbridge_;
+  boost::asio::steady_timer tick_timer_;
+  int64_t tick_at_ = 0;  // when tick_timer_ fires; 0: not armed
 
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> handshake_;
   boost::asio::ip::tcp::socket socket_;
