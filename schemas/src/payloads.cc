@@ -17,8 +17,9 @@ namespace {
 // FlatBuffers 2.0.8's Verifier checks a vector's length prefix for 4-byte alignment, not its
 // elements: a [double] vector can verify at an offset of 4 mod 8, and reading it is then a
 // misaligned load (UB) even from an 8-aligned copy. A builder never writes that; refuse it.
+// (An empty vector has nothing to read, and builders leave it 4-aligned.)
 bool Aligned(const uint8_t* base, const flatbuffers::Vector<double>* v) {
-  return v == nullptr ||
+  return v == nullptr || v->size() == 0 ||
          (reinterpret_cast<const uint8_t*>(v->data()) - base) % alignof(double) == 0;
 }
 
