@@ -655,8 +655,11 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
   state.batch.Put(time_cf_, format::TimeKey(state.recorded_ns, first_position), "");
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
+  const int64_t write_start = MonotonicNowNs();
   rocksdb::Status s = db_->Write(wo, &state.batch);
+  commit_stats_.write_seconds.Observe((MonotonicNowNs() - write_start) / 1e9);
   if (!s.ok()) {
+    ++commit_stats_.write_errors;
     Status failed = FromRocks(s, fmt::format("committing {} events at position {}",
                                              state.next_position - first_position, first_position));
     log::Error(kComponent, "{}; refusing further appends until the log is reopened",
@@ -670,6 +673,9 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
   }
   next_position_ = state.next_position;
   last_recorded_ns_ = state.recorded_ns;
+  ++commit_stats_.groups;
+  commit_stats_.events += next_position_ - first_position;
+  commit_stats_.group_events.Observe(static_cast<double>(next_position_ - first_position));
   {
     std::lock_guard lock(cache_mu_);
     for (auto& [stream, head] : state.heads) {

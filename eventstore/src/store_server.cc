@@ -143,7 +143,10 @@ class StoreServer::Impl {
 
   const std::string& listen() const { return listen_; }
   const std::string& publish() const { return publish_; }
-  Counters counters() const { return {requests_.load(), malformed_.load(), published_.load()}; }
+  Counters counters() const {
+    return {requests_.load(), malformed_.load(), published_.load(), append_requests_.load(),
+            append_errors_.load()};
+  }
 
  private:
   struct Out {
@@ -292,8 +295,10 @@ class StoreServer::Impl {
       }
       // Gathered for one AppendMany after this turn's receives: one commit group, committed
       // on this thread when the log is idle.
+      ++append_requests_;
       appends_.emplace_back(
           std::move(append).value(), [this, identity, id](Result<AppendResult> result) {
+            if (!result.ok()) ++append_errors_;
             Reply(identity, result.ok() ? protocol::AppendResponseBytes(id, *result)
                                         : protocol::ErrorBytes(id, result.status()));
           });
@@ -346,6 +351,7 @@ class StoreServer::Impl {
   std::vector<std::thread> readers_;
 
   std::atomic<uint64_t> requests_{0}, malformed_{0}, published_{0};
+  std::atomic<uint64_t> append_requests_{0}, append_errors_{0};
 };
 
 StoreServer::StoreServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -9,6 +9,8 @@
 #include "doppel/bridges/dds_ingest.h"
 #include "doppel/bridges/sim_fleet.h"
 #include "doppel/core/log.h"
+#include "metrics_http.h"
+#include "process_metrics.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -20,6 +22,7 @@ struct BridgeFlags {
   std::string publish;       // store PUB (for predicted paths)
   std::string twin_publish;  // a twin's TwinState PUB: turns egress on
   std::string frame = "map";
+  MetricsFlags metrics;
 };
 
 int RunBridge(const BridgeFlags& f) {
@@ -40,6 +43,12 @@ int RunBridge(const BridgeFlags& f) {
     if (!started.ok()) return Fail(started.status());
     egress = std::move(started).value();
   }
+  auto metrics = StartMetricsHttp(f.metrics, [&ingest = **ingest, &egress] {
+    MetricsPage page;
+    RenderBridgeMetrics(page, ingest, egress.get());
+    return page.text();
+  });
+  if (!metrics.ok()) return Fail(metrics.status());
   std::cout << fmt::format("{{\"domain\":{},\"robots\":\"{}\"}}", f.ingest.domain, f.ingest.robots)
             << std::endl;
   const int signal = shutdown.Wait();
@@ -47,6 +56,7 @@ int RunBridge(const BridgeFlags& f) {
   log::Info("bridge-dds",
             "signal {}: {} robots, {} samples: {} appended, {} decimated, {} bad, {} append errors",
             signal, c.robots, c.samples, c.appended, c.decimated, c.bad, c.append_errors);
+  metrics->reset();
   egress.reset();
   ingest->reset();
   return kExitOk;
@@ -93,6 +103,7 @@ void AddBridgeCommands(CLI::App& app) {
   cmd->add_option("--publish", f->publish, "Store PUB endpoint (predicted paths, with --store)");
   cmd->add_option("--frame", f->frame, "Site frame for odometry, tf and paths")
       ->capture_default_str();
+  AddMetricsOptions(*cmd, f->metrics);
   cmd->callback([f] { ExitCode() = RunBridge(*f); });
 
   auto sim = std::make_shared<dds::SimFleetOptions>();

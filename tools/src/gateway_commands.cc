@@ -17,6 +17,7 @@
 #include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/store_server.h"
 #include "doppel/twins/twin_service.h"
+#include "process_metrics.h"
 
 #ifndef DOPPEL_WEB_ROOT
 #define DOPPEL_WEB_ROOT ""
@@ -180,6 +181,16 @@ int RunUp(UpFlags f) {
   go.publish = so.publish;
   go.tokens = *tokens;
   go.scene_json = *scene_text;
+  // One port for everything in this process: the store's, the twin's and the bridge's
+  // families follow the gateway's on /metrics.
+  go.extra_metrics = [&log = **log, &server = **server, &twin = **twin, &ingest = **ingest,
+                      &egress = **egress] {
+    MetricsPage page;
+    RenderStoreMetrics(page, log, server);
+    RenderTwinMetrics(page, twin, log.NextPosition());
+    RenderBridgeMetrics(page, ingest, &egress);
+    return page.text();
+  };
   auto gw = gateway::Gateway::Start(go);
   if (!gw.ok()) return Fail(gw.status());
 

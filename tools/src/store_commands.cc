@@ -11,6 +11,8 @@
 #include "doppel/eventstore/store_server.h"
 #include "doppel/eventstore/subscription.h"
 #include "event_json.h"
+#include "metrics_http.h"
+#include "process_metrics.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -24,6 +26,7 @@ struct StoreServerFlags {
   std::string curve_allow;
   bool no_sync = false;
   int publish_hwm = 100000;
+  MetricsFlags metrics;
 };
 
 int RunStore(const StoreServerFlags& f) {
@@ -56,6 +59,12 @@ int RunStore(const StoreServerFlags& f) {
   if (!log.ok()) return Fail(log.status());
   auto server = eventstore::StoreServer::Start(**log, options);
   if (!server.ok()) return Fail(server.status());
+  auto metrics = StartMetricsHttp(f.metrics, [&log = **log, &server = **server] {
+    MetricsPage page;
+    RenderStoreMetrics(page, log, server);
+    return page.text();
+  });
+  if (!metrics.ok()) return Fail(metrics.status());
   // One line on stdout for scripts that start the store and need its endpoints.
   std::cout << fmt::format("{{\"listen\":\"{}\",\"publish\":\"{}\",\"next_position\":{}}}",
                            (*server)->listen_endpoint(), (*server)->publish_endpoint(),
@@ -63,6 +72,7 @@ int RunStore(const StoreServerFlags& f) {
             << std::endl;
   const int signal = shutdown.Wait();
   log::Info("store", "signal {}: stopping", signal);
+  metrics->reset();
   server->reset();
   log->reset();
   return kExitOk;
@@ -153,6 +163,7 @@ void AddStoreCommands(CLI::App& app) {
                    "Messages queued per subscriber before PUB drops (subscribers heal by reading)")
       ->capture_default_str();
   store->add_flag("--no-sync", s->no_sync, "Do not fsync commits (unsafe; for experiments)");
+  AddMetricsOptions(*store, s->metrics);
   store->callback([s] { ExitCode() = RunStore(*s); });
 
   auto f = std::make_shared<SubscribeFlags>();

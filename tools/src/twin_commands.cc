@@ -8,9 +8,12 @@
 #include "command.h"
 #include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
+#include "doppel/eventstore/store_client.h"
 #include "doppel/twins/robot_aggregate.h"
 #include "doppel/twins/state_report.h"
 #include "doppel/twins/twin_service.h"
+#include "metrics_http.h"
+#include "process_metrics.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -26,6 +29,7 @@ struct TwinFlags {
   double publish_hz = 30;
   double predict_hz = 10;
   double silent_after = 2.0;
+  MetricsFlags metrics;
 };
 
 int RunTwin(const TwinFlags& f) {
@@ -52,6 +56,23 @@ int RunTwin(const TwinFlags& f) {
   o.silent_after_s = f.silent_after;
   auto service = twins::TwinService::Start(o);
   if (!service.ok()) return Fail(service.status());
+  // The lag gauge asks the store where its log ends, once per scrape, briefly: a store that
+  // does not answer leaves the gauge out instead of holding up the scrape.
+  eventstore::StoreClientOptions lag_client;
+  lag_client.endpoint = o.store;
+  lag_client.curve = o.curve;
+  lag_client.attempt_timeout = std::chrono::milliseconds(250);
+  lag_client.deadline = std::chrono::milliseconds(250);
+  auto store = eventstore::StoreClient::Connect(lag_client);
+  if (!store.ok()) return Fail(store.status());
+  auto metrics =
+      StartMetricsHttp(f.metrics, [&twin = **service, &store = **store]() -> std::string {
+        auto next = store.NextPosition();
+        MetricsPage page;
+        RenderTwinMetrics(page, twin, next.ok() ? std::optional<uint64_t>(*next) : std::nullopt);
+        return page.text();
+      });
+  if (!metrics.ok()) return Fail(metrics.status());
   std::cout << fmt::format("{{\"twin_publish\":\"{}\",\"partition\":\"{}/{}\"}}",
                            (*service)->twin_publish_endpoint(), o.partition, o.partitions)
             << std::endl;
@@ -59,6 +80,7 @@ int RunTwin(const TwinFlags& f) {
   const auto c = (*service)->counters();
   log::Info("twin", "signal {}: stopping after {} events for {} robots, {} predictions", signal,
             c.applied, c.robots, c.predictions);
+  metrics->reset();
   service->reset();
   return kExitOk;
 }
@@ -108,6 +130,7 @@ void AddTwinCommands(CLI::App& app) {
   twin->add_option("--silent-after", t->silent_after, "Seconds without observations = silent")
       ->capture_default_str();
   AddCurveClientOptions(*twin, t->store);
+  AddMetricsOptions(*twin, t->metrics);
   twin->callback([t] { ExitCode() = RunTwin(*t); });
 
   auto s = std::make_shared<StateFlags>();

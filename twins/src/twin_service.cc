@@ -122,8 +122,11 @@ class TwinService::Impl {
 
   Counters counters() const {
     std::lock_guard lock(counters_mu_);
-    return counters_;
+    Counters c = counters_;
+    c.position = position_.load(std::memory_order_relaxed);
+    return c;
   }
+  const Histogram& prediction_seconds() const { return prediction_seconds_; }
   const std::string& twin_publish() const { return twin_publish_; }
 
  private:
@@ -152,6 +155,7 @@ class TwinService::Impl {
       } else if (next->has_value()) {
         Handle(**next);
       }
+      position_.store(subscription_->checkpoint(), std::memory_order_relaxed);
       const int64_t now = MonotonicNowNs();
       PublishDue(now);
       PredictDue(now);
@@ -361,7 +365,9 @@ class TwinService::Impl {
   void RunPrediction(const PredictionJob& job) {
     const std::string& robot_id = job.robot_id;
     const PredictionRequest& request = job.request;
+    const int64_t predict_start = MonotonicNowNs();
     const Prediction p = job.predictor->Predict(request, options_.prediction);
+    prediction_seconds_.Observe((MonotonicNowNs() - predict_start) / 1e9);
     if (!p.refused.empty()) {
       Count([](Counters& c) { ++c.predictions_refused; });
       refused_warning_.Warn("robot {}: no prediction: {}", ScrubUtf8(robot_id), p.refused);
@@ -448,7 +454,9 @@ class TwinService::Impl {
 
   void CheckSilence() {
     const int64_t now = WallNowNs();
+    uint64_t silent = 0;
     for (auto& [id, robot] : robots_) {
+      silent += robot.state.silent;
       if (robot.state.silent || robot.last_observation_wall_ns == 0) continue;
       if (now - robot.last_observation_wall_ns < options_.silent_after_s * 1e9) continue;
       flatbuffers::FlatBufferBuilder fbb;
@@ -458,6 +466,7 @@ class TwinService::Impl {
       AppendDerived(id, "RobotWentSilent", Finish(fbb), robot.last_event_id, "silent");
       robot.last_observation_wall_ns = 0;  // once per silence
     }
+    Count([&](Counters& c) { c.silent_robots = silent; });
   }
 
   void PublishDue(int64_t now) {
@@ -511,6 +520,9 @@ class TwinService::Impl {
   std::thread predictions_;
   mutable std::mutex counters_mu_;
   Counters counters_;
+  std::atomic<uint64_t> position_{0};
+  Histogram prediction_seconds_{
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   log::RateLimitedWarning skipped_warning_{kComponent};
   log::RateLimitedWarning refused_warning_{kComponent};
 };
@@ -525,6 +537,7 @@ Result<std::unique_ptr<TwinService>> TwinService::Start(TwinServiceOptions optio
 }
 
 TwinService::Counters TwinService::counters() const { return impl_->counters(); }
+const Histogram& TwinService::prediction_seconds() const { return impl_->prediction_seconds(); }
 const std::string& TwinService::twin_publish_endpoint() const { return impl_->twin_publish(); }
 
 }  // namespace doppel::twins

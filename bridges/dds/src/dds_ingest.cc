@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "doppel/bridges/dds.h"
 #include "doppel/core/log.h"
@@ -28,6 +29,8 @@ namespace {
 constexpr char kComponent[] = "dds-ingest";
 
 enum class Kind { kJointStates, kOdom, kCmdVel, kDiagnostics, kMode };
+// Counters::kinds is indexed by Kind.
+static_assert(static_cast<size_t>(Kind::kMode) + 1 == DdsIngest::kKindNames.size());
 
 struct TopicKind {
   const char* suffix;
@@ -250,7 +253,7 @@ class DdsIngest::Impl {
           std::strlen(st.name) > schemas::kMaxNameBytes || !IsValidUtf8(st.name) ||
           (st.message != nullptr &&
            (std::strlen(st.message) > schemas::kMaxTextBytes || !IsValidUtf8(st.message)))) {
-        bump([](Counters& c) { ++c.bad; });
+        Tally(sub.kind, &Counters::bad, &KindCounters::bad);
         warning_.Warn(
             "robot {}: bad diagnostics status (no name, level {}, or text that is not "
             "UTF-8 within its bounds)",
@@ -283,9 +286,9 @@ class DdsIngest::Impl {
       ++produced;
     }
     if (produced == 0) {
-      bump([](Counters& c) { ++c.decimated; });
+      Tally(sub.kind, &Counters::decimated, &KindCounters::decimated);
     } else {
-      ++pending_samples_[stream];
+      ++pending_samples_[stream][static_cast<size_t>(sub.kind)];
     }
   }
 
@@ -315,12 +318,12 @@ class DdsIngest::Impl {
       }
     }
     if (mode < 0) {
-      bump([](Counters& c) { ++c.bad; });
+      Tally(sub.kind, &Counters::bad, &KindCounters::bad);
       warning_.Warn("robot {}: unknown mode '{}'", sub.robot, ScrubUtf8(text.substr(0, 64)));
       return;
     }
     if (mode == sub.last_mode) {
-      bump([](Counters& c) { ++c.decimated; });
+      Tally(sub.kind, &Counters::decimated, &KindCounters::decimated);
       return;
     }
     sub.last_mode = mode;
@@ -334,11 +337,11 @@ class DdsIngest::Impl {
     e.occurred_ns = WallNowNs();
     const std::string stream = "robot-" + sub.robot;
     pending_[stream].push_back(std::move(e));
-    ++pending_samples_[stream];
+    ++pending_samples_[stream][static_cast<size_t>(sub.kind)];
   }
 
   void Convert(Subscription& sub, const void* sample) {
-    bump([](Counters& c) { ++c.samples; });
+    Tally(sub.kind, &Counters::samples, &KindCounters::samples);
     if (sub.kind == Kind::kMode) {
       ConvertMode(sub, *static_cast<const std_msgs_msg_dds__String_*>(sample));
       return;
@@ -351,7 +354,7 @@ class DdsIngest::Impl {
     const int64_t now = MonotonicNowNs();
     if (options_.max_rate_hz > 0 && sub.last_accepted_ns != 0 &&
         now - sub.last_accepted_ns < static_cast<int64_t>(1e9 / options_.max_rate_hz)) {
-      bump([](Counters& c) { ++c.decimated; });
+      Tally(sub.kind, &Counters::decimated, &KindCounters::decimated);
       return;
     }
     Result<std::string> payload = Status::InvalidArgument("unknown");
@@ -387,7 +390,7 @@ class DdsIngest::Impl {
       }
     }
     if (!payload.ok()) {
-      bump([](Counters& c) { ++c.bad; });
+      Tally(sub.kind, &Counters::bad, &KindCounters::bad);
       warning_.Warn("robot {}: bad {} sample: {}", sub.robot, e.type,
                     ScrubUtf8(payload.status().message()));
       return;
@@ -396,7 +399,7 @@ class DdsIngest::Impl {
     e.payload = std::move(payload).value();
     sub.last_accepted_ns = now;
     pending_["robot-" + sub.robot].push_back(std::move(e));
-    ++pending_samples_["robot-" + sub.robot];
+    ++pending_samples_["robot-" + sub.robot][static_cast<size_t>(sub.kind)];
   }
 
   void Flush() {
@@ -404,12 +407,16 @@ class DdsIngest::Impl {
       if (events.empty()) continue;
       // Samples and registrations are counted apart: every sample is either appended,
       // decimated or bad.
-      const uint64_t n = pending_samples_[stream];
-      pending_samples_[stream] = 0;
+      const auto by_kind = std::exchange(pending_samples_[stream], {});
       store_.AppendAsync({stream, eventstore::ExpectedVersion::Any(), std::move(events)},
-                         [this, n, stream](Result<eventstore::AppendResult> r) {
+                         [this, by_kind, stream](Result<eventstore::AppendResult> r) {
                            if (r.ok()) {
-                             bump([n](Counters& c) { c.appended += n; });
+                             bump([&by_kind](Counters& c) {
+                               for (size_t k = 0; k < by_kind.size(); ++k) {
+                                 c.appended += by_kind[k];
+                                 c.kinds[k].appended += by_kind[k];
+                               }
+                             });
                            } else {
                              bump([](Counters& c) { ++c.append_errors; });
                              warning_.Warn("appending to {}: {}", stream,
@@ -418,6 +425,13 @@ class DdsIngest::Impl {
                          });
       events.clear();
     }
+  }
+
+  // One sample counted in a total and in its kind's count.
+  void Tally(Kind kind, uint64_t Counters::*total, uint64_t KindCounters::*per_kind) {
+    std::lock_guard lock(mu_);
+    ++(counters_.*total);
+    ++(counters_.kinds[static_cast<size_t>(kind)].*per_kind);
   }
 
   template <typename F>
@@ -435,7 +449,8 @@ class DdsIngest::Impl {
   std::set<std::string> refused_topics_;  // at most max_robots
   log::RateLimitedWarning warning_{kComponent};
   std::map<std::string, std::vector<eventstore::NewEvent>> pending_;  // by stream
-  std::map<std::string, uint64_t> pending_samples_;  // samples behind pending_, by stream
+  // Samples behind pending_, by stream and topic kind.
+  std::map<std::string, std::array<uint64_t, kKindNames.size()>> pending_samples_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable std::mutex mu_;

@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 
+#include "doppel/core/metrics.h"
 #include "doppel/core/utf8.h"
 #include "foxglove_messages.h"
 #include "gateway_impl.h"
@@ -383,28 +384,24 @@ void Gateway::Impl::CallService(const std::shared_ptr<WsSession>& session, const
 std::string Gateway::Impl::Metrics() const {
   const Counters c = counters();
   const double lag = max_lag_ns_.exchange(0) / 1e9;
-  std::string out;
-  auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
-                    auto value) {
-    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
-  };
-  metric("doppel_gateway_connections", "gauge", "WebSocket clients connected now", c.connections);
-  metric("doppel_gateway_connections_accepted_total", "counter", "WebSocket clients accepted",
-         c.accepted);
-  metric("doppel_gateway_connections_refused_total", "counter",
-         "WebSocket clients refused (bad or missing token)", c.refused);
-  metric("doppel_gateway_messages_sent_total", "counter", "WebSocket messages sent",
-         c.messages_sent);
-  metric("doppel_gateway_messages_dropped_total", "counter",
-         "Messages replaced by a newer value for a slow client", c.messages_dropped);
-  metric("doppel_gateway_bytes_sent_total", "counter", "WebSocket bytes sent", c.bytes_sent);
-  metric("doppel_gateway_commands_total", "counter", "Operator commands received", c.commands);
-  metric("doppel_gateway_robots", "gauge", "Robots with advertised channels", c.robots);
-  metric("doppel_gateway_robots_refused_total", "counter",
-         "Robots not served because --max-robots were already served", c.robots_refused);
-  metric("doppel_gateway_lag_seconds", "gauge",
-         "Largest delay from twin publish to send since the last scrape", lag);
-  return out;
+  MetricsPage page;
+  page.Gauge("doppel_gateway_connections", "WebSocket clients connected now", c.connections);
+  page.Counter("doppel_gateway_connections_accepted_total", "WebSocket clients accepted",
+               c.accepted);
+  page.Counter("doppel_gateway_connections_refused_total",
+               "WebSocket clients refused (bad or missing token)", c.refused);
+  page.Counter("doppel_gateway_messages_sent_total", "WebSocket messages sent", c.messages_sent);
+  page.Counter("doppel_gateway_messages_dropped_total",
+               "Messages replaced by a newer value for a slow client", c.messages_dropped);
+  page.Counter("doppel_gateway_bytes_sent_total", "WebSocket bytes sent", c.bytes_sent);
+  page.Counter("doppel_gateway_commands_total", "Operator commands received", c.commands);
+  page.Gauge("doppel_gateway_robots", "Robots with advertised channels", c.robots);
+  page.Counter("doppel_gateway_robots_refused_total",
+               "Robots not served because --max-robots were already served", c.robots_refused);
+  page.Gauge("doppel_gateway_lag_seconds",
+             "Largest delay from twin publish to send since the last scrape", lag);
+  if (options_.extra_metrics) page.Append(options_.extra_metrics());
+  return page.text();
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "doppel/core/log.h"
+#include "doppel/core/metrics.h"
 #include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/types.h"
 
@@ -155,6 +156,19 @@ class EventLog final : public EventStore {
   using CommitListener = std::function<void(std::span<const std::string> envelopes)>;
   void SetCommitListener(CommitListener listener);
 
+  // What the group commit did, for metrics. Histograms are updated by the committer and may
+  // be read from any thread.
+  struct CommitStats {
+    std::atomic<uint64_t> groups{0};        // commit groups written
+    std::atomic<uint64_t> events{0};        // events written (duplicates are not)
+    std::atomic<uint64_t> write_errors{0};  // failed WriteBatch writes (appends then refused)
+    Histogram group_events{Histogram::ExponentialBounds(1, 2, 14)};  // 1 .. 8192
+    // The WriteBatch write with sync = options.sync: the fsync, when on.
+    Histogram write_seconds{
+        {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
+  };
+  const CommitStats& commit_stats() const { return commit_stats_; }
+
  private:
   struct Pending;
   struct StagedEvent;
@@ -228,6 +242,7 @@ class EventLog final : public EventStore {
   uint64_t scavenged_ = 0;
   uint64_t lost_ = 0;
   std::atomic<GlobalPosition> published_next_position_{0};
+  CommitStats commit_stats_;
 };
 
 }  // namespace doppel::eventstore

@@ -41,6 +41,8 @@ class StoreServer {
     uint64_t requests = 0;
     uint64_t malformed = 0;
     uint64_t published = 0;
+    uint64_t append_requests = 0;  // appends received that decoded
+    uint64_t append_errors = 0;    // appends answered with an error (refused or failed)
   };
   Counters counters() const;
 

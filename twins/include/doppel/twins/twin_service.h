@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "doppel/core/metrics.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "doppel/twins/predictor.h"
 #include "doppel/twins/scene.h"
@@ -57,8 +58,12 @@ class TwinService {
     uint64_t skipped = 0;              // events counted and skipped (bad values, unknown type)
     uint64_t predictions_refused = 0;  // non-finite state or command: ODE never sees it
     uint64_t checkpoint = 0;           // next global position not yet applied
+    uint64_t position = 0;       // next global position not yet seen (live; checkpoint is saved)
+    uint64_t silent_robots = 0;  // robots now silent (checked once a second)
   };
   Counters counters() const;
+  // Wall time of each Predictor::Predict, in seconds.
+  const Histogram& prediction_seconds() const;
   const std::string& twin_publish_endpoint() const;
 
  private:

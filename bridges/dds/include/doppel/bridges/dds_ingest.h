@@ -9,8 +9,10 @@
 // that disagree with the joint names), and each of those is counted.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,16 @@ class DdsIngest {
                                                   IngestOptions options);
   ~DdsIngest();
 
+  // The topic kinds read per robot, in the order of Counters::kinds.
+  static constexpr std::array<std::string_view, 5> kKindNames = {"joint_states", "odom", "cmd_vel",
+                                                                 "diagnostics", "mode"};
+  struct KindCounters {
+    uint64_t samples = 0;
+    uint64_t appended = 0;
+    uint64_t decimated = 0;
+    uint64_t bad = 0;
+  };
+
   struct Counters {
     uint64_t robots = 0;
     uint64_t samples = 0;
@@ -47,6 +59,7 @@ class DdsIngest {
     uint64_t own_commands = 0;         // cmd_vel samples doppel itself wrote (not samples, skipped)
     uint64_t robots_refused = 0;       // topics of robots past max_robots or with bad names
     uint64_t warnings_suppressed = 0;  // warnings not logged by the rate limit
+    std::array<KindCounters, kKindNames.size()> kinds;  // the totals above, per topic kind
   };
   Counters counters() const;
 

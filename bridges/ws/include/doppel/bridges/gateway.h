@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,10 @@ struct GatewayOptions {
   // are benchmarked with; a new client receives the catalogue in pages whatever its size.
   size_t max_robots = 10000;
   std::string name = "doppel";
+  // More Prometheus text appended to /metrics on each scrape (whole families), so a process
+  // that runs other components beside the gateway (doppel up) serves theirs on this port.
+  // Runs on the gateway's network thread: it must be quick and thread-safe.
+  std::function<std::string()> extra_metrics;
 };
 
 class Gateway {
