@@ -18,6 +18,8 @@ PACKAGES=(
   redis-server libhiredis-dev nats-server libnats-dev
   linux-perf
   chromium fonts-liberation
+  # metrics_prometheus_test scrapes doppel with a real Prometheus; promtool checks deploy/prometheus.
+  prometheus
 )
 # Node.js runs the front-end package installs, the Foxglove-client and browser tests and the
 # Node side of the gateway benchmark; Debian's when the machine has none.
