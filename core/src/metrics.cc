@@ -16,30 +16,18 @@ std::string FormatValue(double v) {
   return fmt::format("{}", v);
 }
 
-std::string EscapeLabelValue(std::string_view v) {
+// Backslash and newline are escaped in HELP text and label values; a double quote only in
+// label values, where it would end the value.
+std::string Escape(std::string_view v, bool quote) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote) {
       out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string EscapeHelp(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
     } else {
       out += c;
     }
@@ -88,7 +76,7 @@ std::vector<double> Histogram::ExponentialBounds(double start, double factor, in
 }
 
 void MetricsPage::Family(std::string_view name, std::string_view type, std::string_view help) {
-  text_ += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n", name, EscapeHelp(help), type);
+  text_ += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n", name, Escape(help, false), type);
 }
 
 void MetricsPage::Sample(std::string_view name, const Labels& labels, double value) {
@@ -97,7 +85,7 @@ void MetricsPage::Sample(std::string_view name, const Labels& labels, double val
     text_ += '{';
     for (size_t i = 0; i < labels.size(); ++i) {
       if (i > 0) text_ += ',';
-      text_ += fmt::format("{}=\"{}\"", labels[i].first, EscapeLabelValue(labels[i].second));
+      text_ += fmt::format("{}=\"{}\"", labels[i].first, Escape(labels[i].second, true));
     }
     text_ += '}';
   }
