@@ -282,28 +282,32 @@ TEST(TwinProcessTest, GarbageAndUnknownRobotsAreCountedNotFatal) {
   NewEvent unknown;
   unknown.type = "Teleported";
   unknown.payload = "opaque";
-  flatbuffers::FlatBufferBuilder fbb;
-  auto names = fbb.CreateVectorOfStrings({"a", "b"});
-  auto positions = fbb.CreateVector(std::vector<double>{1.0});  // one value for two joints
-  fbb.Finish(events::CreateJointStateObserved(fbb, names, positions));
-  NewEvent mismatched;
-  mismatched.type = "JointStateObserved";
-  mismatched.payload.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  // Joints past the per-robot limit: each sample is valid alone (the store takes both), but
+  // the second would take the robot past kMaxJointsPerRobot, so the twin skips it.
+  auto joints = [](const std::string& prefix) {
+    std::string json = R"({"names":[)";
+    for (int i = 0; i < 200; ++i) json += (i ? ",\"" : "\"") + prefix + std::to_string(i) + "\"";
+    json += R"(],"position":[)";
+    for (int i = 0; i < 200; ++i) json += i ? ",0.5" : "0.5";
+    return Json("JointStateObserved", json + "]}");
+  };
   // A robot nobody registered, with a model nobody knows.
   ASSERT_TRUE(client
                   ->Append({"robot-stranger",
                             ExpectedVersion::Any(),
-                            {unknown, mismatched,
+                            {unknown, joints("a"), joints("b"),
                              Json("JointStateObserved", R"({"names":["x"],"position":[3]})")}})
                   .ok());
   ASSERT_TRUE(watcher.WaitFor([](const auto& s) {
     return s.count("stranger") &&
-           twin::GetTwinState(s.at("stranger").data())->stream_version() == 2;
+           twin::GetTwinState(s.at("stranger").data())->stream_version() == 3;
   }));
   const auto* state = watcher.State("stranger");
   EXPECT_EQ(state->counters()->skipped_unknown_type(), 1u);
   EXPECT_EQ(state->counters()->skipped_bad_payload(), 1u);
-  EXPECT_EQ(state->joint_position()->Get(0), 3.0);
+  ASSERT_EQ(state->joint_names()->size(), 201u) << "a0..a199 and x; b* were skipped";
+  EXPECT_EQ(state->joint_names()->Get(200)->str(), "x");
+  EXPECT_EQ(state->joint_position()->Get(200), 3.0);
   EXPECT_FALSE(state->registered());
   // Still serving.
   ASSERT_TRUE(client
@@ -312,7 +316,7 @@ TEST(TwinProcessTest, GarbageAndUnknownRobotsAreCountedNotFatal) {
                             {Json("ModeChanged", R"({"mode":"Idle"})")}})
                   .ok());
   EXPECT_TRUE(watcher.WaitFor([](const auto& s) {
-    return twin::GetTwinState(s.at("stranger").data())->stream_version() == 3;
+    return twin::GetTwinState(s.at("stranger").data())->stream_version() == 4;
   }));
 }
 
