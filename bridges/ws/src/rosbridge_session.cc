@@ -114,6 +114,22 @@ void RosbridgeSession::OnText(std::string_view text, int64_t now_ns) {
   }
 }
 
+// Several subscriptions of one topic get it once: at the lowest throttle and fragment size
+// and with the longest queue (spec 3.2.4).
+template <typename Subscriptions>
+auto Merged(const Subscriptions& subscriptions) {
+  typename Subscriptions::mapped_type merged{std::numeric_limits<int64_t>::max(), 0, 0};
+  for (const auto& [sid, s] : subscriptions) {
+    merged.throttle_ns = std::min(merged.throttle_ns, s.throttle_ns);
+    merged.queue_length = std::max(merged.queue_length, s.queue_length);
+    if (s.fragment_size > 0 &&
+        (merged.fragment_size == 0 || s.fragment_size < merged.fragment_size)) {
+      merged.fragment_size = s.fragment_size;
+    }
+  }
+  return merged;
+}
+
 void RosbridgeSession::Subscribe(const json& j, const std::string& id) {
   const std::string topic = j.at("topic").get<std::string>();
   std::string robot;
@@ -154,18 +170,7 @@ void RosbridgeSession::Subscribe(const json& j, const std::string& id) {
   Topic& t = topics_[topic];
   const bool first = t.subscriptions.empty();
   t.subscriptions[id.empty() ? fmt::format("subscribe:{}", next_subscription_++) : id] = p;
-  // Several subscriptions of one topic get it once: at the lowest throttle and fragment size
-  // and with the longest queue (spec 3.2.4).
-  Params merged{std::numeric_limits<int64_t>::max(), 0, 0};
-  for (const auto& [sid, s] : t.subscriptions) {
-    merged.throttle_ns = std::min(merged.throttle_ns, s.throttle_ns);
-    merged.queue_length = std::max(merged.queue_length, s.queue_length);
-    if (s.fragment_size > 0 &&
-        (merged.fragment_size == 0 || s.fragment_size < merged.fragment_size)) {
-      merged.fragment_size = s.fragment_size;
-    }
-  }
-  t.merged = merged;
+  t.merged = Merged(t.subscriptions);
   if (first) actions_.push_back(RosbridgeWatch{topic, true});
 }
 
@@ -188,16 +193,7 @@ void RosbridgeSession::Unsubscribe(const json& j, const std::string& id) {
     actions_.push_back(RosbridgeWatch{topic, false});
     return;
   }
-  Params merged{std::numeric_limits<int64_t>::max(), 0, 0};
-  for (const auto& [sid, s] : t.subscriptions) {
-    merged.throttle_ns = std::min(merged.throttle_ns, s.throttle_ns);
-    merged.queue_length = std::max(merged.queue_length, s.queue_length);
-    if (s.fragment_size > 0 &&
-        (merged.fragment_size == 0 || s.fragment_size < merged.fragment_size)) {
-      merged.fragment_size = s.fragment_size;
-    }
-  }
-  t.merged = merged;
+  t.merged = Merged(t.subscriptions);
 }
 
 bool RosbridgeSession::CheckPublishTopic(const std::string& topic, const std::string& id,
