@@ -62,6 +62,9 @@ void RenderTwinMetrics(MetricsPage& page, const twins::TwinService& twin,
                "Predictions not run (non-finite state or command)", c.predictions_refused);
   page.Histogram("doppel_twin_prediction_seconds", "Time of one physics prediction",
                  twin.prediction_seconds().Read());
+  page.Counter("doppel_twin_warnings_suppressed_total",
+               "Warnings about skipped events and refused predictions not logged (rate limit)",
+               c.warnings_suppressed);
   page.Counter("doppel_twin_alerts_total", "Prediction alerts (collisions, joint limits)",
                c.alerts);
   page.Counter("doppel_twin_states_published_total", "TwinState messages published", c.published);
@@ -95,6 +98,9 @@ void RenderBridgeMetrics(MetricsPage& page, const dds::DdsIngest& ingest,
                c.append_errors);
   page.Counter("doppel_bridge_own_commands_total",
                "cmd_vel samples doppel itself wrote (not recorded again)", c.own_commands);
+  page.Counter("doppel_bridge_warnings_suppressed_total",
+               "Warnings about bad samples and topics not logged (rate limit)",
+               c.warnings_suppressed);
   if (egress == nullptr) return;
   const auto e = egress->counters();
   page.Gauge("doppel_bridge_egress_robots", "Robots the egress publishes", e.robots);

@@ -124,6 +124,7 @@ class TwinService::Impl {
     std::lock_guard lock(counters_mu_);
     Counters c = counters_;
     c.position = position_.load(std::memory_order_relaxed);
+    c.warnings_suppressed = skipped_warning_.suppressed() + refused_warning_.suppressed();
     return c;
   }
   const Histogram& prediction_seconds() const { return prediction_seconds_; }

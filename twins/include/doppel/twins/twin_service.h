@@ -57,6 +57,7 @@ class TwinService {
     uint64_t append_errors = 0;
     uint64_t skipped = 0;              // events counted and skipped (bad values, unknown type)
     uint64_t predictions_refused = 0;  // non-finite state or command: ODE never sees it
+    uint64_t warnings_suppressed = 0;  // skip/refusal warnings not logged (rate limit)
     uint64_t checkpoint = 0;           // next global position not yet applied
     uint64_t position = 0;       // next global position not yet seen (live; checkpoint is saved)
     uint64_t silent_robots = 0;  // robots now silent (checked once a second)
