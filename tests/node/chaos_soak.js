@@ -35,8 +35,20 @@ function basePort() {
   return 21000 + ((process.pid * 13) % 4000) * 8;
 }
 
+// Every process the soak started: none outlives it, whether it passes or fails.
+const everyProcess = [];
+process.on("exit", () => {
+  for (const m of everyProcess) {
+    if (m.alive()) {
+      if (m.paused) m.proc.kill("SIGCONT");
+      m.proc.kill("SIGKILL");
+    }
+  }
+});
+
 class Managed {
   constructor(name, argv, { out, onStart } = {}) {
+    everyProcess.push(this);
     this.name = name;
     this.argv = argv;
     this.out = out;            // file that collects stdout across incarnations (append)
