@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +60,9 @@ namespace {
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // A test that dies (an assertion, a sanitizer report) takes its doppel processes with it:
+  // an orphan would keep the test's output pipe open and hang ctest.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::execv(bin.c_str(), argv.data());
   ::_exit(127);
 }

@@ -57,7 +57,8 @@ class TwinWatcher {
       zmq::message_t topic, body;
       while (sub_.recv(topic, zmq::recv_flags::dontwait)) {
         if (!sub_.recv(body, zmq::recv_flags::dontwait)) break;
-        flatbuffers::Verifier v(body.data<uint8_t>(), body.size());
+        // ZeroMQ hands out a message at any offset: verify from aligned bytes.
+        flatbuffers::Verifier v(eventstore::AlignedBytes(body, scratch_), body.size());
         EXPECT_TRUE(twin::VerifyTwinStateBuffer(v)) << "TwinState does not verify";
         states_[topic.to_string().substr(5)] = body.to_string();
       }
@@ -72,6 +73,7 @@ class TwinWatcher {
 
  private:
   zmq::socket_t sub_;
+  std::vector<uint64_t> scratch_;  // for messages at misaligned addresses
   std::map<std::string, std::string> states_;
 };
 
