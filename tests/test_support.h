@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,22 @@ class TempDir {
 std::string JointStatePayload(const std::vector<std::string>& names,
                               const std::vector<double>& positions);
 eventstore::NewEvent JointStateEvent(double position, EventId id = EventId::Random());
+
+// An event's payload as its root table T, read from an 8-aligned copy: a payload inside its
+// envelope is only 4-aligned, and FlatBuffers reads doubles in place (UBSan: misaligned load).
+template <typename T>
+class PayloadOf {
+ public:
+  explicit PayloadOf(const eventstore::RecordedEvent& event)
+      : bytes_((event.payload().size() + 7) / 8) {
+    std::memcpy(bytes_.data(), event.payload().data(), event.payload().size());
+  }
+  const T* operator->() const { return flatbuffers::GetRoot<T>(bytes_.data()); }
+  const T* get() const { return operator->(); }
+
+ private:
+  std::vector<uint64_t> bytes_;
+};
 
 struct CommandResult {
   int exit_code = -1;

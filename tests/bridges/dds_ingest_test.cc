@@ -110,24 +110,23 @@ TEST_F(DdsIngestTest, NewRobotIsDiscoveredRegisteredAndItsSamplesBecomeEvents) {
   const auto events = Events(robot);
   ASSERT_EQ(events.size(), 8u);  // registration + 7 samples
   EXPECT_EQ(events[0].type(), "RobotRegistered");
-  const auto* registered =
-      flatbuffers::GetRoot<events::RobotRegistered>(events[0].payload().data());
+  const testing::PayloadOf<events::RobotRegistered> registered(events[0]);
   EXPECT_EQ(registered->model()->str(), "doppel_arm6");  // from the configured models
   EXPECT_EQ(registered->robot_id()->str(), robot);
   int joint_states = 0;
   for (const auto& e : events) {
     if (e.type() == "JointStateObserved") {
-      const auto* js = flatbuffers::GetRoot<events::JointStateObserved>(e.payload().data());
+      const testing::PayloadOf<events::JointStateObserved> js(e);
       EXPECT_EQ(js->names()->Get(1)->str(), "j2");
       EXPECT_DOUBLE_EQ(js->position()->Get(0), 0.1 * joint_states);
       EXPECT_EQ(e.occurred_ns(), (1700000000LL + joint_states) * 1'000'000'000LL);
       ++joint_states;
     } else if (e.type() == "PoseObserved") {
-      const auto* p = flatbuffers::GetRoot<events::PoseObserved>(e.payload().data());
+      const testing::PayloadOf<events::PoseObserved> p(e);
       EXPECT_DOUBLE_EQ(p->pose()->position().x(), 1.5);
       EXPECT_DOUBLE_EQ(p->twist()->linear().x(), 0.3);
     } else if (e.type() == "CommandIssued") {
-      const auto* c = flatbuffers::GetRoot<events::CommandIssued>(e.payload().data());
+      const testing::PayloadOf<events::CommandIssued> c(e);
       EXPECT_EQ(c->kind(), events::CommandKind::Velocity);
       EXPECT_DOUBLE_EQ(c->twist()->angular().z(), -0.25);
     }
@@ -171,7 +170,7 @@ TEST_F(DdsIngestTest, DiagnosticsRaiseAndClearFaultsOnTransitionsOnly) {
   const auto events = Events(robot);
   ASSERT_EQ(events.size(), 3u);  // registration, raised, cleared
   EXPECT_EQ(events[1].type(), "FaultRaised");
-  const auto* raised = flatbuffers::GetRoot<events::FaultRaised>(events[1].payload().data());
+  const testing::PayloadOf<events::FaultRaised> raised(events[1]);
   EXPECT_EQ(raised->code()->str(), "motor");
   EXPECT_EQ(raised->severity(), events::Severity::Error);
   EXPECT_EQ(raised->message()->str(), "too hot");

@@ -67,22 +67,20 @@ TEST(SimFleetTest, EveryRobotBecomesEventsAndBasesObeyCmdVel) {
       WaitUntil([&] { return count(arm, "ModeChanged") == 1 && count(base, "ModeChanged") == 1; }));
   for (const auto& e : events_of(base)) {
     if (e.type() != "ModeChanged") continue;
-    EXPECT_EQ(flatbuffers::GetRoot<events::ModeChanged>(e.payload().data())->mode(),
-              events::RobotMode::Autonomous);
+    EXPECT_EQ(testing::PayloadOf<events::ModeChanged>(e)->mode(), events::RobotMode::Autonomous);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_EQ(count(arm, "ModeChanged"), 1) << "a republished mode is not a change";
   // Arms report six joints; bases move.
   for (const auto& e : events_of(arm)) {
     if (e.type() != "JointStateObserved") continue;
-    EXPECT_EQ(flatbuffers::GetRoot<events::JointStateObserved>(e.payload().data())->names()->size(),
-              6u);
+    EXPECT_EQ(testing::PayloadOf<events::JointStateObserved>(e)->names()->size(), 6u);
   }
   auto base_x = [&] {
     double x = 0;
     for (const auto& e : events_of(base)) {
       if (e.type() == "PoseObserved") {
-        x = flatbuffers::GetRoot<events::PoseObserved>(e.payload().data())->pose()->position().x();
+        x = testing::PayloadOf<events::PoseObserved>(e)->pose()->position().x();
       }
     }
     return x;

@@ -161,7 +161,7 @@ TEST(TwinProcessTest, CommandPastAJointLimitIsPredictedAndAlertedWithCausation) 
   EXPECT_EQ(derived[0].type(), "PredictionMade");
   EXPECT_EQ(derived[1].type(), "PredictionAlert");
   for (const auto& e : derived) EXPECT_EQ(schemas::FromFb(e.envelope().causation_id()), command_id);
-  const auto* alert = flatbuffers::GetRoot<events::PredictionAlert>(derived[1].payload().data());
+  const testing::PayloadOf<events::PredictionAlert> alert(derived[1]);
   EXPECT_EQ(alert->kind(), events::AlertKind::PredictedJointLimit);
   EXPECT_EQ(alert->link()->str(), "shoulder_lift_joint");
 }
