@@ -17,6 +17,7 @@
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "event_json_values.h"
 #include "ros_messages.h"
 
 namespace doppel::gateway {
@@ -26,27 +27,6 @@ constexpr std::string_view kComponent = "gateway";
 using nlohmann::json;
 
 json Stamp(TimeNs ns) { return {{"sec", ns / 1'000'000'000}, {"nsec", ns % 1'000'000'000}}; }
-
-json Vec(const events::Vec3& v) { return {{"x", v.x()}, {"y", v.y()}, {"z", v.z()}}; }
-
-json PoseJson(const events::Pose* p) {
-  if (p == nullptr) {
-    return {{"position", {{"x", 0.0}, {"y", 0.0}, {"z", 0.0}}},
-            {"orientation", {{"x", 0.0}, {"y", 0.0}, {"z", 0.0}, {"w", 1.0}}}};
-  }
-  const auto& q = p->orientation();
-  return {{"position", Vec(p->position())},
-          {"orientation", {{"x", q.x()}, {"y", q.y()}, {"z", q.z()}, {"w", q.w()}}}};
-}
-
-template <typename V>
-json Doubles(const V* v) {
-  json out = json::array();
-  if (v != nullptr) {
-    for (double d : *v) out.push_back(d);
-  }
-  return out;
-}
 
 json Strings(const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
   json out = json::array();

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "doppel/core/json_text.h"
+#include "event_json_values.h"
 
 namespace doppel::gateway {
 namespace {
@@ -13,29 +14,6 @@ json RosTime(TimeNs ns) { return {{"sec", ns / 1'000'000'000}, {"nanosec", ns % 
 
 json Header(TimeNs ns, std::string_view frame) {
   return {{"stamp", RosTime(ns)}, {"frame_id", frame}};
-}
-
-json Vec(const events::Vec3& v) { return {{"x", v.x()}, {"y", v.y()}, {"z", v.z()}}; }
-
-json Quat(const events::Quat& q) {
-  return {{"x", q.x()}, {"y", q.y()}, {"z", q.z()}, {"w", q.w()}};
-}
-
-json Pose(const events::Pose* p) {
-  if (p == nullptr) {
-    return {{"position", {{"x", 0.0}, {"y", 0.0}, {"z", 0.0}}},
-            {"orientation", {{"x", 0.0}, {"y", 0.0}, {"z", 0.0}, {"w", 1.0}}}};
-  }
-  return {{"position", Vec(p->position())}, {"orientation", Quat(p->orientation())}};
-}
-
-template <typename V>
-json Doubles(const V* v) {
-  json out = json::array();
-  if (v != nullptr) {
-    for (double d : *v) out.push_back(d);
-  }
-  return out;
 }
 
 std::shared_ptr<const std::string> Publish(std::string_view topic, json msg) {
@@ -100,7 +78,7 @@ std::shared_ptr<const std::string> RosOdometryPublish(const std::string& robot,
   return Publish("/" + robot + "/" + std::string(kRosOdom),
                  {{"header", Header(stamp, frame)},
                   {"child_frame_id", robot + "/base_link"},
-                  {"pose", {{"pose", Pose(s.base_pose())}, {"covariance", zeros}}},
+                  {"pose", {{"pose", PoseJson(s.base_pose())}, {"covariance", zeros}}},
                   {"twist", {{"twist", std::move(twist)}, {"covariance", zeros}}}});
 }
 
@@ -166,7 +144,7 @@ std::shared_ptr<const std::string> RosPathPublish(const std::string& robot,
   if (m.trajectory()) {
     for (const auto* sample : *m.trajectory()) {
       poses.push_back({{"header", Header(m.start_ns() + sample->t_offset_ns(), frame)},
-                       {"pose", Pose(sample->base_pose())}});
+                       {"pose", PoseJson(sample->base_pose())}});
     }
   }
   return Publish("/" + robot + "/" + std::string(kRosPredictedPath),
