@@ -999,6 +999,32 @@ Result<StreamVersion> EventLog::StreamHead(std::string_view stream) const {
   return **head;
 }
 
+Result<StreamList> EventLog::ListStreams(std::string_view prefix, std::string_view after,
+                                         size_t max_count) const {
+  StreamList list;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
+  // Keys are "<stream> 0x00 be64(version)": seeking to "<stream> 0x01" skips a stream's
+  // versions (names hold no 0x00, so every longer name sorts at or after it).
+  std::string seek =
+      after.empty() || after < prefix ? std::string(prefix) : std::string(after) + '\x01';
+  for (it->Seek(seek); it->Valid(); it->Seek(seek)) {
+    const std::string_view key = View(it->key());
+    if (!key.starts_with(prefix)) break;
+    if (key.size() < 9 || key[key.size() - 9] != '\0') {
+      return Status::Corruption(
+          fmt::format("stream index key of {} bytes has no version", key.size()));
+    }
+    if (list.streams.size() == max_count) {
+      list.end = false;
+      break;
+    }
+    list.streams.emplace_back(key.substr(0, key.size() - 9));
+    seek = list.streams.back() + '\x01';
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing streams");
+  return list;
+}
+
 Status EventLog::SaveSnapshot(const Snapshot& snapshot) {
   if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
   DOPPEL_RETURN_IF_ERROR(ValidateStreamName(snapshot.stream));

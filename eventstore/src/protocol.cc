@@ -72,6 +72,22 @@ Bytes PositionAtTimeRequestBytes(uint64_t request_id, TimeNs t) {
   return WrapRequest(fbb, request_id, fb::Request::PositionAtTimeRequest, body.Union());
 }
 
+Bytes ListStreamsRequestBytes(uint64_t request_id, std::string_view prefix, std::string_view after,
+                              uint32_t max_count) {
+  FlatBufferBuilder fbb(64 + prefix.size() + after.size());
+  auto p = fbb.CreateString(prefix);
+  auto a = fbb.CreateString(after);
+  auto body = fb::CreateListStreamsRequest(fbb, p, a, max_count);
+  return WrapRequest(fbb, request_id, fb::Request::ListStreamsRequest, body.Union());
+}
+
+Bytes StreamListBytes(uint64_t request_id, const StreamList& list) {
+  FlatBufferBuilder fbb(256);
+  auto streams = fbb.CreateVectorOfStrings(list.streams);
+  auto body = fb::CreateStreamListResponse(fbb, streams, list.end);
+  return WrapResponse(fbb, request_id, fb::Response::StreamListResponse, body.Union());
+}
+
 Bytes StreamHeadRequestBytes(uint64_t request_id, std::string_view stream) {
   FlatBufferBuilder fbb(64);
   auto s = fbb.CreateString(stream);

@@ -32,6 +32,8 @@ Bytes SetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream
 Bytes GetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream);
 Bytes ServerInfoRequestBytes(uint64_t request_id);
 Bytes VerifyLogRequestBytes(uint64_t request_id);
+Bytes ListStreamsRequestBytes(uint64_t request_id, std::string_view prefix, std::string_view after,
+                              uint32_t max_count);
 
 // Responses.
 Bytes ErrorBytes(uint64_t request_id, const Status& status);
@@ -45,6 +47,7 @@ Bytes SnapshotBytes(uint64_t request_id, const Snapshot& snapshot);
 Bytes StreamMetadataBytes(uint64_t request_id, const StreamMetadata& metadata);
 Bytes ServerInfoBytes(uint64_t request_id, GlobalPosition next_position);
 Bytes VerifyBytes(uint64_t request_id, const VerifyReport& report);
+Bytes StreamListBytes(uint64_t request_id, const StreamList& list);
 
 // Verifies a response frame. Corruption if it does not verify.
 Result<const fb::StoreResponse*> VerifyResponse(std::string_view bytes);

@@ -338,6 +338,23 @@ Result<StreamVersion> StoreClient::StreamHead(std::string_view stream) const {
   return (*r)->version();
 }
 
+Result<StreamList> StoreClient::ListStreams(std::string_view prefix, std::string_view after,
+                                            size_t max_count) const {
+  const std::string p(prefix), a(after);
+  const auto count = static_cast<uint32_t>(std::min<size_t>(max_count, UINT32_MAX));
+  auto bytes =
+      impl_->Call([&](uint64_t id) { return protocol::ListStreamsRequestBytes(id, p, a, count); });
+  if (!bytes.ok()) return bytes.status();
+  auto r = As<fb::StreamListResponse>(*bytes, fb::Response::StreamListResponse);
+  if (!r.ok()) return r.status();
+  StreamList list;
+  list.end = (*r)->end();
+  if ((*r)->streams()) {
+    for (const auto* s : *(*r)->streams()) list.streams.emplace_back(s->string_view());
+  }
+  return list;
+}
+
 Status StoreClient::SaveSnapshot(const Snapshot& snapshot) {
   return ToStatusOnly(
       impl_->Call([&](uint64_t id) { return protocol::SaveSnapshotRequestBytes(id, snapshot); }));

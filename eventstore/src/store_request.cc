@@ -51,6 +51,8 @@ bool HasBody(const fb::StoreRequest& r) {
       return r.request_as_ServerInfoRequest() != nullptr;
     case fb::Request::VerifyLogRequest:
       return r.request_as_VerifyLogRequest() != nullptr;
+    case fb::Request::ListStreamsRequest:
+      return r.request_as_ListStreamsRequest() != nullptr;
     default:
       return false;
   }
@@ -178,6 +180,12 @@ std::string ExecuteRequest(EventLog& log, const fb::StoreRequest& request) {
       return ServerInfoBytes(id, log.NextPosition());
     case fb::Request::VerifyLogRequest:
       return VerifyBytes(id, log.Verify());
+    case fb::Request::ListStreamsRequest: {
+      const auto* r = request.request_as_ListStreamsRequest();
+      auto list = log.ListStreams(Str(r->prefix()), Str(r->after()),
+                                  std::min(r->max_count(), wire::kMaxReadCount));
+      return list.ok() ? StreamListBytes(id, *list) : ErrorBytes(id, list.status());
+    }
     default:
       return ErrorBytes(id, Status::InvalidArgument("not a request ExecuteRequest runs"));
   }

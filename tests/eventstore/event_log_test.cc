@@ -54,6 +54,34 @@ TEST(EventLogTest, AppendAssignsDenseVersionsAndPositions) {
   EXPECT_TRUE(log->Verify().ok());
 }
 
+TEST(EventLogTest, ListStreamsPagesThroughNamesWithAPrefixInByteOrder) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  // "robot-1" and "robot-1\x01x" share a prefix; "robot-10" sorts after both.
+  for (const char* s :
+       {"robot-10", "robot-1", "robot-2", "robot-1\x01x", "migration-a", "robot-3"}) {
+    ASSERT_TRUE(log->Append(Request(s, ExpectedVersion::Any(), 3)).ok()) << s;
+  }
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    auto page = log->ListStreams("robot-", after, 2);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_LE(page->streams.size(), 2u);
+    seen.insert(seen.end(), page->streams.begin(), page->streams.end());
+    if (page->end) break;
+    after = page->streams.back();
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"robot-1", "robot-1\x01x", "robot-10", "robot-2",
+                                            "robot-3"}));
+  auto all = log->ListStreams("", "", 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->streams.size(), 6u);
+  EXPECT_TRUE(all->end);
+  EXPECT_TRUE(log->ListStreams("nothing-", "", 10)->streams.empty());
+}
+
 TEST(EventLogTest, AppendWithStaleVersionIsRejected) {
   TempDir dir;
   auto log = OpenOrDie(dir.path());

@@ -88,14 +88,19 @@ TEST(StoreServerTest, ClientAppendsReadsAndGetsTheSameErrorsAsEmbedded) {
   EXPECT_EQ(page->events[1].payload(), JointStateEvent(2).payload);
   EXPECT_EQ(*client->StreamHead("robot-1"), 1u);
   EXPECT_EQ(client->StreamHead("robot-404").status().code(), Status::Code::kNotFound);
+  ASSERT_TRUE(client->Append({"robot-2", ExpectedVersion::Any(), {JointStateEvent(5)}}).ok());
+  auto listed = client->ListStreams("robot-", "robot-1", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(listed->streams, std::vector<std::string>{"robot-2"});
+  EXPECT_TRUE(listed->end);
   ASSERT_TRUE(client->SaveSnapshot({"robot-1", 1, 3, 0, "snap"}).ok());
   auto snap = client->LoadSnapshot("robot-1");
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->state, "snap");
   ASSERT_TRUE(client->SetStreamMetadata("robot-1", {0, 1, 0}).ok());
   EXPECT_EQ(client->GetStreamMetadata("robot-1")->max_count, 1u);
-  EXPECT_EQ(client->ReadAll(0, 10)->events.size(), 1u);  // retention honoured remotely
-  EXPECT_EQ(*client->NextPosition(), 2u);
+  EXPECT_EQ(client->ReadAll(0, 10)->events.size(), 2u);  // retention honoured remotely
+  EXPECT_EQ(*client->NextPosition(), 3u);
   auto report = client->Verify();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok());

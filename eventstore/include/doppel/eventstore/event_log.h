@@ -133,6 +133,8 @@ class EventLog final : public EventStore {
 
   // The stream's last version, or NotFound if it has no events.
   Result<StreamVersion> StreamHead(std::string_view stream) const override;
+  Result<StreamList> ListStreams(std::string_view prefix, std::string_view after,
+                                 size_t max_count) const override;
   // The position the next appended event will get (= events ever appended).
   GlobalPosition NextPosition() const;
 

@@ -28,6 +28,10 @@ class EventStore {
                                    TimeNs until_ns = kTimeMax) const = 0;
   virtual Result<GlobalPosition> PositionAtTime(TimeNs t) const = 0;
   virtual Result<StreamVersion> StreamHead(std::string_view stream) const = 0;
+  // Names of the streams that start with `prefix`, in byte order, after `after` (exclusive;
+  // empty: from the first), at most `max_count`. How replay, export and the twins find robots.
+  virtual Result<StreamList> ListStreams(std::string_view prefix, std::string_view after,
+                                         size_t max_count) const = 0;
   virtual Status SaveSnapshot(const Snapshot& snapshot) = 0;
   virtual Result<Snapshot> LoadSnapshot(std::string_view stream) const = 0;
   virtual Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) = 0;

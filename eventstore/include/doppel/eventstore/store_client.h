@@ -40,6 +40,8 @@ class StoreClient final : public EventStore {
                            TimeNs until_ns = kTimeMax) const override;
   Result<GlobalPosition> PositionAtTime(TimeNs t) const override;
   Result<StreamVersion> StreamHead(std::string_view stream) const override;
+  Result<StreamList> ListStreams(std::string_view prefix, std::string_view after,
+                                 size_t max_count) const override;
   Status SaveSnapshot(const Snapshot& snapshot) override;
   Result<Snapshot> LoadSnapshot(std::string_view stream) const override;
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;

@@ -99,6 +99,12 @@ struct ReadPage {
 
 enum class Direction { kForward, kBackward };
 
+// One page of stream names (ListStreams), in byte order; `end` when there were no more.
+struct StreamList {
+  std::vector<std::string> streams;
+  bool end = true;
+};
+
 // Retention of a stream; 0 = no limit.
 struct StreamMetadata {
   int64_t max_age_ns = 0;
