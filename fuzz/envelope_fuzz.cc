@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "doppel/eventstore/event_json.h"
 #include "doppel/eventstore/types.h"
 #include "event_json.h"
 #include "fuzz_inputs.h"
@@ -20,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)event->id();
   (void)event->payload();
 
-  const std::string line = tools::EventToJsonLine(*event);
+  const std::string line = eventstore::EventJson(*event);
   // Strict JSON whatever the payload holds: one that breaks the value rules (a NaN from a
   // damaged or older log) is shown as an error with its bytes, never as a bare nan.
   const auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);

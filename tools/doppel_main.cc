@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   AddTwinCommands(app);
   AddBridgeCommands(app);
   AddGatewayCommands(app);
+  AddArchiveCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

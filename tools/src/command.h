@@ -49,5 +49,6 @@ void AddStoreCommands(CLI::App& app);
 void AddTwinCommands(CLI::App& app);
 void AddBridgeCommands(CLI::App& app);
 void AddGatewayCommands(CLI::App& app);
+void AddArchiveCommands(CLI::App& app);
 
 }  // namespace doppel::tools

@@ -1,4 +1,4 @@
-// The JSON shapes of events printed by the CLI (one line per event in jsonl).
+// The table shape of events printed by the CLI (jsonl: doppel/eventstore/event_json.h).
 #pragma once
 
 #include <string>
@@ -7,9 +7,6 @@
 
 namespace doppel::tools {
 
-// {"position":..,"stream":..,"version":..,"type":..,"id":..,"recorded_ns":..,
-//  "occurred_ns":..,"payload":{..}}
-std::string EventToJsonLine(const eventstore::RecordedEvent& event);
 // One row of `--format table`.
 std::string EventToTableRow(const eventstore::RecordedEvent& event);
 std::string TableHeader();

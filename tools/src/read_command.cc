@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "doppel/eventstore/event_json.h"
 #include "event_json.h"
 #include "store_access.h"
 
@@ -47,7 +48,7 @@ int RunRead(const ReadOptions& o) {
   uint64_t printed = 0;
   const uint64_t limit = o.limit == 0 ? std::numeric_limits<uint64_t>::max() : o.limit;
   auto emit = [&](const eventstore::RecordedEvent& e) {
-    std::cout << (table ? EventToTableRow(e) : EventToJsonLine(e)) << '\n';
+    std::cout << (table ? EventToTableRow(e) : eventstore::EventJson(e)) << '\n';
     ++printed;
   };
 

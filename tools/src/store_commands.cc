@@ -10,6 +10,7 @@
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_server.h"
 #include "doppel/eventstore/subscription.h"
+#include "doppel/eventstore/event_json.h"
 #include "event_json.h"
 #include "metrics_http.h"
 #include "process_metrics.h"
@@ -128,7 +129,7 @@ int RunSubscribe(const SubscribeFlags& f) {
     }
     last_event = MonotonicNowNs();
     const auto& e = **next;
-    std::cout << (table ? EventToTableRow(e) : EventToJsonLine(e)) << std::endl;
+    std::cout << (table ? EventToTableRow(e) : eventstore::EventJson(e)) << std::endl;
     ++printed;
   }
   return kExitOk;

@@ -69,8 +69,8 @@ nlohmann::json StateJson(const RobotState& s) {
   return j;
 }
 
-Result<nlohmann::json> StateReport(const eventstore::EventStore& store, std::string_view robot,
-                                   TimeNs at) {
+Result<FoldedRobot> RebuildAt(const eventstore::EventStore& store, std::string_view robot,
+                              TimeNs at) {
   // The model comes from the robot's own registration (a first pass without kinematics).
   schemas::Upcasters upcasters;
   auto first =
@@ -80,23 +80,32 @@ Result<nlohmann::json> StateReport(const eventstore::EventStore& store, std::str
     return Status::NotFound(fmt::format("robot {} has no events{}", robot,
                                         at == eventstore::kTimeMax ? "" : " by then"));
   }
-  RobotState state = std::move(first).value();
-  auto model = RobotModel::Builtin(state.model);
+  FoldedRobot folded{std::move(first).value(), std::nullopt};
+  auto model = RobotModel::Builtin(folded.state.model);
   if (model.ok()) {
     auto full = Rebuild(store, robot, *model, upcasters, nullptr, INT64_MAX, at);
     if (!full.ok()) return full.status();
-    state = std::move(full).value();
+    folded.state = std::move(full).value();
+    folded.model = std::move(model).value();
   }
+  return folded;
+}
+
+Result<nlohmann::json> StateReport(const eventstore::EventStore& store, std::string_view robot,
+                                   TimeNs at) {
+  auto folded = RebuildAt(store, robot, at);
+  if (!folded.ok()) return folded.status();
+  const RobotState& state = folded->state;
   nlohmann::json j = StateJson(state);
   const bool now = at == eventstore::kTimeMax;
   j["at"] = now ? "now" : FormatTime(at);
   const TimeNs reference = now ? WallNowNs() : at;
   j["staleness_s"] = state.last_observation_ns ? (reference - state.last_observation_ns) / 1e9 : -1;
-  if (model.ok()) {
-    const auto poses = SiteLinkPoses(state, *model);
+  if (folded->model) {
+    const auto poses = SiteLinkPoses(state, *folded->model);
     for (size_t i = 0; i < poses.size(); ++i) {
       const auto& t = poses[i].translation();
-      j["link_positions"][model->links()[i].name] = {t.x(), t.y(), t.z()};
+      j["link_positions"][folded->model->links()[i].name] = {t.x(), t.y(), t.z()};
     }
   }
   return j;

@@ -1,6 +1,7 @@
 #include "channels.h"
 
 #include "doppel/core/base64.h"
+#include "doppel/schemas/twin_state_bfbs.h"
 
 namespace doppel::gateway {
 namespace {
@@ -57,7 +58,8 @@ std::string EventSchema(std::string_view title) {
 ChannelSpec SpecFor(std::string_view topic) {
   const std::string time(kTime);
   if (EndsWith(topic, "/twin_fb")) {
-    return {"flatbuffer", "doppel.twin.TwinState", Base64Encode(TwinStateBfbs()), "flatbuffer"};
+    return {"flatbuffer", "doppel.twin.TwinState", Base64Encode(schemas::TwinStateBfbs()),
+            "flatbuffer"};
   }
   if (EndsWith(topic, "/twin")) {
     return {"json", "doppel.TwinState",

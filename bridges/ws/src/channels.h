@@ -17,8 +17,4 @@ struct ChannelSpec {
 // The spec of a topic the gateway publishes (/<robot>/..., /fleet/...).
 ChannelSpec SpecFor(std::string_view topic);
 
-// The binary FlatBuffers schema of twin_state.fbs (flatc --binary --schema), embedded at
-// build time.
-std::string_view TwinStateBfbs();
-
 }  // namespace doppel::gateway

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 
 #include "doppel/core/clock.h"
@@ -11,6 +12,18 @@
 #include "doppel/twins/robot_aggregate.h"
 
 namespace doppel::twins {
+
+// A robot folded as of a moment, with the kinematics of the model it registered with
+// (`model` is empty when doppel does not ship that model: the state is then tracked without
+// kinematics).
+struct FoldedRobot {
+  RobotState state;
+  std::optional<RobotModel> model;
+};
+// Events recorded at or before `at` (kTimeMax: now), from the latest usable snapshot.
+// NotFound when the robot has no events by then.
+Result<FoldedRobot> RebuildAt(const eventstore::EventStore& store, std::string_view robot,
+                              TimeNs at = eventstore::kTimeMax);
 
 // The JSON of a folded state: joints, base, faults, last command, prediction summary,
 // accuracy per horizon, counters.

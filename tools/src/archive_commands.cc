@@ -1,0 +1,195 @@
+// doppel export, doppel import, doppel mcap-info: windows of history as MCAP files and
+// robots' rosbag2 recordings into the store (archive/).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "doppel/archive/mcap_export.h"
+#include "doppel/core/json_text.h"
+#include "doppel/mcap/doctor.h"
+#include "doppel/mcap/reader.h"
+#include "progress.h"
+#include "store_access.h"
+
+namespace doppel::tools {
+namespace {
+
+struct ExportFlags {
+  StoreOptions store;
+  std::string from, to = "now", robots = "*", out, compression = "zstd";
+  std::vector<std::string> types;
+  uint64_t chunk_size = 4 << 20;
+  double twin_hz = 10;
+};
+
+int RunExport(const ExportFlags& f) {
+  auto window = replay::MakeWindow(f.from, f.to, f.robots, f.types);
+  if (!window.ok()) return Fail(window.status());
+  auto compression = mcap::ParseCompression(f.compression);
+  if (!compression.ok()) return Fail(compression.status());
+  if (!(f.twin_hz > 0) || f.twin_hz > 1000) {
+    return Fail(Status::InvalidArgument("--twin-hz must be in (0, 1000]"));
+  }
+  if (f.chunk_size < 1024 || f.chunk_size > (1ull << 30)) {
+    return Fail(Status::InvalidArgument("--chunk-size must be between 1 KiB and 1 GiB"));
+  }
+  auto store = OpenStore(f.store, Access::kReadOnly);
+  if (!store.ok()) return Fail(store.status());
+  archive::ExportOptions o;
+  o.window = *window;
+  o.out = f.out;
+  o.compression = *compression;
+  o.chunk_size = f.chunk_size;
+  o.twin_period_ns = static_cast<int64_t>(1e9 / f.twin_hz);
+  o.source = f.store.data_dir.empty() ? f.store.store : "data " + ResolveDataDir(f.store.data_dir);
+  ProgressLine progress("export");
+  o.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  const int64_t start = MonotonicNowNs();
+  auto report = archive::ExportMcap(**store, o);
+  progress.Finish();
+  if (!report.ok()) return Fail(report.status());
+  const double seconds = (MonotonicNowNs() - start) / 1e9;
+  nlohmann::json j = {{"out", f.out},
+                      {"events", report->events},
+                      {"messages", report->messages},
+                      {"latched", report->latched},
+                      {"robots", report->robots},
+                      {"incidents", report->incidents},
+                      {"bytes", report->bytes},
+                      {"first_position", report->first_position},
+                      {"last_position", report->last_position},
+                      {"seconds", seconds},
+                      {"topics", report->topics}};
+  std::cout << SafeJsonDump(j) << std::endl;
+  return kExitOk;
+}
+
+struct InfoFlags {
+  std::string file;
+  bool doctor = false;
+  bool json = false;
+};
+
+int RunInfo(const InfoFlags& f) {
+  nlohmann::json j;
+  j["file"] = f.file;
+  auto summary = mcap::ReadSummary(f.file);
+  if (summary.ok()) {
+    j["profile"] = summary->header.profile;
+    j["library"] = summary->header.library;
+    if (summary->statistics) {
+      const auto& s = *summary->statistics;
+      j["messages"] = s.message_count;
+      j["start_ns"] = s.message_start_time;
+      j["end_ns"] = s.message_end_time;
+      j["start"] = FormatTime(static_cast<TimeNs>(s.message_start_time));
+      j["end"] = FormatTime(static_cast<TimeNs>(s.message_end_time));
+      j["duration_s"] = (s.message_end_time - s.message_start_time) / 1e9;
+      j["chunks"] = s.chunk_count;
+      j["metadata"] = s.metadata_count;
+      j["attachments"] = s.attachment_count;
+    }
+    std::map<std::string, uint32_t> compressions;
+    for (const auto& c : summary->chunk_indexes) {
+      ++compressions[c.compression.empty() ? "none" : c.compression];
+    }
+    j["compression"] = compressions;
+    for (const auto& [id, c] : summary->channels) {
+      nlohmann::json ch = {{"id", id}, {"topic", c.topic}, {"encoding", c.message_encoding}};
+      if (auto s = summary->schemas.find(c.schema_id); s != summary->schemas.end()) {
+        ch["schema"] = s->second.name;
+        ch["schema_encoding"] = s->second.encoding;
+      }
+      if (summary->statistics) {
+        auto n = summary->statistics->channel_message_counts.find(id);
+        ch["messages"] = n == summary->statistics->channel_message_counts.end() ? 0 : n->second;
+      }
+      j["channels"].push_back(ch);
+    }
+  } else if (summary.status().code() == Status::Code::kNotFound) {
+    j["indexed"] = false;
+  } else if (!f.doctor) {
+    return Fail(summary.status());
+  }
+  int code = kExitOk;
+  if (f.doctor) {
+    auto findings = mcap::Doctor(f.file);
+    if (!findings.ok()) return Fail(findings.status());
+    j["doctor"] = nlohmann::json::array();
+    for (const auto& finding : *findings) {
+      j["doctor"].push_back({{"offset", finding.offset}, {"problem", finding.what}});
+    }
+    if (!findings->empty()) code = kExitVerifyFailed;
+  }
+  if (f.json) {
+    std::cout << SafeJsonDump(j) << std::endl;
+  } else {
+    std::cout << fmt::format("file:      {}\n", f.file);
+    if (j.contains("profile")) {
+      std::cout << fmt::format("profile:   {}  (library: {})\n", j["profile"].get<std::string>(),
+                               j["library"].get<std::string>());
+    }
+    if (j.contains("messages")) {
+      std::cout << fmt::format("messages:  {} in {} chunks, {} .. {} ({:.3f} s)\n",
+                               j["messages"].get<uint64_t>(), j["chunks"].get<uint64_t>(),
+                               j["start"].get<std::string>(), j["end"].get<std::string>(),
+                               j["duration_s"].get<double>());
+      std::cout << fmt::format("metadata:  {}   compression: {}\n", j["metadata"].get<uint64_t>(),
+                               j["compression"].dump());
+    }
+    if (j.value("indexed", true) == false) std::cout << "summary:   none (unindexed file)\n";
+    if (j.contains("channels")) {
+      std::cout << "channels:\n";
+      for (const auto& ch : j["channels"]) {
+        std::cout << fmt::format("  {:>4}  {:<44} {:>9}  {} ({})\n", ch["id"].get<int>(),
+                                 ch["topic"].get<std::string>(), ch.value("messages", 0),
+                                 ch.value("schema", std::string("-")),
+                                 ch["encoding"].get<std::string>());
+      }
+    }
+    if (f.doctor) {
+      if (j["doctor"].empty()) std::cout << "doctor:    no problems found\n";
+      for (const auto& d : j["doctor"]) {
+        std::cout << fmt::format("doctor:    offset {}: {}\n", d["offset"].get<uint64_t>(),
+                                 d["problem"].get<std::string>());
+      }
+    }
+  }
+  return code;
+}
+
+}  // namespace
+
+void AddArchiveCommands(CLI::App& app) {
+  auto export_flags = std::make_shared<ExportFlags>();
+  auto* ex = app.add_subcommand(
+      "export",
+      "Export a window of history as an MCAP file (rosbag2's ros2 profile + doppel's channels)");
+  AddStoreOptions(*ex, export_flags->store);
+  ex->add_option("--from", export_flags->from,
+                 "Window start: ISO 8601, ns since the epoch, or relative (-15m)")
+      ->required();
+  ex->add_option("--to", export_flags->to, "Window end (default: now)");
+  ex->add_option("--robots", export_flags->robots, "Robot ids to export (glob)");
+  ex->add_option("--types", export_flags->types, "Event types to export (default: all)")
+      ->delimiter(',');
+  ex->add_option("--out", export_flags->out, "The .mcap file to write")->required();
+  ex->add_option("--compression", export_flags->compression, "zstd, lz4 or none");
+  ex->add_option("--chunk-size", export_flags->chunk_size, "Uncompressed bytes per chunk");
+  ex->add_option("--twin-hz", export_flags->twin_hz,
+                 "Twin channels (/tf, /twin/.., TwinState) per robot at most this often");
+  ex->callback([export_flags] { ExitCode() = RunExport(*export_flags); });
+
+  auto info_flags = std::make_shared<InfoFlags>();
+  auto* info = app.add_subcommand("mcap-info", "Summarise an MCAP file; --doctor checks it");
+  info->add_option("file", info_flags->file, "The .mcap file")->required();
+  info->add_flag(
+      "--doctor", info_flags->doctor,
+      "Check CRCs, indexes, statistics and ordering as `mcap doctor` does (exit 5 on a problem)");
+  info->add_flag("--json", info_flags->json, "One JSON object");
+  info->callback([info_flags] { ExitCode() = RunInfo(*info_flags); });
+}
+
+}  // namespace doppel::tools
