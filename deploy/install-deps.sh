@@ -10,6 +10,8 @@ PACKAGES=(
   clang libclang-rt-dev
   librocksdb-dev
   libflatbuffers-dev flatbuffers-compiler
+  # MCAP chunk compression (mcap/): LZ4 frames and zstd.
+  liblz4-dev libzstd-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev uuid-dev
   libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
