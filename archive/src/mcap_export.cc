@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "doppel/core/aligned_bytes.h"
@@ -73,46 +74,69 @@ class Exporter {
   }
 
  private:
-  // Latched state: for every robot folded to just before the window, its state topics at
-  // the recorded time of its newest event, oldest robot first (log times stay in order).
+  // Latched state, as `mcap filter -l` keeps it: for every robot folded to just before the
+  // window, its last JointStateObserved and PoseObserved as they were recorded, and the twin's
+  // view at the robot's newest event; all in log-time order, before the window's messages.
   Status WriteOpeningState() {
-    std::vector<std::pair<TimeNs, const replay::RobotTwin*>> order;
-    for (const auto& [robot, twin] : fleet_.robots())
-      order.emplace_back(twin.state.last_event_ns, &twin);
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first
-                                : a.second->state.robot_id < b.second->state.robot_id;
-    });
-    const TimeNs first = order.empty() ? options_.window.from : order.front().first;
-    DOPPEL_RETURN_IF_ERROR(WriteStaticTransforms(first));
-    for (const auto& [at, twin] : order) {
-      const auto& s = twin->state;
-      const uint64_t before = report_.messages;
-      if (!s.joint_names.empty() && s.last_observation_ns) {
-        ros2::JointState js;
-        js.header.stamp = ros2::ToRosTime(s.last_observation_ns);
-        js.name = s.joint_names;
-        js.position = s.joint_position;
-        js.velocity = s.joint_velocity;
-        js.effort = s.joint_effort;
-        DOPPEL_RETURN_IF_ERROR(
-            Ros(Topic(s.robot_id, "joint_states"), "sensor_msgs/msg/JointState", js, at, at));
+    struct Latched {
+      TimeNs log = 0;
+      uint64_t position = 0;
+      const replay::RobotTwin* twin = nullptr;         // the twin's view, or
+      std::optional<eventstore::RecordedEvent> event;  // an observation as recorded
+    };
+    std::vector<Latched> latched;
+    for (const auto& [robot, twin] : fleet_.robots()) {
+      latched.push_back({twin.state.last_event_ns, twin.state.last_position, &twin, {}});
+      auto observations = LastObservations(twin);
+      if (!observations.ok()) return observations.status();
+      for (auto& e : *observations) {
+        latched.push_back({e.recorded_ns(), e.position(), nullptr, std::move(e)});
       }
-      if (HasBase(*twin)) {
-        ros2::Odometry odom;
-        odom.header.stamp = ros2::ToRosTime(s.last_observation_ns);
-        odom.header.frame_id = kFrame;
-        odom.child_frame_id = s.robot_id + "/base_link";
-        odom.pose = BasePose(s);
-        odom.twist.linear = {s.base_linear.x(), s.base_linear.y(), s.base_linear.z()};
-        odom.twist.angular = {s.base_angular.x(), s.base_angular.y(), s.base_angular.z()};
-        DOPPEL_RETURN_IF_ERROR(
-            Ros(Topic(s.robot_id, "odom"), "nav_msgs/msg/Odometry", odom, at, at));
-      }
-      DOPPEL_RETURN_IF_ERROR(WriteTwin(*twin, at));
-      report_.latched += report_.messages - before;
     }
+    std::sort(latched.begin(), latched.end(), [](const Latched& a, const Latched& b) {
+      return a.log != b.log ? a.log < b.log : a.position < b.position;
+    });
+    DOPPEL_RETURN_IF_ERROR(
+        WriteStaticTransforms(latched.empty() ? options_.window.from : latched.front().log));
+    const uint64_t before = report_.messages;
+    for (const Latched& l : latched) {
+      if (l.event) {
+        DOPPEL_RETURN_IF_ERROR(WriteObservation(*l.event));
+      } else {
+        DOPPEL_RETURN_IF_ERROR(WriteTwin(*l.twin, l.log));
+      }
+    }
+    report_.latched = report_.messages - before;
     return Status::Ok();
+  }
+
+  // A robot's newest JointStateObserved (and PoseObserved, for a robot with a base) up to its
+  // folded version, read backwards over at most kLatchedLookback events.
+  Result<std::vector<eventstore::RecordedEvent>> LastObservations(const replay::RobotTwin& twin) {
+    constexpr uint64_t kLatchedLookback = 4096;
+    std::vector<eventstore::RecordedEvent> found;
+    const auto& s = twin.state;
+    if (s.stream_version < 0) return found;
+    bool want_joints = !s.joint_names.empty(), want_pose = HasBase(twin);
+    const std::string stream = twins::RobotStream(s.robot_id);
+    uint64_t next = static_cast<uint64_t>(s.stream_version), read = 0;
+    while ((want_joints || want_pose) && read < kLatchedLookback) {
+      auto page = store_.ReadStream(stream, next, eventstore::Direction::kBackward, 256);
+      if (!page.ok()) return page.status();
+      for (auto& e : page->events) {
+        ++read;
+        if (want_joints && e.type() == "JointStateObserved") {
+          want_joints = false;
+          found.push_back(e);
+        } else if (want_pose && e.type() == "PoseObserved") {
+          want_pose = false;
+          found.push_back(e);
+        }
+      }
+      if (page->end || page->events.empty()) break;
+      next = page->next;
+    }
+    return found;
   }
 
   // /tf_static: each robot's odometry frame is the site frame (doppel folds odometry poses
@@ -205,16 +229,8 @@ class Exporter {
     const std::string robot(replay::RobotOfStream(e.stream()));
     if (robot.empty()) return Status::Ok();
     const std::string_view type = e.type();
-    if (type == "JointStateObserved") {
-      const auto* p = PayloadAs<events::JointStateObserved>(e, scratch_);
-      DOPPEL_RETURN_IF_ERROR(Ros(Topic(robot, "joint_states"), "sensor_msgs/msg/JointState",
-                                 ros2::ToJointState(*p, pub), log, pub));
-      return MaybeWriteTwin(robot, log);
-    }
-    if (type == "PoseObserved") {
-      const auto* p = PayloadAs<events::PoseObserved>(e, scratch_);
-      DOPPEL_RETURN_IF_ERROR(
-          Ros(Topic(robot, "odom"), "nav_msgs/msg/Odometry", ros2::ToOdometry(*p, pub), log, pub));
+    if (type == "JointStateObserved" || type == "PoseObserved") {
+      DOPPEL_RETURN_IF_ERROR(WriteObservation(e));
       return MaybeWriteTwin(robot, log);
     }
     if (type == "CommandIssued") {
@@ -253,6 +269,19 @@ class Exporter {
       Incident(e, robot, "silence", {});
     }
     return Status::Ok();
+  }
+
+  // /<robot>/joint_states or /<robot>/odom: an observation as the robot published it.
+  Status WriteObservation(const eventstore::RecordedEvent& e) {
+    const std::string robot(replay::RobotOfStream(e.stream()));
+    const TimeNs log = e.recorded_ns(), pub = e.occurred_ns();
+    if (e.type() == "JointStateObserved") {
+      const auto* p = PayloadAs<events::JointStateObserved>(e, scratch_);
+      return Ros(Topic(robot, "joint_states"), "sensor_msgs/msg/JointState",
+                 ros2::ToJointState(*p, pub), log, pub);
+    }
+    const auto* p = PayloadAs<events::PoseObserved>(e, scratch_);
+    return Ros(Topic(robot, "odom"), "nav_msgs/msg/Odometry", ros2::ToOdometry(*p, pub), log, pub);
   }
 
   // The twin's channels after an observation, at most once per twin_period_ns of recorded time.

@@ -7,7 +7,9 @@
 
 #include "command.h"
 #include "doppel/archive/mcap_export.h"
+#include "doppel/archive/mcap_import.h"
 #include "doppel/core/json_text.h"
+#include "doppel/core/log.h"
 #include "doppel/mcap/doctor.h"
 #include "doppel/mcap/reader.h"
 #include "progress.h"
@@ -63,6 +65,41 @@ int RunExport(const ExportFlags& f) {
                       {"seconds", seconds},
                       {"topics", report->topics}};
   std::cout << SafeJsonDump(j) << std::endl;
+  return kExitOk;
+}
+
+struct ImportFlags {
+  StoreOptions store;
+  archive::ImportOptions options;
+};
+
+nlohmann::json ImportJson(const archive::ImportReport& r) {
+  return {{"file_hash", r.file_hash},
+          {"messages", r.messages},
+          {"appended", r.appended},
+          {"duplicates", r.duplicates},
+          {"registered", r.registered},
+          {"bad", r.bad},
+          {"skipped_types", r.skipped_types},
+          {"unmapped_topics", r.unmapped_topics},
+          {"robots", r.robots}};
+}
+
+int RunImport(ImportFlags& f) {
+  auto store = OpenStore(f.store, Access::kReadWrite);
+  if (!store.ok()) return Fail(store.status());
+  ProgressLine progress("import");
+  f.options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  archive::ImportReport partial;
+  auto report = archive::ImportMcap(**store, f.options, &partial);
+  progress.Finish();
+  if (!report.ok()) {
+    // What was appended before the damage stays (idempotent: a repaired file resumes).
+    log::Warn("import", "stopped after {} messages: {} events appended, {} already present",
+              partial.messages, partial.appended, partial.duplicates);
+    return Fail(report.status());
+  }
+  std::cout << SafeJsonDump(ImportJson(*report)) << std::endl;
   return kExitOk;
 }
 
@@ -181,6 +218,19 @@ void AddArchiveCommands(CLI::App& app) {
   ex->add_option("--twin-hz", export_flags->twin_hz,
                  "Twin channels (/tf, /twin/.., TwinState) per robot at most this often");
   ex->callback([export_flags] { ExitCode() = RunExport(*export_flags); });
+
+  auto import_flags = std::make_shared<ImportFlags>();
+  auto* im = app.add_subcommand("import",
+                                "Import a robot's rosbag2 MCAP recording as events (idempotent: a "
+                                "second import appends nothing)");
+  im->add_option("file", import_flags->options.file, "The .mcap file")->required();
+  AddStoreOptions(*im, import_flags->store);
+  im->add_option("--robots", import_flags->options.robots, "Robots to import (glob)");
+  im->add_option("--robot-from-topic", import_flags->options.robot_from_topic,
+                 "Regex whose first group names the robot (default: /<robot>/<leaf>)");
+  im->add_option("--robot", import_flags->options.robot,
+                 "File every topic under this robot (a single robot's recording)");
+  im->callback([import_flags] { ExitCode() = RunImport(*import_flags); });
 
   auto info_flags = std::make_shared<InfoFlags>();
   auto* info = app.add_subcommand("mcap-info", "Summarise an MCAP file; --doctor checks it");

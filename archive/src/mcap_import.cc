@@ -1,0 +1,367 @@
+#include "doppel/archive/mcap_import.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <vector>
+
+#include "doppel/core/log.h"
+#include "doppel/mcap/reader.h"
+#include "doppel/ros2/observations.h"
+#include "doppel/schemas/payload_rules.h"
+
+namespace doppel::archive {
+namespace {
+
+constexpr char kComponent[] = "import";
+
+enum class Kind { kJointState, kOdometry, kTwist, kDiagnostics };
+
+struct ChannelRoute {
+  bool known = false;  // a type doppel imports, with a robot
+  Kind kind = Kind::kJointState;
+  std::string robot;
+  std::string topic;
+};
+
+// The file's content hash: BLAKE2b-128 of every byte.
+Result<std::string> HashFile(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return Status::IOError(fmt::format("opening {}: {}", path, std::strerror(errno)));
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, 16);
+  std::vector<unsigned char> buffer(1 << 20);
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) {
+    crypto_generichash_update(&state, buffer.data(), n);
+  }
+  if (std::ferror(f.get())) return Status::IOError(fmt::format("reading {}", path));
+  unsigned char out[16];
+  crypto_generichash_final(&state, out, sizeof(out));
+  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+class Importer {
+ public:
+  Importer(eventstore::EventStore& store, const ImportOptions& options)
+      : store_(store), options_(options) {}
+
+  Status Run() {
+    if (sodium_init() < 0) return Status::Unavailable("libsodium failed to initialise");
+    if (!options_.robot_from_topic.empty()) {
+      try {
+        robot_regex_.emplace(options_.robot_from_topic, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return Status::InvalidArgument(
+            fmt::format("--robot-from-topic '{}': {}", options_.robot_from_topic, e.what()));
+      }
+      if (robot_regex_->mark_count() < 1) {
+        return Status::InvalidArgument("--robot-from-topic needs a group naming the robot");
+      }
+    }
+    auto hash = HashFile(options_.file);
+    if (!hash.ok()) return hash.status();
+    file_hash_ = *hash;
+    report_.file_hash = Hex(file_hash_);
+    struct stat st {};
+    const uint64_t size = ::stat(options_.file.c_str(), &st) == 0 ? st.st_size : 0;
+    log::Info(kComponent, "importing {} ({} bytes, content {})", options_.file, size,
+              report_.file_hash);
+    uint64_t last_progress = 0;
+    Status scanned = mcap::ScanFile(options_.file, [&](const mcap::RecordRef& r) -> Status {
+      if (options_.progress && r.offset - last_progress >= (1 << 20)) {
+        options_.progress(r.offset, size);
+        last_progress = r.offset;
+      }
+      return Visit(r);
+    });
+    if (!scanned.ok()) {
+      // The batch of the records just before the damage is dropped: whatever lies around a
+      // bad record is not trusted (a wrong chunk length shows only in the record after it).
+      pending_.clear();
+      return scanned;
+    }
+    DOPPEL_RETURN_IF_ERROR(Flush());
+    if (options_.progress) options_.progress(size, size);
+    return Status::Ok();
+  }
+
+  const ImportReport& report() const { return report_; }
+
+ private:
+  Status Visit(const mcap::RecordRef& r) {
+    using mcap::Opcode;
+    // A batch is one chunk's events of one stream (or one run of unchunked messages): fixed
+    // by the file, so a repeated import repeats exactly the same batches.
+    // A batch is one chunk's events of one stream (or of a run of unchunked messages):
+    // fixed by the file, so a repeated import repeats exactly the same batches. It is
+    // appended once the record after it reads well (its framing held); a scan that fails
+    // first drops it.
+    const uint64_t key = r.in_chunk                     ? r.offset
+                         : r.opcode == Opcode::kMessage ? kUnchunked - report_.messages / 1024
+                                                        : kStructural;
+    if (key != batch_key_) {
+      DOPPEL_RETURN_IF_ERROR(Flush());
+      batch_key_ = key;
+    }
+    switch (r.opcode) {
+      case Opcode::kSchema: {
+        auto s = mcap::DecodeSchema(r.body);
+        if (!s.ok()) return s.status();
+        schemas_[s->id] = s->name;
+        return Status::Ok();
+      }
+      case Opcode::kChannel: {
+        auto c = mcap::DecodeChannel(r.body);
+        if (!c.ok()) return c.status();
+        routes_[c->id] = Route(*c);
+        return Status::Ok();
+      }
+      case Opcode::kMessage: {
+        auto m = mcap::DecodeMessageView(r.body);
+        if (!m.ok()) return m.status();
+        return Message(*m);
+      }
+      default:
+        return Status::Ok();
+    }
+  }
+
+  ChannelRoute Route(const mcap::Channel& c) {
+    ChannelRoute route;
+    route.topic = c.topic;
+    auto schema = schemas_.find(c.schema_id);
+    const std::string type = schema == schemas_.end() ? "(no schema)" : schema->second;
+    const auto slash = c.topic.rfind('/');
+    const std::string leaf = slash == std::string::npos ? c.topic : c.topic.substr(slash + 1);
+    if (c.message_encoding != "cdr") {
+      route.robot = type;  // counted under its schema
+      return route;
+    }
+    if (type == "sensor_msgs/msg/JointState") {
+      route.kind = Kind::kJointState;
+    } else if (type == "nav_msgs/msg/Odometry") {
+      route.kind = Kind::kOdometry;
+    } else if (type == "geometry_msgs/msg/Twist" && leaf == "cmd_vel") {
+      route.kind = Kind::kTwist;
+    } else if (type == "diagnostic_msgs/msg/DiagnosticArray") {
+      route.kind = Kind::kDiagnostics;
+    } else {
+      route.robot = type;
+      return route;
+    }
+    route.known = true;
+    route.robot = RobotOf(c.topic);
+    return route;
+  }
+
+  std::string RobotOf(const std::string& topic) const {
+    if (!options_.robot.empty()) return options_.robot;
+    if (robot_regex_) {
+      std::smatch m;
+      if (std::regex_search(topic, m, *robot_regex_) && m.size() > 1) return m[1].str();
+      return "";
+    }
+    // "/<robot>/<leaf>": exactly two segments.
+    static const std::regex kDefault("^/?([^/]+)/[^/]+$");
+    std::smatch m;
+    return std::regex_match(topic, m, kDefault) ? m[1].str() : "";
+  }
+
+  Status Message(const mcap::MessageView& m) {
+    const uint64_t ordinal = report_.messages++;
+    auto it = routes_.find(m.channel_id);
+    if (it == routes_.end()) {
+      return Status::Corruption(
+          fmt::format("message {} on channel {} which no Channel record "
+                      "defines before it",
+                      ordinal, m.channel_id));
+    }
+    const ChannelRoute& route = it->second;
+    if (!route.known) {
+      ++report_.skipped_types[route.robot];
+      return Status::Ok();
+    }
+    if (route.robot.empty() || !eventstore::ValidateStreamName("robot-" + route.robot).ok()) {
+      ++report_.unmapped_topics[route.topic];
+      return Status::Ok();
+    }
+    if (options_.robots != "*" && fnmatch(options_.robots.c_str(), route.robot.c_str(), 0) != 0) {
+      return Status::Ok();
+    }
+    const TimeNs fallback = static_cast<TimeNs>(m.publish_time ? m.publish_time : m.log_time);
+    std::vector<eventstore::NewEvent> events;
+    Status decoded = Convert(route, m.data, fallback, events);
+    if (!decoded.ok()) {
+      ++report_.bad;
+      warning_.Warn("{} message {}: {}", route.topic, ordinal, decoded.message());
+      return Status::Ok();
+    }
+    for (size_t k = 0; k < events.size(); ++k) {
+      auto& e = events[k];
+      if (Status rules = schemas::CheckPayloadValues(e.type, e.payload); !rules.ok()) {
+        ++report_.bad;
+        warning_.Warn("{} message {}: {}", route.topic, ordinal, rules.message());
+        continue;
+      }
+      e.id = IdFor(route.topic, ordinal, k);
+      DOPPEL_RETURN_IF_ERROR(Register(route.robot));
+      pending_["robot-" + route.robot].push_back(std::move(e));
+    }
+    return Status::Ok();
+  }
+
+  Status Convert(const ChannelRoute& route, std::string_view data, TimeNs fallback,
+                 std::vector<eventstore::NewEvent>& out) {
+    auto stamp = [&](const ros2::Time& t) {
+      const TimeNs ns = ros2::FromRosTime(t);
+      return ns != 0 ? ns : fallback;
+    };
+    eventstore::NewEvent e;
+    switch (route.kind) {
+      case Kind::kJointState: {
+        ros2::JointState js;
+        DOPPEL_RETURN_IF_ERROR(ros2::Decode(data, js));
+        e.type = "JointStateObserved";
+        e.payload = ros2::JointStateObservedPayload(js);
+        e.occurred_ns = stamp(js.header.stamp);
+        break;
+      }
+      case Kind::kOdometry: {
+        ros2::Odometry o;
+        DOPPEL_RETURN_IF_ERROR(ros2::Decode(data, o));
+        e.type = "PoseObserved";
+        e.payload = ros2::PoseObservedPayload(o);
+        e.occurred_ns = stamp(o.header.stamp);
+        break;
+      }
+      case Kind::kTwist: {
+        ros2::Twist t;
+        DOPPEL_RETURN_IF_ERROR(ros2::Decode(data, t));
+        e.type = "CommandIssued";
+        e.payload = ros2::CommandIssuedPayload(t, "import");
+        e.occurred_ns = fallback;
+        break;
+      }
+      case Kind::kDiagnostics: {
+        ros2::DiagnosticArray d;
+        DOPPEL_RETURN_IF_ERROR(ros2::Decode(data, d));
+        auto events = faults_[route.robot].Apply(d, stamp(d.header.stamp));
+        if (!events.ok()) return events.status();
+        out = std::move(events).value();
+        return Status::Ok();
+      }
+    }
+    out.push_back(std::move(e));
+    return Status::Ok();
+  }
+
+  // BLAKE2b-128(file hash | topic | ordinal | k): the same message of the same file always
+  // becomes the same event.
+  EventId IdFor(std::string_view what, uint64_t ordinal, uint64_t k) {
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, nullptr, 0, 16);
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(file_hash_.data()),
+                              file_hash_.size());
+    const uint64_t size = what.size();
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(&size), sizeof(size));
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(what.data()),
+                              what.size());
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(&ordinal),
+                              sizeof(ordinal));
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(&k), sizeof(k));
+    unsigned char out[16];
+    crypto_generichash_final(&state, out, sizeof(out));
+    return EventId::FromBytes(std::string_view(reinterpret_cast<const char*>(out), sizeof(out)));
+  }
+
+  // A robot new to the store is registered on its own (not inside a batch of observations:
+  // a resumed import then repeats exactly the batches of the first).
+  Status Register(const std::string& robot) {
+    if (!report_.robots.insert(robot).second) return Status::Ok();
+    const std::string stream = "robot-" + robot;
+    auto head = store_.StreamHead(stream);
+    if (head.ok()) return Status::Ok();
+    if (head.status().code() != Status::Code::kNotFound) return head.status();
+    eventstore::NewEvent e;
+    e.id = IdFor("register " + robot, 0, 0);
+    e.type = "RobotRegistered";
+    e.payload = ros2::RobotRegisteredPayload(robot, "");
+    e.occurred_ns = WallNowNs();
+    auto r = store_.Append({stream, eventstore::ExpectedVersion::NoStream(), {std::move(e)}});
+    if (!r.ok() && r.status().code() != Status::Code::kWrongExpectedVersion) return r.status();
+    if (r.ok() && !r->duplicate) ++report_.registered, ++report_.appended;
+    return Status::Ok();
+  }
+
+  // Appends the current batch of every stream, all in flight at once, and waits for them.
+  Status Flush() {
+    struct Outcome {
+      size_t events = 0;
+      Result<eventstore::AppendResult> result = Status::Unavailable("pending");
+    };
+    std::vector<std::shared_ptr<std::promise<Outcome>>> waits;
+    std::vector<std::future<Outcome>> futures;
+    for (auto& [stream, events] : pending_) {
+      if (events.empty()) continue;
+      auto done = std::make_shared<std::promise<Outcome>>();
+      futures.push_back(done->get_future());
+      const size_t n = events.size();
+      store_.AppendAsync({stream, eventstore::ExpectedVersion::Any(), std::move(events)},
+                         [done, n](Result<eventstore::AppendResult> r) {
+                           done->set_value(Outcome{n, std::move(r)});
+                         });
+    }
+    pending_.clear();
+    Status first = Status::Ok();
+    for (auto& f : futures) {
+      Outcome o = f.get();
+      if (!o.result.ok()) {
+        if (first.ok()) first = o.result.status();
+        continue;
+      }
+      (o.result->duplicate ? report_.duplicates : report_.appended) += o.events;
+    }
+    return first;
+  }
+
+  static constexpr uint64_t kStructural = UINT64_MAX;
+  static constexpr uint64_t kUnchunked = UINT64_MAX - 1;
+  eventstore::EventStore& store_;
+  const ImportOptions& options_;
+  std::optional<std::regex> robot_regex_;
+  std::string file_hash_;
+  std::map<uint16_t, std::string> schemas_;
+  std::map<uint16_t, ChannelRoute> routes_;
+  std::map<std::string, ros2::DiagnosticsFaults> faults_;             // by robot
+  std::map<std::string, std::vector<eventstore::NewEvent>> pending_;  // by stream
+  uint64_t batch_key_ = kStructural;
+  log::RateLimitedWarning warning_{kComponent};
+  ImportReport report_;
+};
+
+}  // namespace
+
+Result<ImportReport> ImportMcap(eventstore::EventStore& store, const ImportOptions& options,
+                                ImportReport* partial) {
+  Importer importer(store, options);
+  Status st = importer.Run();
+  if (partial) *partial = importer.report();
+  if (!st.ok()) return st;
+  return importer.report();
+}
+
+}  // namespace doppel::archive
