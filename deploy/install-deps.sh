@@ -12,6 +12,8 @@ PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   # MCAP chunk compression (mcap/): LZ4 frames and zstd.
   liblz4-dev libzstd-dev
+  # MCAP import: BLAKE2b of a file's bytes names its events (crypto_generichash).
+  libsodium-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev uuid-dev
   libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -47,7 +49,8 @@ fi
 
 # Front-end and test packages from the npm registry, pinned by each package-lock.json:
 # the dashboard's (three, uPlot) and the Node tests' (@foxglove/ws-protocol, ws,
-# playwright-core). Skipped when node_modules matches the lock already.
+# playwright-core, roslib; for MCAP @mcap/core, @mcap/support, @foxglove/rosmsg,
+# @foxglove/rosmsg2-serialization, ajv, lz4js). Skipped when node_modules matches the lock already.
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in bridges/ws/web tests/node; do
   lock="$ROOT/$dir/package-lock.json"

@@ -102,7 +102,7 @@ class Exporter {
     for (const Latched& l : latched) {
       if (l.event) {
         DOPPEL_RETURN_IF_ERROR(WriteObservation(*l.event));
-      } else {
+      } else if (options_.twin_period_ns > 0) {
         DOPPEL_RETURN_IF_ERROR(WriteTwin(*l.twin, l.log));
       }
     }
@@ -220,19 +220,22 @@ class Exporter {
   }
 
   Status Export(const eventstore::RecordedEvent& e) {
-    fleet_.Apply(e);
+    if (options_.twin_period_ns > 0) fleet_.Apply(e);  // only the twin channels need the fold
     const TimeNs log = e.recorded_ns(), pub = e.occurred_ns();
     if (report_.events == 0) report_.first_position = e.position();
     report_.last_position = e.position();
     ++report_.events;
-    DOPPEL_RETURN_IF_ERROR(Write(channels_.Events(), log, pub, eventstore::EventJson(e)));
-    const std::string robot(replay::RobotOfStream(e.stream()));
-    if (robot.empty()) return Status::Ok();
+    if (options_.events_channel) {
+      DOPPEL_RETURN_IF_ERROR(Write(channels_.Events(), log, pub, eventstore::EventJson(e)));
+    }
+    const std::string_view robot_id = replay::RobotOfStream(e.stream());
+    if (robot_id.empty()) return Status::Ok();
     const std::string_view type = e.type();
     if (type == "JointStateObserved" || type == "PoseObserved") {
       DOPPEL_RETURN_IF_ERROR(WriteObservation(e));
-      return MaybeWriteTwin(robot, log);
+      return MaybeWriteTwin(robot_id, log);
     }
+    const std::string robot(robot_id);
     if (type == "CommandIssued") {
       const auto* p = PayloadAs<events::CommandIssued>(e, scratch_);
       if (p->kind() != events::CommandKind::Velocity) return Status::Ok();
@@ -273,20 +276,46 @@ class Exporter {
 
   // /<robot>/joint_states or /<robot>/odom: an observation as the robot published it.
   Status WriteObservation(const eventstore::RecordedEvent& e) {
-    const std::string robot(replay::RobotOfStream(e.stream()));
+    const std::string_view robot = replay::RobotOfStream(e.stream());
     const TimeNs log = e.recorded_ns(), pub = e.occurred_ns();
+    cdr_.Clear();
+    Result<uint16_t> channel = 0;
     if (e.type() == "JointStateObserved") {
-      const auto* p = PayloadAs<events::JointStateObserved>(e, scratch_);
-      return Ros(Topic(robot, "joint_states"), "sensor_msgs/msg/JointState",
-                 ros2::ToJointState(*p, pub), log, pub);
+      channel = RobotChannel(robot, &RobotChannels::joint_states, "joint_states",
+                             "sensor_msgs/msg/JointState");
+      ros2::EncodeJointState(*PayloadAs<events::JointStateObserved>(e, scratch_), pub, cdr_);
+    } else {
+      channel = RobotChannel(robot, &RobotChannels::odom, "odom", "nav_msgs/msg/Odometry");
+      ros2::EncodeOdometry(*PayloadAs<events::PoseObserved>(e, scratch_), pub, cdr_);
     }
-    const auto* p = PayloadAs<events::PoseObserved>(e, scratch_);
-    return Ros(Topic(robot, "odom"), "nav_msgs/msg/Odometry", ros2::ToOdometry(*p, pub), log, pub);
+    if (!channel.ok()) return channel.status();
+    return Write(*channel, log, pub, cdr_.bytes());
+  }
+
+  // A robot's own topic, looked up without building its name once it exists.
+  struct RobotChannels {
+    uint16_t joint_states = 0, odom = 0;
+  };
+  Result<uint16_t> RobotChannel(std::string_view robot, uint16_t RobotChannels::*which,
+                                std::string_view leaf, std::string_view type) {
+    auto it = robot_channels_.find(robot);
+    if (it == robot_channels_.end())
+      it = robot_channels_.emplace(std::string(robot), RobotChannels{}).first;
+    uint16_t& id = it->second.*which;
+    if (id == 0) {
+      auto created = channels_.Ros(Topic(robot, leaf), type, {});
+      if (!created.ok()) return created.status();
+      id = *created;
+    }
+    return id;
   }
 
   // The twin's channels after an observation, at most once per twin_period_ns of recorded time.
-  Status MaybeWriteTwin(const std::string& robot, TimeNs at) {
-    auto [it, fresh] = last_twin_.try_emplace(robot, at);
+  Status MaybeWriteTwin(std::string_view robot, TimeNs at) {
+    if (options_.twin_period_ns <= 0) return Status::Ok();
+    auto it = last_twin_.find(robot);
+    const bool fresh = it == last_twin_.end();
+    if (fresh) it = last_twin_.emplace(std::string(robot), at).first;
     if (!fresh && at - it->second < options_.twin_period_ns) return Status::Ok();
     it->second = at;
     const replay::RobotTwin* twin = fleet_.Find(robot);
@@ -351,7 +380,8 @@ class Exporter {
   replay::FleetState fleet_;
   ros2::CdrWriter cdr_;
   std::vector<uint64_t> scratch_;
-  std::map<std::string, TimeNs> last_twin_;
+  std::map<std::string, TimeNs, std::less<>> last_twin_;
+  std::map<std::string, RobotChannels, std::less<>> robot_channels_;
   std::vector<std::map<std::string, std::string>> incidents_;
   ExportReport report_;
 };

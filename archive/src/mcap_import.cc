@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <memory>
 #include <optional>
@@ -92,9 +93,11 @@ class Importer {
       // The batch of the records just before the damage is dropped: whatever lies around a
       // bad record is not trusted (a wrong chunk length shows only in the record after it).
       pending_.clear();
+      (void)Drain(0);
       return scanned;
     }
     DOPPEL_RETURN_IF_ERROR(Flush());
+    DOPPEL_RETURN_IF_ERROR(Drain(0));
     if (options_.progress) options_.progress(size, size);
     return Status::Ok();
   }
@@ -307,18 +310,14 @@ class Importer {
     return Status::Ok();
   }
 
-  // Appends the current batch of every stream, all in flight at once, and waits for them.
+  // Hands the current batch of every stream to the store without waiting: the store commits
+  // appends in the order they arrive, so a stream's batches keep the file's order. At most
+  // kInFlight batches are outstanding.
   Status Flush() {
-    struct Outcome {
-      size_t events = 0;
-      Result<eventstore::AppendResult> result = Status::Unavailable("pending");
-    };
-    std::vector<std::shared_ptr<std::promise<Outcome>>> waits;
-    std::vector<std::future<Outcome>> futures;
     for (auto& [stream, events] : pending_) {
       if (events.empty()) continue;
       auto done = std::make_shared<std::promise<Outcome>>();
-      futures.push_back(done->get_future());
+      inflight_.push_back(done->get_future());
       const size_t n = events.size();
       store_.AppendAsync({stream, eventstore::ExpectedVersion::Any(), std::move(events)},
                          [done, n](Result<eventstore::AppendResult> r) {
@@ -326,9 +325,15 @@ class Importer {
                          });
     }
     pending_.clear();
+    return Drain(kInFlight);
+  }
+
+  // Waits until at most `left` appends are outstanding; the first failure is returned.
+  Status Drain(size_t left) {
     Status first = Status::Ok();
-    for (auto& f : futures) {
-      Outcome o = f.get();
+    while (inflight_.size() > left) {
+      Outcome o = inflight_.front().get();
+      inflight_.pop_front();
       if (!o.result.ok()) {
         if (first.ok()) first = o.result.status();
         continue;
@@ -337,6 +342,13 @@ class Importer {
     }
     return first;
   }
+
+  struct Outcome {
+    size_t events = 0;
+    Result<eventstore::AppendResult> result = Status::Unavailable("pending");
+  };
+  static constexpr size_t kInFlight = 64;
+  std::deque<std::future<Outcome>> inflight_;
 
   static constexpr uint64_t kStructural = UINT64_MAX;
   static constexpr uint64_t kUnchunked = UINT64_MAX - 1;

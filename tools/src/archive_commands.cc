@@ -24,6 +24,7 @@ struct ExportFlags {
   std::vector<std::string> types;
   uint64_t chunk_size = 4 << 20;
   double twin_hz = 10;
+  bool no_events_channel = false;
 };
 
 int RunExport(const ExportFlags& f) {
@@ -31,8 +32,8 @@ int RunExport(const ExportFlags& f) {
   if (!window.ok()) return Fail(window.status());
   auto compression = mcap::ParseCompression(f.compression);
   if (!compression.ok()) return Fail(compression.status());
-  if (!(f.twin_hz > 0) || f.twin_hz > 1000) {
-    return Fail(Status::InvalidArgument("--twin-hz must be in (0, 1000]"));
+  if (!(f.twin_hz >= 0) || f.twin_hz > 1000) {
+    return Fail(Status::InvalidArgument("--twin-hz must be in [0, 1000] (0: no twin channels)"));
   }
   if (f.chunk_size < 1024 || f.chunk_size > (1ull << 30)) {
     return Fail(Status::InvalidArgument("--chunk-size must be between 1 KiB and 1 GiB"));
@@ -44,7 +45,8 @@ int RunExport(const ExportFlags& f) {
   o.out = f.out;
   o.compression = *compression;
   o.chunk_size = f.chunk_size;
-  o.twin_period_ns = static_cast<int64_t>(1e9 / f.twin_hz);
+  o.twin_period_ns = f.twin_hz == 0 ? 0 : static_cast<int64_t>(1e9 / f.twin_hz);
+  o.events_channel = !f.no_events_channel;
   o.source = f.store.data_dir.empty() ? f.store.store : "data " + ResolveDataDir(f.store.data_dir);
   ProgressLine progress("export");
   o.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
@@ -216,7 +218,9 @@ void AddArchiveCommands(CLI::App& app) {
   ex->add_option("--compression", export_flags->compression, "zstd, lz4 or none");
   ex->add_option("--chunk-size", export_flags->chunk_size, "Uncompressed bytes per chunk");
   ex->add_option("--twin-hz", export_flags->twin_hz,
-                 "Twin channels (/tf, /twin/.., TwinState) per robot at most this often");
+                 "Twin channels (/tf, /twin/.., TwinState) per robot at most this often (0: none)");
+  ex->add_flag("--no-events-channel", export_flags->no_events_channel,
+               "Leave out /doppel/events (the JSON of every event): ROS topics only");
   ex->callback([export_flags] { ExitCode() = RunExport(*export_flags); });
 
   auto import_flags = std::make_shared<ImportFlags>();

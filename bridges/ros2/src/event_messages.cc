@@ -5,10 +5,6 @@ namespace {
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
-std::vector<double> Doubles(const flatbuffers::Vector<double>* v) {
-  return v ? std::vector<double>(v->begin(), v->end()) : std::vector<double>();
-}
-
 Vector3 V(const events::Vec3& v) { return {v.x(), v.y(), v.z()}; }
 Pose P(const events::Pose& p) {
   const auto& q = p.orientation();
@@ -17,27 +13,50 @@ Pose P(const events::Pose& p) {
 
 }  // namespace
 
-JointState ToJointState(const events::JointStateObserved& e, TimeNs stamp) {
-  JointState m;
-  m.header.stamp = ToRosTime(stamp);
-  if (e.names()) {
-    m.name.reserve(e.names()->size());
-    for (const auto* n : *e.names()) m.name.push_back(n->str());
+void EncodeJointState(const events::JointStateObserved& e, TimeNs stamp, CdrWriter& w) {
+  const Time t = ToRosTime(stamp);
+  w.I32(t.sec);
+  w.U32(t.nanosec);
+  w.String("");
+  const auto* names = e.names();
+  w.U32(names ? names->size() : 0);
+  if (names) {
+    for (const auto* n : *names) w.String(n->string_view());
   }
-  m.position = Doubles(e.position());
-  m.velocity = Doubles(e.velocity());
-  m.effort = Doubles(e.effort());
-  return m;
+  for (const auto* v : {e.position(), e.velocity(), e.effort()}) {
+    w.Doubles(v ? v->data() : nullptr, v ? v->size() : 0);
+  }
 }
 
-Odometry ToOdometry(const events::PoseObserved& e, TimeNs stamp) {
-  Odometry m;
-  m.header.stamp = ToRosTime(stamp);
-  m.header.frame_id = Str(e.frame_id());
-  m.child_frame_id = Str(e.child_frame_id());
-  if (e.pose()) m.pose = P(*e.pose());
-  if (e.twist()) m.twist = {V(e.twist()->linear()), V(e.twist()->angular())};
-  return m;
+void EncodeOdometry(const events::PoseObserved& e, TimeNs stamp, CdrWriter& w) {
+  const Time t = ToRosTime(stamp);
+  w.I32(t.sec);
+  w.U32(t.nanosec);
+  w.String(e.frame_id() ? e.frame_id()->string_view() : std::string_view());
+  w.String(e.child_frame_id() ? e.child_frame_id()->string_view() : std::string_view());
+  auto vec = [&](const events::Vec3& v) {
+    w.F64(v.x());
+    w.F64(v.y());
+    w.F64(v.z());
+  };
+  if (e.pose()) {
+    vec(e.pose()->position());
+    const auto& q = e.pose()->orientation();
+    w.F64(q.x());
+    w.F64(q.y());
+    w.F64(q.z());
+    w.F64(q.w());
+  } else {
+    for (double v : {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0}) w.F64(v);
+  }
+  for (int i = 0; i < 36; ++i) w.F64(0);
+  if (e.twist()) {
+    vec(e.twist()->linear());
+    vec(e.twist()->angular());
+  } else {
+    for (int i = 0; i < 6; ++i) w.F64(0);
+  }
+  for (int i = 0; i < 36; ++i) w.F64(0);
 }
 
 Twist ToTwist(const events::CommandIssued& e) {

@@ -34,11 +34,13 @@ class CdrWriter {
     buffer_.append(s);
     buffer_.push_back('\0');
   }
-  void Doubles(const std::vector<double>& v) {
-    U32(static_cast<uint32_t>(v.size()));
-    if (v.empty()) return;
+  void Doubles(const std::vector<double>& v) { Doubles(v.data(), v.size()); }
+  // Little-endian hosts only (as every ROS 2 tier-1 platform): the doubles are copied as is.
+  void Doubles(const double* v, size_t n) {
+    U32(static_cast<uint32_t>(n));
+    if (n == 0) return;
     Align(8);
-    buffer_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+    buffer_.append(reinterpret_cast<const char*>(v), n * sizeof(double));
   }
   void Strings(const std::vector<std::string>& v) {
     U32(static_cast<uint32_t>(v.size()));

@@ -9,8 +9,10 @@
 
 namespace doppel::ros2 {
 
-JointState ToJointState(const events::JointStateObserved& e, TimeNs stamp);
-Odometry ToOdometry(const events::PoseObserved& e, TimeNs stamp);
+// An observation as the CDR of the message the robot published, encoded straight from the
+// payload (no intermediate message: the export's hot path). Header frame of a JointState: "".
+void EncodeJointState(const events::JointStateObserved& e, TimeNs stamp, CdrWriter& w);
+void EncodeOdometry(const events::PoseObserved& e, TimeNs stamp, CdrWriter& w);
 // REQUIRES: e.kind() == Velocity (other commands have no Twist meaning)
 Twist ToTwist(const events::CommandIssued& e);
 // A prediction's base path in `frame`, each pose stamped at start + offset.

@@ -1,0 +1,146 @@
+// The replay core: moments as the CLI spells them, windows over the log's timeline, and the
+// fleet folded to a moment exactly as `doppel state --at` folds each robot.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "doppel/eventstore/event_log.h"
+#include "doppel/replay/fleet_state.h"
+#include "doppel/replay/window.h"
+#include "doppel/replay/window_reader.h"
+#include "doppel/ros2/observations.h"
+#include "doppel/twins/state_report.h"
+#include "test_support.h"
+
+namespace doppel::replay {
+namespace {
+
+using eventstore::ExpectedVersion;
+using eventstore::NewEvent;
+using testing::TempDir;
+
+NewEvent Joints(double q) {
+  ros2::JointState js;
+  js.name = {"shoulder_pan_joint", "shoulder_lift_joint"};
+  js.position = {q, -q};
+  js.velocity = {0, 0};
+  NewEvent e;
+  e.type = "JointStateObserved";
+  e.payload = ros2::JointStateObservedPayload(js);
+  e.occurred_ns = WallNowNs();
+  return e;
+}
+
+NewEvent Registered(const std::string& robot, const std::string& model) {
+  NewEvent e;
+  e.type = "RobotRegistered";
+  e.payload = ros2::RobotRegisteredPayload(robot, model);
+  e.occurred_ns = WallNowNs();
+  return e;
+}
+
+// Appends and returns the recorded time of the commit.
+TimeNs Append(eventstore::EventLog& log, const std::string& robot, std::vector<NewEvent> events) {
+  auto r = log.Append({"robot-" + robot, ExpectedVersion::Any(), std::move(events)});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r->recorded_ns : 0;
+}
+
+void Tick() { std::this_thread::sleep_for(std::chrono::milliseconds(3)); }
+
+TEST(MomentTest, NowRelativeIsoAndNanosecondsParse) {
+  const TimeNs now = 1'800'000'000'000'000'000;
+  EXPECT_EQ(*ParseMoment("now", now), now);
+  EXPECT_EQ(*ParseMoment("-15m", now), now - 15 * 60'000'000'000LL);
+  EXPECT_EQ(*ParseMoment("+2s", now), now + 2'000'000'000LL);
+  EXPECT_EQ(*ParseMoment("-500ms", now), now - 500'000'000LL);
+  EXPECT_EQ(*ParseMoment("1700000000000000000", now), 1'700'000'000'000'000'000);
+  EXPECT_EQ(*ParseMoment("-1000", now), -1000);  // a negative ns count, not relative
+  EXPECT_EQ(*ParseMoment("2026-11-23T10:00:00Z", now), *ParseTime("2026-11-23T10:00:00Z"));
+  EXPECT_FALSE(ParseMoment("-15x", now).ok());
+  EXPECT_FALSE(ParseMoment("yesterday", now).ok());
+  EXPECT_EQ(MakeWindow("now", "-1s", "*", {}).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(WindowReaderTest, ReadsExactlyTheWindowInLogOrderWithRobotAndTypeFilters) {
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.path()).value());
+  Append(*log, "a1", {Registered("a1", "")});
+  Tick();
+  const TimeNs from = Append(*log, "a1", {Joints(1)});
+  Tick();
+  Append(*log, "b1", {Registered("b1", ""), Joints(2)});
+  Tick();
+  const TimeNs to = Append(*log, "a1", {Joints(3)});
+  Tick();
+  Append(*log, "a1", {Joints(4)});
+  ASSERT_TRUE(log->Append({"other", ExpectedVersion::Any(), {Joints(5)}}).ok());
+
+  auto read = [&](Window w) {
+    WindowReader reader(*log, w);
+    EXPECT_TRUE(reader.Open().ok());
+    std::vector<std::pair<uint64_t, std::string>> got;
+    while (!reader.done()) {
+      auto page = reader.Next(2);  // small pages: the page boundary must not matter
+      EXPECT_TRUE(page.ok());
+      for (const auto& e : *page) got.emplace_back(e.position(), std::string(e.stream()));
+    }
+    return got;
+  };
+  Window all{from, to, "*", {}};
+  using P = std::vector<std::pair<uint64_t, std::string>>;
+  EXPECT_EQ(read(all), (P{{1, "robot-a1"}, {2, "robot-b1"}, {3, "robot-b1"}, {4, "robot-a1"}}));
+  EXPECT_EQ(read({from, to, "a*", {}}), (P{{1, "robot-a1"}, {4, "robot-a1"}}));
+  EXPECT_EQ(read({from, to, "*", {"RobotRegistered"}}), (P{{2, "robot-b1"}}));
+  // Other streams only when every robot is admitted.
+  EXPECT_EQ(read({0, eventstore::kTimeMax, "*", {}}).size(), 7u);
+  EXPECT_EQ(read({0, eventstore::kTimeMax, "a1", {}}).size(), 4u);
+  EXPECT_TRUE(read({to + 1'000'000'000, eventstore::kTimeMax, "*", {}}).empty());
+}
+
+TEST(FleetStateTest, FoldedFleetAtTEqualsStateAtTOfEachRobotAndCarriesForward) {
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.path()).value());
+  Append(*log, "arm", {Registered("arm", "doppel_arm6"), Joints(0.1)});
+  Append(*log, "gen", {Registered("gen", ""), Joints(0.2)});
+  Tick();
+  Append(*log, "arm", {Joints(0.3)});
+  Tick();
+  const TimeNs t = WallNowNs();
+  Tick();
+  Append(*log, "arm", {Joints(0.4)});
+  Append(*log, "late", {Registered("late", "")});  // no events by t
+
+  auto fleet = FleetState::At(*log, Window{}, t);
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->robots().size(), 2u);
+  for (const char* robot : {"arm", "gen"}) {
+    // `doppel state --at t`, less what it adds about the moment of asking.
+    auto report = twins::StateReport(*log, robot, t);
+    ASSERT_TRUE(report.ok());
+    for (const char* extra : {"at", "staleness_s", "link_positions"}) report->erase(extra);
+    EXPECT_EQ(twins::StateJson(fleet->Find(robot)->state), *report) << robot;
+  }
+  EXPECT_EQ(fleet->Find("arm")->state.joint_position[0], 0.3);
+  EXPECT_NE(fleet->Find("arm")->model, nullptr);  // a built-in model: kinematics
+  EXPECT_EQ(fleet->Find("gen")->model, nullptr);
+
+  // Carried forward over the rest of the log, it reaches the state now.
+  WindowReader reader(*log, Window{t + 1, eventstore::kTimeMax, "*", {}});
+  ASSERT_TRUE(reader.Open().ok());
+  while (!reader.done()) {
+    auto page = reader.Next();
+    ASSERT_TRUE(page.ok());
+    for (const auto& e : *page) fleet->Apply(e);
+  }
+  for (const char* robot : {"arm", "gen", "late"}) {
+    auto now = twins::RebuildAt(*log, robot);
+    ASSERT_TRUE(now.ok());
+    ASSERT_NE(fleet->Find(robot), nullptr) << robot;
+    EXPECT_EQ(twins::StateJson(fleet->Find(robot)->state), twins::StateJson(now->state)) << robot;
+  }
+  EXPECT_EQ(fleet->Find("late")->model, nullptr);
+}
+
+}  // namespace
+}  // namespace doppel::replay
