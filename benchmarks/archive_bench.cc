@@ -213,6 +213,8 @@ int main(int argc, char** argv) {
   std::cout << fmt::format(
       "files: ours zstd {:.1f} MB / node {:.1f} MB; ours none {:.1f} MB / node {:.1f} MB\n",
       zstd.bytes / 1e6, node_zstd.bytes / 1e6, none.bytes / 1e6, node_none.bytes / 1e6);
+  target.reset();  // closed before their files go
+  log.reset();
   std::filesystem::remove_all(dir);
   return 0;
 }

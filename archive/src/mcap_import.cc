@@ -1,10 +1,12 @@
 #include "doppel/archive/mcap_import.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fnmatch.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <future>
@@ -47,6 +49,54 @@ Result<std::string> HashFile(const std::string& path) {
   unsigned char out[16];
   crypto_generichash_final(&state, out, sizeof(out));
   return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
+
+// The fields of a ros2msg text's own section as "Type name", package prefixes dropped
+// ("std_msgs/Header" and "std_msgs/msg/Header" are "Header"), comments, constants and default
+// values left out.
+std::vector<std::string> OwnFields(std::string_view text) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.starts_with("=====")) break;  // the dependencies begin
+    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    std::vector<std::string_view> words;
+    for (size_t i = 0; i < line.size();) {
+      while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+      const size_t w = i;
+      while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+      if (i > w) words.push_back(line.substr(w, i - w));
+    }
+    if (words.size() < 2 || words[1].find('=') != std::string_view::npos ||
+        (words.size() > 2 && words[2].starts_with("="))) {
+      continue;  // blank, or a constant
+    }
+    std::string_view type = words[0];
+    if (const auto slash = type.rfind('/'); slash != std::string_view::npos) type = type.substr(slash + 1);
+    fields.push_back(fmt::format("{} {}", type, words[1]));
+  }
+  return fields;
+}
+
+// What doppel decodes each imported type as: a schema that says otherwise is refused rather
+// than misread.
+const std::vector<std::string>* ExpectedFields(std::string_view type) {
+  static const std::map<std::string_view, std::vector<std::string>> fields = {
+      {"sensor_msgs/msg/JointState",
+       {"Header header", "string[] name", "float64[] position", "float64[] velocity",
+        "float64[] effort"}},
+      {"nav_msgs/msg/Odometry",
+       {"Header header", "string child_frame_id", "PoseWithCovariance pose",
+        "TwistWithCovariance twist"}},
+      {"geometry_msgs/msg/Twist", {"Vector3 linear", "Vector3 angular"}},
+      {"diagnostic_msgs/msg/DiagnosticArray", {"Header header", "DiagnosticStatus[] status"}},
+  };
+  auto it = fields.find(type);
+  return it == fields.end() ? nullptr : &it->second;
 }
 
 std::string Hex(std::string_view bytes) {
@@ -124,6 +174,14 @@ class Importer {
       case Opcode::kSchema: {
         auto s = mcap::DecodeSchema(r.body);
         if (!s.ok()) return s.status();
+        const auto* expected = ExpectedFields(s->name);
+        if (expected && s->encoding == "ros2msg" && OwnFields(s->data) != *expected) {
+          return Status::InvalidArgument(fmt::format(
+              "schema {} '{}' at offset {}{}: its ros2msg text does not define the fields {} "
+              "reads ({})",
+              s->id, s->name, r.offset, r.in_chunk ? " (in a chunk)" : "", s->name,
+              fmt::join(*expected, ", ")));
+        }
         schemas_[s->id] = s->name;
         return Status::Ok();
       }

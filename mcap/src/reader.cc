@@ -167,7 +167,7 @@ class Scanner {
       if (length > file_.remaining()) {
         return Error(offset,
                      Status::Corruption("truncated record at offset " + std::to_string(offset) +
-                                        " (opcode " + OpcodeName(opcode) + ", length " +
+                                        " (" + OpcodeName(opcode) + " record, length " +
                                         std::to_string(length) + ", file ends at " +
                                         std::to_string(file_.size()) + ")"));
       }
@@ -304,7 +304,7 @@ class Scanner {
       }
       if (length > left - kRecordPrefixSize) {
         return Status::Corruption(where + ": truncated record at offset " + std::to_string(pos) +
-                                  " in the chunk (opcode " + OpcodeName(opcode) + ", length " +
+                                  " in the chunk (" + OpcodeName(opcode) + " record, length " +
                                   std::to_string(length) + ", records end at " +
                                   std::to_string(records.size()) + ")");
       }
@@ -442,7 +442,7 @@ Result<Summary> ReadSummary(const std::string& path) {
     const uint64_t length = LoadU64(section.data() + pos + 1);
     if (length > left - kRecordPrefixSize) {
       return Status::Corruption("truncated record at offset " + std::to_string(offset) +
-                                " (opcode " + OpcodeName(opcode) + ", length " +
+                                " (" + OpcodeName(opcode) + " record, length " +
                                 std::to_string(length) + ", summary ends at " +
                                 std::to_string(footer_offset) + ")");
     }

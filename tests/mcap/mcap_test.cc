@@ -542,7 +542,7 @@ TEST(DamageTest, TruncatedFileIsRefusedNamingTheCutRecord) {
   EXPECT_EQ(status.code(), Status::Code::kCorruption);
   EXPECT_EQ(status.message().rfind("truncated record at offset " +
                                        std::to_string(victim.chunk_start_offset) +
-                                       " (opcode Chunk, length ",
+                                       " (Chunk record, length ",
                                    0),
             0u)
       << status.message();
@@ -572,13 +572,13 @@ TEST(DamageTest, CorruptChunkLengthIsRefusedNamingTheChunk) {
   uint64_t at = 0;
   Status status = ScanExpectingFailure(d.path, victim.chunk_start_offset, &at);
   EXPECT_EQ(status.message().rfind("truncated record at offset " +
-                                       std::to_string(victim.chunk_start_offset) + " (opcode Chunk",
+                                       std::to_string(victim.chunk_start_offset) + " (Chunk record",
                                    0),
             0u)
       << status.message();
   Result<std::vector<Finding>> findings = Doctor(d.path);
   ASSERT_TRUE(findings.ok());
-  EXPECT_TRUE(HasFinding(*findings, "opcode Chunk", victim.chunk_start_offset))
+  EXPECT_TRUE(HasFinding(*findings, "Chunk record", victim.chunk_start_offset))
       << Describe(*findings);
 
   // A length one byte short: the chunk's records field overruns the record.
