@@ -356,7 +356,7 @@ class Exporter {
                                    {"first_position", std::to_string(report_.first_position)},
                                    {"last_position", std::to_string(report_.last_position)},
                                    {"latched_messages", std::to_string(report_.latched)},
-         {"incidents", std::to_string(report_.incidents)},
+                                   {"incidents", std::to_string(report_.incidents)},
                                    {"exported_at", FormatTime(WallNowNs())}});
   }
 

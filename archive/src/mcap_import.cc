@@ -63,7 +63,8 @@ std::vector<std::string> OwnFields(std::string_view text) {
     std::string_view line = text.substr(start, end - start);
     start = end + 1;
     if (line.starts_with("=====")) break;  // the dependencies begin
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    if (const auto hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
     std::vector<std::string_view> words;
     for (size_t i = 0; i < line.size();) {
       while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
@@ -76,7 +77,8 @@ std::vector<std::string> OwnFields(std::string_view text) {
       continue;  // blank, or a constant
     }
     std::string_view type = words[0];
-    if (const auto slash = type.rfind('/'); slash != std::string_view::npos) type = type.substr(slash + 1);
+    if (const auto slash = type.rfind('/'); slash != std::string_view::npos)
+      type = type.substr(slash + 1);
     fields.push_back(fmt::format("{} {}", type, words[1]));
   }
   return fields;

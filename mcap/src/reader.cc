@@ -165,11 +165,10 @@ class Scanner {
                      Status::Corruption("invalid opcode 0x00 at offset " + std::to_string(offset)));
       }
       if (length > file_.remaining()) {
-        return Error(offset,
-                     Status::Corruption("truncated record at offset " + std::to_string(offset) +
-                                        " (" + OpcodeName(opcode) + " record, length " +
-                                        std::to_string(length) + ", file ends at " +
-                                        std::to_string(file_.size()) + ")"));
+        return Error(offset, Status::Corruption(
+                                 "truncated record at offset " + std::to_string(offset) + " (" +
+                                 OpcodeName(opcode) + " record, length " + std::to_string(length) +
+                                 ", file ends at " + std::to_string(file_.size()) + ")"));
       }
       if (first && opcode != Opcode::kHeader) {
         return Error(offset,
@@ -441,10 +440,9 @@ Result<Summary> ReadSummary(const std::string& path) {
     const auto opcode = static_cast<Opcode>(static_cast<uint8_t>(section[pos]));
     const uint64_t length = LoadU64(section.data() + pos + 1);
     if (length > left - kRecordPrefixSize) {
-      return Status::Corruption("truncated record at offset " + std::to_string(offset) +
-                                " (" + OpcodeName(opcode) + " record, length " +
-                                std::to_string(length) + ", summary ends at " +
-                                std::to_string(footer_offset) + ")");
+      return Status::Corruption("truncated record at offset " + std::to_string(offset) + " (" +
+                                OpcodeName(opcode) + " record, length " + std::to_string(length) +
+                                ", summary ends at " + std::to_string(footer_offset) + ")");
     }
     std::string_view body = std::string_view(section).substr(pos + kRecordPrefixSize, length);
     pos += kRecordPrefixSize + length;

@@ -7,10 +7,10 @@
 
 #include "command.h"
 #include "doppel/core/log.h"
+#include "doppel/eventstore/event_json.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_server.h"
 #include "doppel/eventstore/subscription.h"
-#include "doppel/eventstore/event_json.h"
 #include "event_json.h"
 #include "metrics_http.h"
 #include "process_metrics.h"

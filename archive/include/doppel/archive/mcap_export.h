@@ -41,7 +41,7 @@ struct ExportOptions {
   mcap::Compression compression = mcap::Compression::kZstd;
   uint64_t chunk_size = 4 << 20;
   int64_t twin_period_ns = 100'000'000;  // 0: no twin channels
-  bool events_channel = true;             // /doppel/events
+  bool events_channel = true;            // /doppel/events
   std::string source;  // where the events come from, for provenance ("--data DIR", endpoint)
   // Called every few thousand events: log positions done so far of the window's span.
   std::function<void(uint64_t done, uint64_t total)> progress;
