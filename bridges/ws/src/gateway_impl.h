@@ -61,6 +61,8 @@ class Gateway::Impl {
   uint16_t port() const { return port_; }
   Counters counters() const;
   const GatewayOptions& options() const { return options_; }
+  // The store the gateway reads and appends to; null without one (replay needs it).
+  const eventstore::EventStore* store() const { return store_.get(); }
   boost::asio::io_context& io() { return io_; }
   std::string Metrics() const;
 

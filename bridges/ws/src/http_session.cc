@@ -124,14 +124,23 @@ void HttpSession::Refuse(http::status status, std::string reason) {
 
 void HttpSession::Upgrade() {
   const std::string target(request_.target());
+  const std::string path = target.substr(0, target.find('?'));
   // /rosbridge speaks rosbridge v2 (roslibjs), with no subprotocol; every other path speaks
-  // foxglove.websocket.v1, which the client must offer.
-  const bool rosbridge = target.substr(0, target.find('?')) == "/rosbridge";
+  // Foxglove's protocol, under either of its names, which the client must offer; the answer
+  // is the first of them the client listed.
+  const bool rosbridge = path == "/rosbridge";
   const std::string offered(request_[http::field::sec_websocket_protocol]);
-  if (!rosbridge && offered.find(kFoxgloveSubprotocol) == std::string::npos) {
-    Refuse(http::status::bad_request,
-           fmt::format("WebSocket subprotocol {} is required", kFoxgloveSubprotocol));
-    return;
+  std::string subprotocol;
+  if (!rosbridge) {
+    const auto old_name = offered.find(kFoxgloveSubprotocol);
+    const auto sdk_name = offered.find(kFoxgloveSdkSubprotocol);
+    if (old_name == std::string::npos && sdk_name == std::string::npos) {
+      Refuse(http::status::bad_request,
+             fmt::format("WebSocket subprotocol {} or {} is required", kFoxgloveSdkSubprotocol,
+                         kFoxgloveSubprotocol));
+      return;
+    }
+    subprotocol = std::string(sdk_name < old_name ? kFoxgloveSdkSubprotocol : kFoxgloveSubprotocol);
   }
   std::string token = QueryParam(request_.target(), "token");
   const std::string auth(request_[http::field::authorization]);
@@ -142,10 +151,47 @@ void HttpSession::Upgrade() {
            token.empty() ? "a token is required (add ?token=... to the URL)" : "invalid token");
     return;
   }
+  std::unique_ptr<ReplaySession> replay;
+  if (path == "/replay") {
+    auto opened = OpenReplay();
+    if (!opened.ok()) {
+      Refuse(http::status::bad_request, opened.status().message());
+      return;
+    }
+    replay = std::move(opened).value();
+  }
   stream_.expires_never();
-  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who,
-                              rosbridge ? WsProtocol::kRosbridge : WsProtocol::kFoxglove)
+  const WsProtocol protocol = rosbridge ? WsProtocol::kRosbridge
+                              : replay  ? WsProtocol::kReplay
+                                        : WsProtocol::kFoxglove;
+  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who, protocol,
+                              std::move(subprotocol), std::move(replay))
       ->Start(std::move(request_));
+}
+
+Result<std::unique_ptr<ReplaySession>> HttpSession::OpenReplay() {
+  const eventstore::EventStore* store = gateway_.store();
+  if (store == nullptr) return Status::Unavailable("replay needs the gateway to reach a store");
+  const std::string target(request_.target());
+  const std::string from = QueryParam(target, "from"), to = QueryParam(target, "to");
+  if (from.empty()) {
+    return Status::InvalidArgument(
+        "replay needs ?from=T (ISO 8601, ns since the epoch, or relative such as -15m)");
+  }
+  std::vector<std::string> types;
+  for (std::string rest = QueryParam(target, "types"); !rest.empty();) {
+    const auto comma = rest.find(',');
+    types.push_back(rest.substr(0, comma));
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  const std::string robots = QueryParam(target, "robots");
+  auto window = replay::MakeWindow(from, to.empty() ? "now" : to, robots.empty() ? "*" : robots,
+                                   std::move(types));
+  if (!window.ok()) return window.status();
+  auto session = std::make_unique<ReplaySession>(*store, *window, gateway_.options().frame);
+  DOPPEL_RETURN_IF_ERROR(session->Open());
+  log::Info(kComponent, "replay session over {}", window->Describe());
+  return session;
 }
 
 void HttpSession::Reply(http::status status, std::string_view type, std::string body,

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "gateway_impl.h"
+#include "replay_session.h"
 
 namespace doppel::gateway {
 
@@ -26,6 +27,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ServeFile(std::string path);
   void Refuse(boost::beast::http::status status, std::string reason);
   void Upgrade();
+  // The ReplaySession a /replay?from=..&to=..[&robots=..][&types=..] URL asks for, opened.
+  Result<std::unique_ptr<ReplaySession>> OpenReplay();
   void Reply(boost::beast::http::status status, std::string_view type, std::string body,
              bool keep_alive = true);
 

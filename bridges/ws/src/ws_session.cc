@@ -37,8 +37,11 @@ log::RateLimitedWarning& ProtocolWarning() {
 
 }  // namespace
 
-WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsProtocol protocol)
+WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsProtocol protocol,
+                     std::string subprotocol, std::unique_ptr<ReplaySession> replay)
     : protocol_(protocol),
+      subprotocol_(std::move(subprotocol)),
+      replay_(std::move(replay)),
       tick_timer_(gateway.io()),
       handshake_(std::move(socket)),
       socket_(handshake_.get_executor()),
@@ -51,12 +54,13 @@ WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsPr
   }
 }
 
+WsSession::~WsSession() = default;
+
 void WsSession::Start(http::request<http::string_body> request) {
   // rosbridge has no subprotocol: its clients (roslibjs) offer none.
-  const bool foxglove = protocol_ == WsProtocol::kFoxglove;
-  handshake_.set_option(
-      websocket::stream_base::decorator([foxglove](websocket::response_type& res) {
-        if (foxglove) res.set(http::field::sec_websocket_protocol, kFoxgloveSubprotocol);
+  handshake_.set_option(websocket::stream_base::decorator(
+      [subprotocol = subprotocol_](websocket::response_type& res) {
+        if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
         res.set(http::field::server, "doppel-gateway");
       }));
   handshake_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
@@ -65,7 +69,15 @@ void WsSession::Start(http::request<http::string_body> request) {
       return;
     }
     self->socket_ = std::move(self->handshake_.next_layer());
-    self->gateway_.Joined(self);
+    if (self->replay_) {
+      // A timeline of its own: not part of the live catalogue.
+      self->SendText(self->replay_->ServerInfo(self->gateway_.options().name,
+                                               fmt::format("replay-{}", self->gateway_.port())));
+      self->SendText(self->replay_->Advertise());
+      self->ReplayTick();
+    } else {
+      self->gateway_.Joined(self);
+    }
     self->Read();
   });
 }
@@ -318,7 +330,15 @@ void WsSession::OnText(const std::string& text) {
   }
   const std::string op = j["op"];
   try {
-    if (op == "subscribe") {
+    if (op == "subscribe" && replay_) {
+      ReplayFrames frames;
+      for (const auto& s : j.at("subscriptions")) {
+        replay_->Subscribe(s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>(), frames);
+      }
+      SendReplay(frames);
+    } else if (op == "unsubscribe" && replay_) {
+      for (const auto& id : j.at("subscriptionIds")) replay_->Unsubscribe(id.get<uint32_t>());
+    } else if (op == "subscribe") {
       for (const auto& s : j.at("subscriptions")) {
         gateway_.Subscribe(this, s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
       }
@@ -326,6 +346,8 @@ void WsSession::OnText(const std::string& text) {
       for (const auto& id : j.at("subscriptionIds")) {
         gateway_.Unsubscribe(this, id.get<uint32_t>());
       }
+    } else if (op == "advertise" && replay_) {
+      SendText(StatusJson(2, "A replay session does not take client channels"));
     } else if (op == "advertise") {
       OnClientAdvertise(j);
     } else if (op == "unadvertise") {
@@ -372,6 +394,17 @@ void WsSession::OnBinary(const std::string& data) {
                                  "is not supported"));
     return;
   }
+  if (replay_) {
+    ReplayFrames frames;
+    if (!data.empty() && static_cast<uint8_t>(data[0]) == kPlaybackControlOpcode) {
+      replay_->Control(data, MonotonicNowNs(), frames);
+    } else {
+      frames.texts.push_back(
+          StatusJson(2, "A replay session takes PlaybackControlRequest (opcode 0x03) only"));
+    }
+    SendReplay(frames);
+    return;
+  }
   if (data.size() < 5 || static_cast<uint8_t>(data[0]) != 0x01) {
     SendText(StatusJson(2, "Malformed binary message: want 0x01 | channel id | payload"));
     return;
@@ -400,6 +433,41 @@ void WsSession::OnBinary(const std::string& data) {
   eventstore::NewEvent e =
       CommandIssuedEvent(kind == "stop", msg, fmt::format("gateway:{}", who_.name));
   gateway_.Command(shared_from_this(), robot, std::move(e));
+}
+
+void WsSession::SendReplay(ReplayFrames& frames) {
+  for (auto& text : frames.texts) SendText(std::move(text));
+  for (auto& binary : frames.binaries) {
+    Frame f;
+    f.body = std::make_shared<const std::string>(std::move(binary));
+    f.opcode = WsOpcode::kBinary;
+    Enqueue(std::move(f), false);
+  }
+  for (auto& d : frames.data) {
+    Frame f;
+    f.body = std::move(d.payload);
+    f.header[0] = 0x01;
+    std::memcpy(&f.header[1], &d.subscription, 4);
+    const uint64_t ts = static_cast<uint64_t>(d.stamp);
+    std::memcpy(&f.header[5], &ts, 8);
+    f.header_len = 13;
+    f.key = d.channel;
+    f.stamp = d.stamp;
+    Enqueue(std::move(f), false);  // a replay never drops: its clock waits instead
+  }
+}
+
+void WsSession::ReplayTick() {
+  if (closed_ || closing_ || !replay_) return;
+  ReplayFrames frames;
+  const size_t queued = queue_.size();
+  replay_->Tick(MonotonicNowNs(), queued < kReplayQueueFrames ? kReplayQueueFrames - queued : 0,
+                frames);
+  SendReplay(frames);
+  tick_timer_.expires_after(std::chrono::milliseconds(10));
+  tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->ReplayTick();
+  });
 }
 
 void WsSession::CommandRecorded(const std::string& robot, const std::string& request_id,

@@ -27,18 +27,27 @@
 
 #include "doppel/bridges/ws_framing.h"
 #include "gateway_impl.h"
+#include "replay_session.h"
 #include "rosbridge_session.h"
 
 namespace doppel::gateway {
 
 inline constexpr std::string_view kFoxgloveSubprotocol = "foxglove.websocket.v1";
+// The same protocol under the Foxglove SDK's name (foxglove_bridge 3.x, the current app).
+inline constexpr std::string_view kFoxgloveSdkSubprotocol = "foxglove.sdk.v1";
 
-enum class WsProtocol { kFoxglove, kRosbridge };
+// kReplay: a Foxglove client on its own timeline over a window (/replay, replay_session.h).
+enum class WsProtocol { kFoxglove, kRosbridge, kReplay };
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
+  // `subprotocol`: the one the client offered that the session answers with ("" for
+  // rosbridge); `replay`: an opened ReplaySession for kReplay.
   WsSession(boost::asio::ip::tcp::socket socket, Gateway::Impl& gateway, Token who,
-            WsProtocol protocol = WsProtocol::kFoxglove);
+            WsProtocol protocol = WsProtocol::kFoxglove,
+            std::string subprotocol = std::string(kFoxgloveSubprotocol),
+            std::unique_ptr<ReplaySession> replay = nullptr);
+  ~WsSession();
 
   // Beast answers the upgrade; after that the session frames and parses WebSocket itself, so
   // that everything queued for a client goes out in one gathered write.
@@ -119,9 +128,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void OnBinary(const std::string& data);
   // Carries out what the rosbridge session asked for, and arms its throttle timer.
   void RunRosbridge();
+  // Replay: sends what the ReplaySession produced (data never dropped) and ticks it again.
+  void SendReplay(ReplayFrames& frames);
+  void ReplayTick();
+  // Data frames queued at most for a replay client before its playback waits (buffering).
+  static constexpr size_t kReplayQueueFrames = 1000;
 
   WsProtocol protocol_;
+  std::string subprotocol_;
   std::unique_ptr<RosbridgeSession> rosbridge_;
+  std::unique_ptr<ReplaySession> replay_;
   boost::asio::steady_timer tick_timer_;
   int64_t tick_at_ = 0;  // when tick_timer_ fires; 0: not armed
 

@@ -1,0 +1,57 @@
+// Player: a window's events handed out in timeline order up to a replay time, with the fleet
+// folded along, never skipping one; a seek refolds the fleet to the moment (the state at T,
+// as `doppel state --at T` computes it) and continues after it. Sans-I/O apart from reading
+// the store: the caller's clock decides how far to go (replay_clock.h), the caller's
+// adapters turn events and states into messages (gateway replay sessions, MCAP export).
+#pragma once
+
+#include <deque>
+#include <memory>
+
+#include "doppel/eventstore/event_store.h"
+#include "doppel/replay/fleet_state.h"
+#include "doppel/replay/window.h"
+#include "doppel/replay/window_reader.h"
+
+namespace doppel::replay {
+
+class Player {
+ public:
+  // REQUIRES: `store` outlives the player.
+  Player(const eventstore::EventStore& store, Window window);
+
+  // Fixes the data range (a window ending "now" ends when opened) and seeks to its start.
+  Status Open(TimeNs now = WallNowNs());
+  TimeNs start() const { return start_; }
+  TimeNs end() const { return end_; }
+
+  // The fleet becomes the state at `t` (clamped to [start, end]); the next events are those
+  // recorded after it.
+  Status Seek(TimeNs t);
+  // The window's next events recorded at or before `until`, at most `max`, in order, each
+  // folded into the fleet before it is returned. Events of types the window does not admit
+  // are folded but not returned.
+  Result<std::vector<eventstore::RecordedEvent>> Next(TimeNs until, size_t max);
+  // Nothing is left before the end of the window.
+  bool AtEnd() const { return at_end_; }
+  // Where playback stands: the seek target or the last event handed out.
+  TimeNs time() const { return time_; }
+  // The recorded time of the next event (end() + 1 when none is left).
+  Result<TimeNs> NextTime();
+
+  const FleetState& fleet() const { return fleet_; }
+  const Window& window() const { return window_; }
+
+ private:
+  Status Fill();
+
+  const eventstore::EventStore& store_;
+  Window window_;
+  TimeNs start_ = 0, end_ = 0, time_ = 0;
+  FleetState fleet_;
+  std::unique_ptr<WindowReader> reader_;  // every type: the fold needs them all
+  std::deque<eventstore::RecordedEvent> ahead_;
+  bool at_end_ = false;
+};
+
+}  // namespace doppel::replay

@@ -1,0 +1,71 @@
+#include "doppel/replay/player.h"
+
+#include <algorithm>
+
+namespace doppel::replay {
+
+Player::Player(const eventstore::EventStore& store, Window window)
+    : store_(store), window_(std::move(window)) {}
+
+Status Player::Open(TimeNs now) {
+  start_ = window_.from;
+  end_ = std::min(window_.to, now);
+  if (end_ < start_) return Status::InvalidArgument("the window ends before it starts");
+  return Seek(start_);
+}
+
+Status Player::Seek(TimeNs t) {
+  t = std::clamp(t, start_, end_);
+  auto fleet = FleetState::At(store_, window_, t);
+  if (!fleet.ok()) return fleet.status();
+  fleet_ = std::move(fleet).value();
+  Window rest = window_;
+  rest.from = t == eventstore::kTimeMax ? t : t + 1;
+  rest.to = end_;
+  rest.types.clear();
+  reader_ = std::make_unique<WindowReader>(store_, rest);
+  DOPPEL_RETURN_IF_ERROR(reader_->Open());
+  ahead_.clear();
+  at_end_ = false;
+  time_ = t;
+  return Status::Ok();
+}
+
+Status Player::Fill() {
+  while (ahead_.empty() && !reader_->done()) {
+    auto page = reader_->Next(1024);
+    if (!page.ok()) return page.status();
+    for (auto& e : *page) ahead_.push_back(std::move(e));
+  }
+  if (ahead_.empty()) at_end_ = true;
+  return Status::Ok();
+}
+
+Result<TimeNs> Player::NextTime() {
+  DOPPEL_RETURN_IF_ERROR(Fill());
+  return ahead_.empty() ? end_ + 1 : ahead_.front().recorded_ns();
+}
+
+Result<std::vector<eventstore::RecordedEvent>> Player::Next(TimeNs until, size_t max) {
+  std::vector<eventstore::RecordedEvent> out;
+  while (out.size() < max) {
+    DOPPEL_RETURN_IF_ERROR(Fill());
+    if (ahead_.empty() || ahead_.front().recorded_ns() > until) break;
+    eventstore::RecordedEvent e = std::move(ahead_.front());
+    ahead_.pop_front();
+    fleet_.Apply(e);
+    time_ = e.recorded_ns();
+    const bool admitted = window_.types.empty() ||
+                          std::find(window_.types.begin(), window_.types.end(), e.type()) !=
+                              window_.types.end();
+    if (admitted) out.push_back(std::move(e));
+  }
+  if (out.size() < max && !at_end_) {
+    // Everything up to `until` is out: playback stands there (or at the end).
+    time_ = std::max(time_, std::min(until, end_));
+    DOPPEL_RETURN_IF_ERROR(Fill());
+  }
+  return out;
+}
+
+}  // namespace doppel::replay
