@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   AddBridgeCommands(app);
   AddGatewayCommands(app);
   AddArchiveCommands(app);
+  AddReplayCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -55,9 +55,9 @@ Result<std::vector<eventstore::RecordedEvent>> Player::Next(TimeNs until, size_t
     ahead_.pop_front();
     fleet_.Apply(e);
     time_ = e.recorded_ns();
-    const bool admitted = window_.types.empty() ||
-                          std::find(window_.types.begin(), window_.types.end(), e.type()) !=
-                              window_.types.end();
+    const bool admitted =
+        window_.types.empty() ||
+        std::find(window_.types.begin(), window_.types.end(), e.type()) != window_.types.end();
     if (admitted) out.push_back(std::move(e));
   }
   if (out.size() < max && !at_end_) {

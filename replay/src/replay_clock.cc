@@ -1,7 +1,8 @@
 #include "doppel/replay/replay_clock.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace doppel::replay {
 

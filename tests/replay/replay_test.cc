@@ -6,6 +6,7 @@
 
 #include "doppel/eventstore/event_log.h"
 #include "doppel/replay/fleet_state.h"
+#include "doppel/replay/incident_report.h"
 #include "doppel/replay/window.h"
 #include "doppel/replay/window_reader.h"
 #include "doppel/ros2/observations.h"
@@ -140,6 +141,41 @@ TEST(FleetStateTest, FoldedFleetAtTEqualsStateAtTOfEachRobotAndCarriesForward) {
     EXPECT_EQ(twins::StateJson(fleet->Find(robot)->state), twins::StateJson(now->state)) << robot;
   }
   EXPECT_EQ(fleet->Find("late")->model, nullptr);
+}
+
+TEST(IncidentReportTest, EntriesAroundTheMomentInTimeOrderWithRoutineRunsSummarised) {
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.path()).value());
+  Append(*log, "r", {Registered("r", ""), Joints(0.1)});
+  Tick();
+  Append(*log, "r", {Joints(0.2), Joints(0.3)});
+  Tick();
+  const TimeNs at = WallNowNs();
+  ros2::Twist twist;
+  twist.linear.x = 0.5;
+  NewEvent command;
+  command.type = "CommandIssued";
+  command.payload = ros2::CommandIssuedPayload(twist, "operator:ana");
+  ros2::DiagnosticsFaults faults;
+  ros2::DiagnosticArray d;
+  d.status.push_back({ros2::DiagnosticStatus::kError, "motor", "hot", "", {}});
+  auto raised = faults.Apply(d, WallNowNs());
+  Append(*log, "r", {command, (*raised)[0], Joints(0.4)});
+
+  auto report = IncidentReport(*log, {"r", at, 10'000'000'000});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::vector<std::string> kinds;
+  for (const auto& e : (*report)["entries"]) kinds.push_back(e["kind"]);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"registered", "observations", "command", "fault",
+                                             "observations"}));
+  EXPECT_EQ((*report)["entries"][1]["joint_states"], 3);  // three joint states before the command
+  EXPECT_EQ((*report)["entries"][2]["payload"]["issued_by"], "operator:ana");
+  EXPECT_TRUE((*report)["state_before"].is_null());  // the robot did not exist 5 s before
+  const std::string text = IncidentText(*report);
+  EXPECT_NE(text.find("CommandIssued"), std::string::npos);
+  EXPECT_NE(text.find("routine"), std::string::npos);
+  EXPECT_EQ(IncidentReport(*log, {"nobody", at, 1'000'000'000}).status().code(),
+            Status::Code::kNotFound);
 }
 
 }  // namespace

@@ -50,5 +50,6 @@ void AddTwinCommands(CLI::App& app);
 void AddBridgeCommands(CLI::App& app);
 void AddGatewayCommands(CLI::App& app);
 void AddArchiveCommands(CLI::App& app);
+void AddReplayCommands(CLI::App& app);
 
 }  // namespace doppel::tools

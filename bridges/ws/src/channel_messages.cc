@@ -93,7 +93,6 @@ bool IsObservation(std::string_view type) {
   return type == "JointStateObserved" || type == "PoseObserved";
 }
 
-
 void AppendStateMessages(const std::string& robot, const twin::TwinState& s,
                          std::shared_ptr<const std::string> raw, TimeNs stamp, TimeNs now,
                          const std::string& frame, std::vector<FeedMessage>& out, json* twin_out) {
@@ -157,12 +156,9 @@ void AppendEventMessages(const eventstore::RecordedEvent& e, const std::string& 
                         {"limit", v->limit()}});
     }
   }
-  json prediction = {{"timestamp", Stamp(m->start_ns())},
-                     {"frame_id", frame},
-                     {"poses", poses},
-                     {"step_s", m->step_ns() / 1e9},
-                     {"collision", collision},
-                     {"limit_violations", limits}};
+  json prediction = {
+      {"timestamp", Stamp(m->start_ns())}, {"frame_id", frame},      {"poses", poses},
+      {"step_s", m->step_ns() / 1e9},      {"collision", collision}, {"limit_violations", limits}};
   out.push_back({p + "prediction", Shared(prediction), e.recorded_ns()});
 }
 

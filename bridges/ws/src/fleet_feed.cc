@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "channel_messages.h"
 #include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
 #include "doppel/core/utf8.h"
@@ -17,7 +18,6 @@
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
-#include "channel_messages.h"
 #include "event_json_values.h"
 #include "ros_messages.h"
 

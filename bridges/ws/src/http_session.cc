@@ -135,9 +135,8 @@ void HttpSession::Upgrade() {
     const auto old_name = offered.find(kFoxgloveSubprotocol);
     const auto sdk_name = offered.find(kFoxgloveSdkSubprotocol);
     if (old_name == std::string::npos && sdk_name == std::string::npos) {
-      Refuse(http::status::bad_request,
-             fmt::format("WebSocket subprotocol {} or {} is required", kFoxgloveSdkSubprotocol,
-                         kFoxgloveSubprotocol));
+      Refuse(http::status::bad_request, fmt::format("WebSocket subprotocol {} or {} is required",
+                                                    kFoxgloveSdkSubprotocol, kFoxgloveSubprotocol));
       return;
     }
     subprotocol = std::string(sdk_name < old_name ? kFoxgloveSdkSubprotocol : kFoxgloveSubprotocol);

@@ -53,12 +53,14 @@ Result<PlaybackControlRequest> DecodePlaybackControl(std::string_view frame) {
   r.seek_time_ns = Get<uint64_t>(frame, 7);
   const uint32_t id_len = Get<uint32_t>(frame, 15);
   if (r.command > 1) {
-    return Status::InvalidArgument(fmt::format("unknown playback command {} (0 play, 1 pause)", r.command));
+    return Status::InvalidArgument(
+        fmt::format("unknown playback command {} (0 play, 1 pause)", r.command));
   }
-  if (had_seek > 1) return Status::InvalidArgument(fmt::format("had_seek is {}, not 0 or 1", had_seek));
+  if (had_seek > 1)
+    return Status::InvalidArgument(fmt::format("had_seek is {}, not 0 or 1", had_seek));
   if (id_len != frame.size() - kFixed) {
-    return Status::InvalidArgument(fmt::format(
-        "request_id_len {} but {} bytes follow", id_len, frame.size() - kFixed));
+    return Status::InvalidArgument(
+        fmt::format("request_id_len {} but {} bytes follow", id_len, frame.size() - kFixed));
   }
   r.had_seek = had_seek == 1;
   r.request_id = std::string(frame.substr(kFixed));
@@ -77,8 +79,8 @@ std::string EncodePlaybackControl(const PlaybackControlRequest& r) {
   return out;
 }
 
-std::string EncodePlaybackState(PlaybackStatus status, uint64_t time_ns, float speed,
-                                bool did_seek, std::string_view request_id) {
+std::string EncodePlaybackState(PlaybackStatus status, uint64_t time_ns, float speed, bool did_seek,
+                                std::string_view request_id) {
   std::string out(1, static_cast<char>(kPlaybackStateOpcode));
   out += static_cast<char>(status);
   Put(out, time_ns);

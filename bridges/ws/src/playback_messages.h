@@ -37,8 +37,8 @@ struct PlaybackControlRequest {
 Result<PlaybackControlRequest> DecodePlaybackControl(std::string_view frame);
 std::string EncodePlaybackControl(const PlaybackControlRequest& request);
 
-std::string EncodePlaybackState(PlaybackStatus status, uint64_t time_ns, float speed,
-                                bool did_seek, std::string_view request_id);
+std::string EncodePlaybackState(PlaybackStatus status, uint64_t time_ns, float speed, bool did_seek,
+                                std::string_view request_id);
 std::string EncodeTime(uint64_t time_ns);
 
 // serverInfo of a replay session: capabilities time and playbackControl, the data range.

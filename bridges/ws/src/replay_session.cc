@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <Eigen/Core>
 #include <cmath>
 
 #include "channel_messages.h"
@@ -18,7 +19,6 @@ using nlohmann::json;
 // publishes at most 30 Hz).
 constexpr TimeNs kStatePeriod = 33'000'000;
 constexpr int64_t kTimeFramePeriod = 16'666'666;  // time frames at most 60 Hz
-constexpr std::array<TimeNs, 3> kHorizons = {500'000'000, 1'000'000'000, 2'000'000'000};
 
 const twins::RobotModel& GenericModel() {
   static const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
@@ -35,12 +35,13 @@ void ReplaySession::AddChannel(const std::string& topic) {
   if (ids_.count(topic)) return;
   ChannelSpec spec = SpecFor(topic);
   if (topic.ends_with("/prediction_vs_actual")) {
-    spec = {"json", "doppel.PredictionCheck",
-            R"({"title":"doppel.PredictionCheck","type":"object","properties":{)"
-            R"("timestamp":{"type":"object"},"robot_id":{"type":"string"},)"
-            R"("prediction_start_ns":{"type":"integer"},"horizon_s":{"type":"number"},)"
-            R"("predicted":{"type":"object"},"actual":{"type":"object"},"error_m":{"type":"number"}}})",
-            "jsonschema"};
+    spec = {
+        "json", "doppel.PredictionCheck",
+        R"({"title":"doppel.PredictionCheck","type":"object","properties":{)"
+        R"("timestamp":{"type":"object"},"robot_id":{"type":"string"},)"
+        R"("prediction_start_ns":{"type":"integer"},"horizon_s":{"type":"number"},)"
+        R"("predicted":{"type":"object"},"actual":{"type":"object"},"error_m":{"type":"number"}}})",
+        "jsonschema"};
   }
   channels_.emplace_back(topic, std::move(spec));
   ids_[topic] = static_cast<uint32_t>(channels_.size());
@@ -79,7 +80,8 @@ std::string ReplaySession::Advertise(size_t from) const {
   std::vector<std::string_view> views;
   size_t bytes = 0;
   for (size_t i = from; i < channels_.size(); ++i) {
-    texts.push_back(ChannelJson(static_cast<uint32_t>(i + 1), channels_[i].first, channels_[i].second));
+    texts.push_back(
+        ChannelJson(static_cast<uint32_t>(i + 1), channels_[i].first, channels_[i].second));
     bytes += texts.back().size();
   }
   for (const auto& t : texts) views.push_back(t);
@@ -127,8 +129,8 @@ void ReplaySession::Publish(const FeedMessage& m, ReplayFrames* out) {
 void ReplaySession::StateOf(const std::string& robot, TimeNs stamp, ReplayFrames* out) {
   const replay::RobotTwin* twin = player_.fleet().Find(robot);
   if (twin == nullptr) return;
-  auto bytes = std::make_shared<const std::string>(twins::EncodePublishedState(
-      twin->state, twin->model ? *twin->model : GenericModel(), stamp));
+  auto bytes = std::make_shared<const std::string>(
+      twins::EncodePublishedState(twin->state, twin->model ? *twin->model : GenericModel(), stamp));
   const auto* s = twin::GetTwinState(AlignedBytes(*bytes, scratch_));
   std::vector<FeedMessage> messages;
   AppendStateMessages(robot, *s, bytes, stamp, stamp, frame_, messages);
@@ -140,7 +142,7 @@ Status ReplaySession::RestoreState(ReplayFrames& out) {
   const TimeNs t = player_.time();
   latest_.clear();
   last_state_.clear();
-  checks_.clear();
+  checks_.Clear();
   for (const auto& [robot, twin] : player_.fleet().robots()) {
     for (const auto& topic : RobotTopics(robot)) AddChannel(topic);
     AddChannel("/" + robot + "/prediction_vs_actual");
@@ -160,27 +162,21 @@ Status ReplaySession::Seek(TimeNs t, ReplayFrames& out) {
 }
 
 void ReplaySession::CheckPredictions(const std::string& robot, ReplayFrames* out) {
-  auto it = checks_.find(robot);
   const replay::RobotTwin* twin = player_.fleet().Find(robot);
-  if (it == checks_.end() || twin == nullptr) return;
-  const auto& s = twin->state;
-  auto& pending = it->second;
-  for (auto c = pending.begin(); c != pending.end();) {
-    if (s.last_observation_ns < c->due) {
-      ++c;
-      continue;
-    }
-    const Eigen::Vector3d actual = s.base_position;
-    const double error = std::hypot(actual.x() - c->x, actual.y() - c->y, actual.z() - c->z);
-    json j = {{"timestamp", Stamp(s.last_event_ns)},
+  if (twin == nullptr) return;
+  for (const auto& c : checks_.Due(robot, twin->state)) {
+    auto v = [](const Eigen::Vector3d& p) {
+      return json{{"x", p.x()}, {"y", p.y()}, {"z", p.z()}};
+    };
+    const TimeNs stamp = twin->state.last_event_ns;
+    json j = {{"timestamp", Stamp(stamp)},
               {"robot_id", robot},
-              {"prediction_start_ns", c->start},
-              {"horizon_s", c->horizon_s},
-              {"predicted", {{"x", c->x}, {"y", c->y}, {"z", c->z}}},
-              {"actual", {{"x", actual.x()}, {"y", actual.y()}, {"z", actual.z()}}},
-              {"error_m", error}};
-    Publish({"/" + robot + "/prediction_vs_actual", Shared(j), s.last_event_ns}, out);
-    c = pending.erase(c);
+              {"prediction_start_ns", c.prediction_start},
+              {"horizon_s", c.horizon_s},
+              {"predicted", v(c.predicted)},
+              {"actual", v(c.actual)},
+              {"error_m", c.error_m}};
+    Publish({"/" + robot + "/prediction_vs_actual", Shared(j), stamp}, out);
   }
 }
 
@@ -190,7 +186,8 @@ void ReplaySession::Event(const eventstore::RecordedEvent& e, ReplayFrames& out)
   const TimeNs stamp = e.recorded_ns();
   if (IsObservation(e.type())) {
     auto last = last_state_.find(robot);
-    if (last == last_state_.end() || stamp - last->second >= kStatePeriod) StateOf(robot, stamp, &out);
+    if (last == last_state_.end() || stamp - last->second >= kStatePeriod)
+      StateOf(robot, stamp, &out);
     CheckPredictions(robot, &out);
     return;
   }
@@ -198,21 +195,8 @@ void ReplaySession::Event(const eventstore::RecordedEvent& e, ReplayFrames& out)
   AppendEventMessages(e, frame_, messages, scratch_);
   for (const auto& m : messages) Publish(m, &out);
   if (e.type() == "PredictionMade") {
-    const auto* m =
-        flatbuffers::GetRoot<events::PredictionMade>(AlignedBytes(e.payload(), scratch_));
-    if (!m->trajectory()) return;
-    auto& pending = checks_[robot];
-    for (size_t h = 0; h < kHorizons.size(); ++h) {
-      const events::PredictedSample* best = nullptr;
-      for (const auto* sample : *m->trajectory()) {
-        if (sample->base_pose() && sample->t_offset_ns() <= kHorizons[h]) best = sample;
-      }
-      if (best == nullptr || best->t_offset_ns() < kHorizons[h] - m->step_ns()) continue;
-      const auto& p = best->base_pose()->position();
-      pending.push_back({m->start_ns() + kHorizons[h], m->start_ns(), kHorizons[h] / 1e9, p.x(),
-                         p.y(), p.z()});
-    }
-    if (pending.size() > 64) pending.erase(pending.begin(), pending.end() - 64);
+    checks_.Add(robot,
+                *flatbuffers::GetRoot<events::PredictionMade>(AlignedBytes(e.payload(), scratch_)));
   }
 }
 
@@ -227,13 +211,15 @@ void ReplaySession::State(PlaybackStatus status, bool did_seek, std::string_view
 void ReplaySession::Control(std::string_view frame, int64_t mono, ReplayFrames& out) {
   auto request = DecodePlaybackControl(frame);
   if (!request.ok()) {
-    out.texts.push_back(StatusJson(2, "Malformed PlaybackControlRequest: " + request.status().message()));
+    out.texts.push_back(
+        StatusJson(2, "Malformed PlaybackControlRequest: " + request.status().message()));
     return;
   }
   const float speed = request->speed;
   if (!(speed > 0) || !std::isfinite(speed)) {
     out.texts.push_back(StatusJson(
-        2, fmt::format("Playback speed {} refused: it must be a number above 0 (0.01 to 100)", speed)));
+        2, fmt::format("Playback speed {} refused: it must be a number above 0 (0.01 to 100)",
+                       speed)));
   } else {
     (void)clock_.SetSpeed(std::clamp<double>(speed, replay::kMinSpeed, replay::kMaxSpeed), mono);
   }
@@ -241,8 +227,8 @@ void ReplaySession::Control(std::string_view frame, int64_t mono, ReplayFrames& 
   if (request->had_seek) {
     const TimeNs target = static_cast<TimeNs>(std::min<uint64_t>(request->seek_time_ns, INT64_MAX));
     if (target < player_.start() || target > player_.end()) {
-      out.texts.push_back(StatusJson(1, fmt::format("Seek to {} is outside the window; clamped",
-                                                    FormatTime(target))));
+      out.texts.push_back(StatusJson(
+          1, fmt::format("Seek to {} is outside the window; clamped", FormatTime(target))));
     }
     if (Status s = Seek(target, out); !s.ok()) {
       out.texts.push_back(StatusJson(2, "Seek failed: " + s.message()));

@@ -21,6 +21,7 @@
 #include "channels.h"
 #include "doppel/eventstore/event_store.h"
 #include "doppel/replay/player.h"
+#include "doppel/replay/prediction_checks.h"
 #include "doppel/replay/replay_clock.h"
 #include "fleet_feed.h"
 #include "playback_messages.h"
@@ -61,12 +62,6 @@ class ReplaySession {
   PlaybackStatus status() const { return status_; }
 
  private:
-  struct PendingCheck {
-    TimeNs due = 0, start = 0;
-    double horizon_s = 0;
-    double x = 0, y = 0, z = 0;  // predicted base position
-  };
-
   Status Seek(TimeNs t, ReplayFrames& out);
   // Every channel's value at the player's moment, from the folded fleet and the robots'
   // newest event and prediction; then the latest of each subscribed channel to its subscribers.
@@ -85,10 +80,10 @@ class ReplaySession {
   std::vector<std::pair<std::string, ChannelSpec>> channels_;  // id - 1
   std::map<std::string, uint32_t, std::less<>> ids_;
   std::map<uint32_t, std::pair<std::shared_ptr<const std::string>, TimeNs>> latest_;
-  std::map<uint32_t, uint32_t> subscriptions_;             // subscription -> channel
-  std::multimap<uint32_t, uint32_t> subscribers_;          // channel -> subscription
-  std::map<std::string, TimeNs> last_state_;               // robot -> stamp of its last state
-  std::map<std::string, std::vector<PendingCheck>> checks_;  // robot -> predictions to score
+  std::map<uint32_t, uint32_t> subscriptions_;     // subscription -> channel
+  std::multimap<uint32_t, uint32_t> subscribers_;  // channel -> subscription
+  std::map<std::string, TimeNs> last_state_;       // robot -> stamp of its last state
+  replay::PredictionChecks checks_;
   std::vector<uint64_t> scratch_;
   PlaybackStatus status_ = PlaybackStatus::kPaused;
   int64_t last_time_frame_ = 0;

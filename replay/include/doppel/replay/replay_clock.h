@@ -30,7 +30,7 @@ class ReplayClock {
   double speed() const { return speed_; }
 
  private:
-  TimeNs anchor_ = 0;         // replay time at anchor_mono_
+  TimeNs anchor_ = 0;  // replay time at anchor_mono_
   int64_t anchor_mono_ = 0;
   double speed_ = 1;
   bool playing_ = false;

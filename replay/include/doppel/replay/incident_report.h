@@ -1,0 +1,27 @@
+// IncidentReport: what happened to one robot around a moment, in time order: its state
+// before the window, observations summarised into runs, commands and who issued them, faults,
+// silences, alerts, and each prediction made with how wrong it turned out to be. The data
+// behind `doppel incident`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "doppel/eventstore/event_store.h"
+
+namespace doppel::replay {
+
+struct IncidentQuery {
+  std::string robot;
+  TimeNs at = 0;
+  int64_t window_ns = 30'000'000'000;  // centred on `at`
+};
+
+// {"robot","at","from","to","state_before":{..},"entries":[{"t","offset_s","kind",...}],
+//  "predictions":{"made","scored","mean_error_m":{"0.5s",..},"max_error_m":{..}}}.
+// NotFound when the robot has no events by the window's end.
+Result<nlohmann::json> IncidentReport(const eventstore::EventStore& store, const IncidentQuery& q);
+// The same as lines of text, one per entry.
+std::string IncidentText(const nlohmann::json& report);
+
+}  // namespace doppel::replay
