@@ -157,6 +157,47 @@ Result<json> IncidentReport(const eventstore::EventStore& store, const IncidentQ
   return report;
 }
 
+Result<json> WindowIncidents(const eventstore::EventStore& store, const Window& window,
+                             size_t limit) {
+  Window w = window;
+  w.types = {"PredictionAlert", "FaultRaised", "RobotWentSilent"};
+  WindowReader reader(store, w);
+  DOPPEL_RETURN_IF_ERROR(reader.Open());
+  json out = {{"from_ns", w.from}, {"to_ns", w.to}, {"incidents", json::array()}};
+  auto& list = out["incidents"];
+  while (!reader.done()) {
+    auto page = reader.Next();
+    if (!page.ok()) return page.status();
+    for (const auto& e : *page) {
+      if (list.size() == limit) {
+        out["truncated"] = true;
+        return out;
+      }
+      const std::string_view type = e.type();
+      const json payload = json::parse(eventstore::PayloadJson(e), nullptr, false);
+      std::string summary;
+      if (type == "PredictionAlert" && payload.is_object()) {
+        summary = fmt::format("{} {} {} in {:.2f} s", payload.value("kind", "PredictedCollision"),
+                              payload.value("link", ""), payload.value("obstacle", ""),
+                              payload.value("t_offset_ns", int64_t{0}) / 1e9);
+      } else if (type == "FaultRaised" && payload.is_object()) {
+        summary = fmt::format("{}: {}", payload.value("code", ""), payload.value("message", ""));
+      } else {
+        summary = "no observations";
+      }
+      list.push_back({{"t_ns", e.recorded_ns()},
+                      {"robot", std::string(RobotOfStream(e.stream()))},
+                      {"kind", type == "PredictionAlert" ? "alert"
+                               : type == "FaultRaised"   ? "fault"
+                                                         : "silence"},
+                      {"type", type},
+                      {"position", e.position()},
+                      {"summary", summary}});
+    }
+  }
+  return out;
+}
+
 std::string IncidentText(const json& r) {
   std::string out = fmt::format("robot {} around {} ({} .. {})\n", r["robot"].get<std::string>(),
                                 r["at"].get<std::string>(), r["from"].get<std::string>(),

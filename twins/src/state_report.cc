@@ -71,24 +71,39 @@ nlohmann::json StateJson(const RobotState& s) {
 
 Result<FoldedRobot> RebuildAt(const eventstore::EventStore& store, std::string_view robot,
                               TimeNs at) {
-  // The model comes from the robot's own registration (a first pass without kinematics).
+  // The model comes from the robot's own registration: its first event names it, so one
+  // pass usually does; a robot that registered again with another model takes a second.
   schemas::Upcasters upcasters;
-  auto first =
-      Rebuild(store, robot, RobotModel::Generic("generic", {}), upcasters, nullptr, INT64_MAX, at);
-  if (!first.ok()) return first.status();
-  if (first->stream_version < 0) {
-    return Status::NotFound(fmt::format("robot {} has no events{}", robot,
-                                        at == eventstore::kTimeMax ? "" : " by then"));
+  std::string model_name;
+  auto first_page = store.ReadStream(RobotStream(robot), 0, eventstore::Direction::kForward, 1);
+  if (!first_page.ok() && first_page.status().code() != Status::Code::kNotFound) {
+    return first_page.status();
   }
-  FoldedRobot folded{std::move(first).value(), std::nullopt};
-  auto model = RobotModel::Builtin(folded.state.model);
-  if (model.ok()) {
-    auto full = Rebuild(store, robot, *model, upcasters, nullptr, INT64_MAX, at);
-    if (!full.ok()) return full.status();
-    folded.state = std::move(full).value();
-    folded.model = std::move(model).value();
+  if (first_page.ok() && !first_page->events.empty() &&
+      first_page->events[0].type() == "RobotRegistered") {
+    RobotState probe;
+    Apply(probe, first_page->events[0], RobotModel::Generic("generic", {}), upcasters);
+    model_name = probe.model;
   }
-  return folded;
+  for (int pass = 0; pass < 2; ++pass) {
+    auto model = RobotModel::Builtin(model_name);
+    auto state = Rebuild(store, robot, model.ok() ? *model : RobotModel::Generic("generic", {}),
+                         upcasters, nullptr, INT64_MAX, at);
+    if (!state.ok()) return state.status();
+    if (state->stream_version < 0) {
+      return Status::NotFound(fmt::format("robot {} has no events{}", robot,
+                                          at == eventstore::kTimeMax ? "" : " by then"));
+    }
+    if (state->model == model_name || pass == 1) {
+      FoldedRobot folded{std::move(state).value(), std::nullopt};
+      if (auto final_model = RobotModel::Builtin(folded.state.model); final_model.ok()) {
+        folded.model = std::move(final_model).value();
+      }
+      return folded;
+    }
+    model_name = state->model;  // registered again with another model: fold with that one
+  }
+  return Status::NotFound(std::string(robot));  // not reached
 }
 
 Result<nlohmann::json> StateReport(const eventstore::EventStore& store, std::string_view robot,

@@ -351,6 +351,17 @@ void Gateway::Impl::RosWatch(WsSession* session, const std::string& topic, bool 
   }
 }
 
+void Gateway::Impl::QueryStore(StateQueries::Work work,
+                               std::function<void(Result<nlohmann::json>)> done) {
+  if (!state_queries_) {
+    done(Status::Unavailable("this gateway has no store"));
+    return;
+  }
+  state_queries_->Submit(std::move(work), [this, done = std::move(done)](Result<nlohmann::json> r) {
+    net::post(io_, [done, r = std::move(r)] { done(r); });
+  });
+}
+
 void Gateway::Impl::CallService(const std::shared_ptr<WsSession>& session, const std::string& id,
                                 const std::string& service, const nlohmann::json& args) {
   if (service == RosbridgeSession::kListRobots) {

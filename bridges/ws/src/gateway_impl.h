@@ -61,6 +61,9 @@ class Gateway::Impl {
   uint16_t port() const { return port_; }
   Counters counters() const;
   const GatewayOptions& options() const { return options_; }
+  // Runs `work` on the store off the network thread; `done` runs back on it (Unavailable
+  // without a store or when too many queries wait).
+  void QueryStore(StateQueries::Work work, std::function<void(Result<nlohmann::json>)> done);
   // The store the gateway reads and appends to; null without one (replay needs it).
   const eventstore::EventStore* store() const { return store_.get(); }
   boost::asio::io_context& io() { return io_; }

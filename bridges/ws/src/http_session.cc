@@ -9,6 +9,7 @@
 
 #include "doppel/core/json_text.h"
 #include "doppel/core/log.h"
+#include "doppel/replay/incident_report.h"
 #include "ws_session.h"
 
 namespace doppel::gateway {
@@ -92,6 +93,8 @@ void HttpSession::OnRequest() {
           SafeJsonDump({{"status", "ok"}, {"robots", gateway_.counters().robots}}) + "\n");
   } else if (path == "/metrics") {
     Reply(http::status::ok, "text/plain; version=0.0.4", gateway_.Metrics());
+  } else if (path == "/api/incidents") {
+    Incidents();
   } else if (path == "/api/scene") {
     Reply(http::status::ok, "application/json",
           gateway_.options().scene_json.empty() ? "{}" : gateway_.options().scene_json);
@@ -166,6 +169,33 @@ void HttpSession::Upgrade() {
   std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who, protocol,
                               std::move(subprotocol), std::move(replay))
       ->Start(std::move(request_));
+}
+
+void HttpSession::Incidents() {
+  const std::string target(request_.target());
+  if (!gateway_.Authorize(QueryParam(target, "token"))) {
+    Reply(http::status::unauthorized, "text/plain", "a valid token is required\n");
+    return;
+  }
+  const std::string from = QueryParam(target, "from"), to = QueryParam(target, "to"),
+                    robots = QueryParam(target, "robots");
+  auto window = replay::MakeWindow(from.empty() ? "-15m" : from, to.empty() ? "now" : to,
+                                   robots.empty() ? "*" : robots, {});
+  if (!window.ok()) {
+    Reply(http::status::bad_request, "text/plain", window.status().message() + "\n");
+    return;
+  }
+  gateway_.QueryStore(
+      [w = *window](const eventstore::EventStore& store) {
+        return replay::WindowIncidents(store, w);
+      },
+      [self = shared_from_this()](Result<nlohmann::json> r) {
+        if (r.ok()) {
+          self->Reply(http::status::ok, "application/json", SafeJsonDump(*r) + "\n");
+        } else {
+          self->Reply(http::status::service_unavailable, "text/plain", r.status().message() + "\n");
+        }
+      });
 }
 
 Result<std::unique_ptr<ReplaySession>> HttpSession::OpenReplay() {

@@ -27,6 +27,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ServeFile(std::string path);
   void Refuse(boost::beast::http::status status, std::string reason);
   void Upgrade();
+  // GET /api/incidents?from=..&to=..[&robots=..]&token=..: a window's markers (alerts,
+  // faults, silences) for the dashboard's replay timeline, read off the network thread.
+  void Incidents();
   // The ReplaySession a /replay?from=..&to=..[&robots=..][&types=..] URL asks for, opened.
   Result<std::unique_ptr<ReplaySession>> OpenReplay();
   void Reply(boost::beast::http::status status, std::string_view type, std::string body,

@@ -17,15 +17,21 @@ StateQueries::~StateQueries() {
 }
 
 void StateQueries::Query(std::string robot, TimeNs at, Done done) {
+  Submit([robot = std::move(robot),
+          at](const eventstore::EventStore& store) { return twins::StateReport(store, robot, at); },
+         std::move(done));
+}
+
+void StateQueries::Submit(Work work, Done done) {
   {
     std::lock_guard lock(mu_);
     if (jobs_.size() < max_pending_) {
-      jobs_.push_back({std::move(robot), at, std::move(done)});
+      jobs_.push_back({std::move(work), std::move(done)});
       cv_.notify_one();
       return;
     }
   }
-  done(Status::Unavailable("too many robot_state queries are waiting; try again"));
+  done(Status::Unavailable("too many store queries are waiting; try again"));
 }
 
 void StateQueries::Run() {
@@ -38,7 +44,7 @@ void StateQueries::Run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job.done(twins::StateReport(store_, job.robot, job.at));
+    job.done(job.work(store_));
   }
 }
 

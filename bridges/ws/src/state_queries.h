@@ -1,4 +1,5 @@
-// StateQueries: the gateway's /doppel/robot_state service, off the network thread. A query
+// StateQueries: the gateway's reads of the store off the network thread: the
+// /doppel/robot_state service and the replay timeline's markers (/api/incidents). A query
 // rebuilds a robot from the store (twins::StateReport, what `doppel state` prints), which
 // takes store round trips, so one worker thread runs them in turn; at most `max_pending` wait,
 // and further queries are refused at once instead of queueing without bound.
@@ -29,11 +30,13 @@ class StateQueries {
   // `robot`'s state at `at` (kTimeMax: now). `done` runs on the worker thread, or at once
   // with Unavailable when max_pending queries already wait.
   void Query(std::string robot, TimeNs at, Done done);
+  // Any other read of the store, run the same way (the replay timeline's markers).
+  using Work = std::function<Result<nlohmann::json>(const eventstore::EventStore&)>;
+  void Submit(Work work, Done done);
 
  private:
   struct Job {
-    std::string robot;
-    TimeNs at;
+    Work work;
     Done done;
   };
   void Run();

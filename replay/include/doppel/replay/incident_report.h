@@ -8,6 +8,7 @@
 #include <string>
 
 #include "doppel/eventstore/event_store.h"
+#include "doppel/replay/window.h"
 
 namespace doppel::replay {
 
@@ -21,6 +22,12 @@ struct IncidentQuery {
 //  "predictions":{"made","scored","mean_error_m":{"0.5s",..},"max_error_m":{..}}}.
 // NotFound when the robot has no events by the window's end.
 Result<nlohmann::json> IncidentReport(const eventstore::EventStore& store, const IncidentQuery& q);
+// The markers of a window for a timeline: every alert (PredictionAlert), fault raised and
+// robot gone silent, in time order, at most `limit` (then "truncated": true).
+// {"from_ns","to_ns","incidents":[{"t_ns","robot","kind","type","position","summary"}]}
+Result<nlohmann::json> WindowIncidents(const eventstore::EventStore& store, const Window& window,
+                                       size_t limit = 10000);
+
 // The same as lines of text, one per entry.
 std::string IncidentText(const nlohmann::json& report);
 
