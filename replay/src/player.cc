@@ -11,16 +11,22 @@ Status Player::Open(TimeNs now) {
   start_ = window_.from;
   end_ = std::min(window_.to, now);
   if (end_ < start_) return Status::InvalidArgument("the window ends before it starts");
-  return Seek(start_);
+  // The state just before the window: every event of the window is played, the first too.
+  return MoveTo(start_ - 1, start_);
 }
 
 Status Player::Seek(TimeNs t) {
   t = std::clamp(t, start_, end_);
-  auto fleet = FleetState::At(store_, window_, t);
+  return MoveTo(t, t == eventstore::kTimeMax ? t : t + 1);
+}
+
+Status Player::MoveTo(TimeNs state_at, TimeNs next_from) {
+  auto fleet = FleetState::At(store_, window_, state_at);
   if (!fleet.ok()) return fleet.status();
   fleet_ = std::move(fleet).value();
+  const TimeNs t = std::max(state_at, start_);
   Window rest = window_;
-  rest.from = t == eventstore::kTimeMax ? t : t + 1;
+  rest.from = next_from;
   rest.to = end_;
   rest.types.clear();
   reader_ = std::make_unique<WindowReader>(store_, rest);

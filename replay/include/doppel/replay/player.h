@@ -20,7 +20,8 @@ class Player {
   // REQUIRES: `store` outlives the player.
   Player(const eventstore::EventStore& store, Window window);
 
-  // Fixes the data range (a window ending "now" ends when opened) and seeks to its start.
+  // Fixes the data range (a window ending "now" ends when opened) and stands at its start,
+  // with the state just before it: every event of the window is then played.
   Status Open(TimeNs now = WallNowNs());
   TimeNs start() const { return start_; }
   TimeNs end() const { return end_; }
@@ -44,6 +45,8 @@ class Player {
 
  private:
   Status Fill();
+  // The fleet folded to `state_at`; the next events recorded at or after `next_from`.
+  Status MoveTo(TimeNs state_at, TimeNs next_from);
 
   const eventstore::EventStore& store_;
   Window window_;
