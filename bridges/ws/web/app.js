@@ -2,11 +2,19 @@
 // and Lichtblick to the gateway it was served from: /fleet/summary and /fleet/alerts for the
 // overview, /<robot>/twin and /<robot>/prediction for the scene, /<robot>/events for the
 // selected robot, and (operators) /<robot>/cmd_vel and /<robot>/stop as client channels.
+// With ?from= in its URL it replays history instead (replay.js: /replay and its timeline).
 import * as THREE from "three";
 import uPlot from "uplot";
+import { Replay } from "./replay.js";
+import { NS_PER_MS, NS_PER_S, clockOf, isoOf, nsOfStamp } from "./time.js";
 
-const token = new URLSearchParams(location.search).get("token") || "";
+const params = new URLSearchParams(location.search);
+const token = params.get("token") || "";
 const $ = (id) => document.getElementById(id);
+const replay = params.has("from")
+  ? new Replay(params, token, { send: (frame) => ws && ws.readyState === 1 && ws.send(frame), onSeek })
+  : null;
+if (replay) $("summary-stamp").parentElement.hidden = true;
 
 // ---- protocol -------------------------------------------------------------------------------
 const channels = new Map();       // topic -> channel
@@ -55,14 +63,19 @@ function publish(topic, message) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/?token=${encodeURIComponent(token)}`,
+  ws = new WebSocket(replay ? replay.url(scheme, location.host)
+                            : `${scheme}://${location.host}/?token=${encodeURIComponent(token)}`,
                      ["foxglove.websocket.v1"]);
   ws.binaryType = "arraybuffer";
-  ws.onopen = () => { $("connection").textContent = "live"; $("connection").className = "pill on"; };
+  ws.onopen = () => {
+    $("connection").textContent = replay ? "replay" : "live";
+    $("connection").className = "pill on";
+  };
   ws.onclose = () => {
     $("connection").textContent = token ? "disconnected: retrying" : "no token in the URL";
     $("connection").className = "pill off";
     channels.clear(); subscriptions.clear(); byTopic.clear(); clientChannels.clear();
+    if (replay) onSeek(null);  // the next session starts over (at the URL's &t=)
     setTimeout(connect, 2000);
   };
   ws.onmessage = (event) => {
@@ -72,11 +85,15 @@ function connect() {
     if (op === 1) {
       const sub = subscriptions.get(view.getUint32(1, true));
       if (!sub) return;
-      const stamp = Number(view.getBigUint64(5, true));
-      sub.handler(JSON.parse(decoder.decode(new Uint8Array(event.data, 13))), stamp, sub.topic);
+      const stampNs = view.getBigUint64(5, true);
+      sub.handler(JSON.parse(decoder.decode(new Uint8Array(event.data, 13))), Number(stampNs),
+                  sub.topic, stampNs);
     } else if (op === 2) {
-      $("clock").textContent = new Date(Number(view.getBigUint64(1, true) / 1000000n))
-        .toISOString().substring(11, 23);
+      const ns = view.getBigUint64(1, true);
+      $("clock").textContent = clockOf(ns);
+      if (replay) replay.onTimeFrame(ns);
+    } else if (op === 5 && replay) {
+      replay.onPlaybackState(view);
     }
   };
 }
@@ -85,9 +102,14 @@ function onControl(msg) {
   if (msg.op === "serverInfo") {
     canPublish = msg.capabilities.includes("clientPublish");
     $("role").textContent = (msg.metadata && msg.metadata.role) || "viewer";
+    $("role").hidden = !!replay;
     $("operator").hidden = !canPublish || !selected;
+    if (replay) replay.onServerInfo(msg);
   } else if (msg.op === "advertise") {
     for (const c of msg.channels) {
+      // A replay has no /fleet/summary, and its channels keep the ids its session gave them
+      // (a live channel list reaching a replay session would not name the replay's channels).
+      if (replay && (c.topic === "/fleet/summary" || channels.has(c.topic))) continue;
       channels.set(c.topic, c);
       onChannel(c.topic);
     }
@@ -106,6 +128,7 @@ function onChannel(topic) {
   else if (topic === "/fleet/alerts") subscribe(topic, onAlert);
   else if (topic.endsWith("/twin")) subscribe(topic, onTwin);
   else if (topic.endsWith("/prediction")) subscribe(topic, onPrediction);
+  else if (replay && topic.endsWith("/pose")) subscribe(topic, onPose);
   else if (selected && topic === `/${selected}/events`) subscribe(topic, onEvent);
 }
 
@@ -120,38 +143,56 @@ function fmtStale(ms) {
 }
 
 function onSummary(summary) {
+  if (!Array.isArray(summary.robots)) return;
   $("summary-stamp").textContent = new Date(summary.timestamp.sec * 1000 + summary.timestamp.nsec / 1e6)
     .toISOString().substring(11, 19);
   let alerting = 0;
-  for (const r of summary.robots) {
-    let tr = rows.get(r.robot_id);
-    if (!tr) {
-      tr = document.createElement("tr");
-      tr.dataset.robot = r.robot_id;
-      tr.onclick = () => select(r.robot_id);
-      tr.innerHTML = "<td></td>".repeat(7);
-      rows.set(r.robot_id, tr);
-      const body = $("robots");
-      const after = [...body.children].find((x) => x.dataset.robot > r.robot_id);
-      body.insertBefore(tr, after || null);
-    }
-    const [stale, staleClass] = fmtStale(r.staleness_ms);
-    const prediction = r.collision_predicted
-      ? [`collision in ${Number(r.collision_in_s).toFixed(1)} s`, "bad"]
-      : r.limit_violations > 0 ? [`${r.limit_violations} limit`, "warn"] : ["clear", "ok"];
-    if (r.collision_predicted || r.limit_violations > 0) alerting++;
-    const cells = [
-      [r.robot_id, ""], [r.model.replace("doppel_", ""), ""],
-      [r.silent ? "silent" : r.mode, r.silent ? "bad" : ""], [stale, staleClass],
-      [r.faults.length ? r.faults.join(", ") : "-", r.faults.length ? "bad" : ""], prediction,
-      [r.accuracy_1s_m === null ? "-" : `${(r.accuracy_1s_m * 100).toFixed(1)} cm`, ""]];
-    cells.forEach(([text, cls], i) => {
-      const td = tr.children[i];
-      if (td.textContent !== text) td.textContent = text;
-      td.className = cls;
-    });
-  }
+  for (const r of summary.robots) if (showRow(r)) alerting++;
   $("fleet-counts").textContent = `${summary.robots.length} robots, ${alerting} with predicted trouble`;
+}
+
+// A replay has no /fleet/summary: the rows come from each robot's twin, as the gateway makes
+// its summary rows (fleet_feed.cc SummaryRow).
+const replayTrouble = new Map();
+function showTwinRow(t) {
+  const p = t.prediction, a = t.accuracy;
+  replayTrouble.set(t.robot_id, showRow({
+    robot_id: t.robot_id, model: t.model, mode: t.mode, silent: t.silent, staleness_ms: t.staleness_ms,
+    faults: t.faults.map((f) => f.code), collision_predicted: !!(p && p.collision_predicted),
+    collision_in_s: p ? p.collision_in_s : null, limit_violations: p ? p.limit_violations : 0,
+    accuracy_1s_m: a && a.scored && a.scored[1] > 0 ? a.mean_base_error_m[1] : null }));
+  const alerting = [...replayTrouble.values()].filter((x) => x).length;
+  $("fleet-counts").textContent = `${replayTrouble.size} robots, ${alerting} with predicted trouble`;
+}
+
+// One robot's row of the fleet table; true when it has predicted trouble.
+function showRow(r) {
+  let tr = rows.get(r.robot_id);
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.dataset.robot = r.robot_id;
+    tr.onclick = () => select(r.robot_id);
+    tr.innerHTML = "<td></td>".repeat(7);
+    rows.set(r.robot_id, tr);
+    const body = $("robots");
+    const after = [...body.children].find((x) => x.dataset.robot > r.robot_id);
+    body.insertBefore(tr, after || null);
+  }
+  const [stale, staleClass] = fmtStale(r.staleness_ms);
+  const prediction = r.collision_predicted
+    ? [`collision in ${Number(r.collision_in_s).toFixed(1)} s`, "bad"]
+    : r.limit_violations > 0 ? [`${r.limit_violations} limit`, "warn"] : ["clear", "ok"];
+  const cells = [
+    [r.robot_id, ""], [r.model.replace("doppel_", ""), ""],
+    [r.silent ? "silent" : r.mode, r.silent ? "bad" : ""], [stale, staleClass],
+    [r.faults.length ? r.faults.join(", ") : "-", r.faults.length ? "bad" : ""], prediction,
+    [r.accuracy_1s_m === null ? "-" : `${(r.accuracy_1s_m * 100).toFixed(1)} cm`, ""]];
+  cells.forEach(([text, cls], i) => {
+    const td = tr.children[i];
+    if (td.textContent !== text) td.textContent = text;
+    td.className = cls;
+  });
+  return r.collision_predicted || r.limit_violations > 0;
 }
 
 // One line per robot and kind of trouble, moved to the top with a count when it repeats (a
@@ -175,7 +216,8 @@ function onAlert(a) {
   let line = alertLines.get(key);
   if (!line) {
     const li = document.createElement("li");
-    li.innerHTML = "<span></span> <b></b> <span></span> <span class=\"count\"></span>";
+    li.innerHTML = "<span></span> <b></b> <span></span> <span class=\"count\"></span>" +
+      (replay ? "" : "<a class=\"replay-link\">replay this</a>");
     li.dataset.robot = a.robot_id;
     line = { li, count: 0 };
     alertLines.set(key, line);
@@ -187,6 +229,7 @@ function onAlert(a) {
   robot.textContent = a.robot_id;
   text.textContent = what;
   count.textContent = line.count > 1 ? `\u00d7${line.count}` : "";
+  if (!replay) line.li.children[4].href = replayLink(nsOfStamp(a.timestamp));
   const list = $("alerts");
   list.prepend(line.li);
   while (list.children.length > 30) {
@@ -196,9 +239,18 @@ function onAlert(a) {
   }
 }
 
+// The dashboard replaying 15 s either side of an alert, starting 3 s before it.
+function replayLink(t) {
+  const ms = (ns) => isoOf(ns / NS_PER_MS * NS_PER_MS);
+  const q = new URLSearchParams({ token, from: ms(t - 15n * NS_PER_S), to: ms(t + 15n * NS_PER_S),
+                                  t: ms(t - 3n * NS_PER_S) });
+  return `/?${q}`;
+}
+
 // ---- selected robot -------------------------------------------------------------------------
 let plot = null;
 let plotData = null;
+const latestTwins = new Map();  // robot -> its latest twin
 const PLOT_POINTS = 300;
 
 function select(robot) {
@@ -211,6 +263,8 @@ function select(robot) {
   $("command-status").textContent = "";
   if (plot) { plot.destroy(); plot = null; }
   subscribe(`/${robot}/events`, onEvent);
+  // At once from its latest twin (a paused replay sends no more).
+  if (latestTwins.has(robot)) updatePanel(latestTwins.get(robot));
 }
 
 function onEvent(e) {
@@ -332,6 +386,28 @@ function armOffset(robot) {
   return new THREE.Vector3(-9 + 2.5 * (i % 8), 10 + 2.5 * Math.floor(i / 8), 0);
 }
 
+const TRAIL_POINTS = 4000;
+
+function addTrailPoint(r, x, y) {
+  const attr = r.trail.geometry.getAttribute("position");
+  const a = attr.array;
+  const n = r.trailLength;
+  if (n > 0 && a[3 * n - 3] === x && a[3 * n - 2] === y) return;
+  if (n === TRAIL_POINTS) {  // full: the oldest quarter goes
+    a.copyWithin(0, 3 * (TRAIL_POINTS / 4));
+    r.trailLength = n - TRAIL_POINTS / 4;
+  }
+  a.set([x, y, 0.03], 3 * r.trailLength);
+  r.trailLength++;
+  attr.needsUpdate = true;
+  r.trail.geometry.setDrawRange(0, r.trailLength);
+}
+
+function clearTrail(r) {
+  r.trailLength = 0;
+  r.trail.geometry.setDrawRange(0, 0);
+}
+
 function robotView(t) {
   let r = view.robots.get(t.robot_id);
   if (r) return r;
@@ -352,12 +428,18 @@ function robotView(t) {
     r.group.add(r.body, nose);
   }
   r.path = new THREE.Line(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0xd29922 }));
-  scene.add(r.group, r.path);
+  // The path driven (bases): the poses as they came, in a buffer drawn up to its fill.
+  r.trail = new THREE.Line(new THREE.BufferGeometry(), new THREE.LineBasicMaterial({ color: 0x58a6ff }));
+  r.trail.geometry.setAttribute("position", new THREE.BufferAttribute(new Float32Array(TRAIL_POINTS * 3), 3));
+  r.trail.geometry.setDrawRange(0, 0);
+  r.trail.frustumCulled = false;
+  r.trailLength = 0;
+  scene.add(r.group, r.path, r.trail);
   view.robots.set(t.robot_id, r);
   return r;
 }
 
-function onTwin(t) {
+function onTwin(t, stamp, topic, stampNs) {
   const r = robotView(t);
   if (r.arm) {
     const points = t.links.map((l) => new THREE.Vector3(l.x, l.y, l.z));
@@ -368,8 +450,35 @@ function onTwin(t) {
     r.group.quaternion.set(q.x, q.y, q.z, q.w);
     const danger = t.prediction && t.prediction.collision_predicted;
     r.body.material.color.set(t.silent ? 0x6e7681 : danger ? 0xf85149 : 0x3fb950);
+    if (!replay) addTrailPoint(r, p.x, p.y);
   }
+  const p = t.base_pose.position, q = t.base_pose.orientation;
+  debug.robots[t.robot_id] = { x: p.x, y: p.y, z: p.z, qx: q.x, qy: q.y, qz: q.z, qw: q.w,
+                               stampNs: stampNs === undefined ? null : String(stampNs) };
+  latestTwins.set(t.robot_id, t);
+  if (replay) showTwinRow(t);
   if (t.robot_id === selected) updatePanel(t);
+}
+
+// Replay: the path driven, from /<robot>/pose as it is replayed.
+function onPose(m, stamp, topic) {
+  const r = view.robots.get(topic.split("/")[1]);
+  if (!r || r.arm) return;
+  addTrailPoint(r, m.pose.position.x, m.pose.position.y);
+}
+
+// A replay seek (or a new replay session: timeNs null): every subscribed channel comes again
+// as it was at timeNs, so what was drawn or listed from before goes.
+function onSeek(timeNs) {
+  for (const r of view.robots.values()) {
+    if (r.arm) continue;
+    clearTrail(r);
+    r.path.geometry.setFromPoints([]);
+  }
+  for (const line of alertLines.values()) line.li.remove();
+  alertLines.clear();
+  $("events").innerHTML = "";
+  if (plot) { plot.destroy(); plot = null; }
 }
 
 function onPrediction(p, stamp, topic) {
@@ -385,6 +494,26 @@ function animate() {
   if (renderer.domElement.width !== sceneEl.clientWidth * devicePixelRatio) resize();
   renderer.render(scene, camera);
 }
+
+// For tests and the console: what the page shows, by robot id; the replay's timeline.
+const debug = {
+  mode: replay ? "replay" : "live",
+  robots: {},
+  get replay() { return replay ? replay.debug() : null; },
+  get trails() {
+    const out = {};
+    for (const [id, r] of view.robots) if (!r.arm) out[id] = r.trailLength;
+    return out;
+  },
+  get paths() {
+    const out = {};
+    for (const [id, r] of view.robots) {
+      if (!r.arm) out[id] = r.path.geometry.getAttribute("position")?.count || 0;
+    }
+    return out;
+  },
+};
+window.__doppel = debug;
 
 loadScene().catch((e) => console.warn("scene:", e));
 resize();
