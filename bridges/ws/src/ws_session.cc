@@ -119,7 +119,8 @@ void WsSession::SendTime(TimeNs now) {
 }
 
 void WsSession::PullAdvertisements() {
-  if (closed_ || closing_ || rosbridge_) return;
+  // rosbridge has no catalogue; a replay session has its own (replay_session.h).
+  if (closed_ || closing_ || rosbridge_ || replay_) return;
   bool queued = false;
   while (advertise_bytes_ < kAdvertiseWindow && advertised_end_ < gateway_.channel_end()) {
     uint32_t next = 0;
@@ -137,7 +138,7 @@ void WsSession::PullAdvertisements() {
 }
 
 void WsSession::Unadvertise(const std::vector<uint32_t>& ids) {
-  if (rosbridge_) return;
+  if (rosbridge_ || replay_) return;
   std::vector<uint32_t> told;
   for (uint32_t id : ids) {
     if (id < advertised_end_) told.push_back(id);
