@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   AddTwinCommands(app);
   AddBridgeCommands(app);
   AddGatewayCommands(app);
+  AddUpCommand(app);
   AddArchiveCommands(app);
   AddReplayCommands(app);
   try {

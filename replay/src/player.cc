@@ -52,9 +52,9 @@ Result<TimeNs> Player::NextTime() {
   return ahead_.empty() ? end_ + 1 : ahead_.front().recorded_ns();
 }
 
-Result<std::vector<eventstore::RecordedEvent>> Player::Next(TimeNs until, size_t max) {
-  std::vector<eventstore::RecordedEvent> out;
-  while (out.size() < max) {
+Result<size_t> Player::Next(TimeNs until, size_t max, const Visit& visit) {
+  size_t visited = 0;
+  while (visited < max) {
     DOPPEL_RETURN_IF_ERROR(Fill());
     if (ahead_.empty() || ahead_.front().recorded_ns() > until) break;
     eventstore::RecordedEvent e = std::move(ahead_.front());
@@ -64,13 +64,23 @@ Result<std::vector<eventstore::RecordedEvent>> Player::Next(TimeNs until, size_t
     const bool admitted =
         window_.types.empty() ||
         std::find(window_.types.begin(), window_.types.end(), e.type()) != window_.types.end();
-    if (admitted) out.push_back(std::move(e));
+    if (admitted) {
+      visit(e);
+      ++visited;
+    }
   }
-  if (out.size() < max && !at_end_) {
-    // Everything up to `until` is out: playback stands there (or at the end).
+  if (visited < max) {
+    // Everything up to `until` is out: playback stands there (at most at the end).
     time_ = std::max(time_, std::min(until, end_));
     DOPPEL_RETURN_IF_ERROR(Fill());
   }
+  return visited;
+}
+
+Result<std::vector<eventstore::RecordedEvent>> Player::Next(TimeNs until, size_t max) {
+  std::vector<eventstore::RecordedEvent> out;
+  auto n = Next(until, max, [&](const eventstore::RecordedEvent& e) { out.push_back(e); });
+  if (!n.ok()) return n.status();
   return out;
 }
 

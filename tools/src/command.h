@@ -49,6 +49,7 @@ void AddStoreCommands(CLI::App& app);
 void AddTwinCommands(CLI::App& app);
 void AddBridgeCommands(CLI::App& app);
 void AddGatewayCommands(CLI::App& app);
+void AddUpCommand(CLI::App& app);
 void AddArchiveCommands(CLI::App& app);
 void AddReplayCommands(CLI::App& app);
 

@@ -68,9 +68,9 @@ class DdsReplay::Impl {
       return true;
     }
     const TimeNs target = options_.max ? player_.end() : std::min(clock_.Now(mono), player_.end());
-    auto events = player_.Next(target, options_.max ? 2048 : 100000);
+    auto events = player_.Next(target, options_.max ? 2048 : 100000,
+                               [&](const eventstore::RecordedEvent& e) { Publish(e); });
     if (!events.ok()) return events.status();
-    for (const auto& e : *events) Publish(e);
     if (options_.max) clock_.Set(player_.time(), mono);
     MaybeClock(mono, options_.max ? player_.time() : target);
     if (player_.AtEnd() && (options_.max || target >= player_.end())) {
@@ -84,9 +84,8 @@ class DdsReplay::Impl {
     auto next = player_.NextTime();
     if (!next.ok()) return next.status();
     if (*next > player_.end()) return Status::Ok();
-    auto events = player_.Next(*next, 1);
+    auto events = player_.Next(*next, 1, [&](const eventstore::RecordedEvent& e) { Publish(e); });
     if (!events.ok()) return events.status();
-    for (const auto& e : *events) Publish(e);
     clock_.Set(player_.time(), mono);
     PublishClock(player_.time());
     return Status::Ok();

@@ -203,9 +203,11 @@ void ReplaySession::Event(const eventstore::RecordedEvent& e, ReplayFrames& out)
 void ReplaySession::State(PlaybackStatus status, bool did_seek, std::string_view request_id,
                           ReplayFrames& out) {
   status_ = status;
-  out.binaries.push_back(EncodePlaybackState(status, static_cast<uint64_t>(player_.time()),
-                                             static_cast<float>(clock_.speed()), did_seek,
-                                             request_id));
+  // After a seek the state goes first (Foxglove clears its panels on did_seek, then the
+  // values at T arrive); otherwise after the data it follows (Ended after the last events).
+  (did_seek ? out.binaries : out.after_data)
+      .push_back(EncodePlaybackState(status, static_cast<uint64_t>(player_.time()),
+                                     static_cast<float>(clock_.speed()), did_seek, request_id));
 }
 
 void ReplaySession::Control(std::string_view frame, int64_t mono, ReplayFrames& out) {
@@ -258,14 +260,15 @@ void ReplaySession::Tick(int64_t mono, size_t room, ReplayFrames& out) {
   // About six messages per event at most (four state channels, event, alert or prediction).
   const size_t max_events = room / 6;
   if (max_events > 0) {
-    auto events = player_.Next(target, max_events);
+    // Each event is handled while the fleet stands right after it.
+    auto events = player_.Next(target, max_events,
+                               [&](const eventstore::RecordedEvent& e) { Event(e, out); });
     if (!events.ok()) {
       out.texts.push_back(StatusJson(2, "Replay stopped: " + events.status().message()));
       clock_.Pause(mono);
       State(PlaybackStatus::kPaused, false, "", out);
       return;
     }
-    for (const auto& e : *events) Event(e, out);
   }
   auto next = player_.NextTime();
   const bool behind = next.ok() && *next <= target;
@@ -281,7 +284,7 @@ void ReplaySession::Tick(int64_t mono, size_t room, ReplayFrames& out) {
     advertised_ = channels_.size();
   }
   if (mono - last_time_frame_ >= kTimeFramePeriod) {
-    out.binaries.push_back(EncodeTime(static_cast<uint64_t>(behind ? player_.time() : target)));
+    out.after_data.push_back(EncodeTime(static_cast<uint64_t>(behind ? player_.time() : target)));
     last_time_frame_ = mono;
   }
   if (!behind && player_.AtEnd() && target >= player_.end()) {

@@ -29,8 +29,9 @@
 namespace doppel::gateway {
 
 struct ReplayFrames {
-  std::vector<std::string> texts;     // JSON ops (status)
-  std::vector<std::string> binaries;  // PlaybackState and time frames, opcode first
+  std::vector<std::string> texts;       // JSON ops (status)
+  std::vector<std::string> binaries;    // PlaybackState and time frames, opcode first: before data
+  std::vector<std::string> after_data;  // the same kinds of frames, after the data
   struct Data {
     uint32_t subscription;
     uint32_t channel;

@@ -456,6 +456,12 @@ void WsSession::SendReplay(ReplayFrames& frames) {
     f.stamp = d.stamp;
     Enqueue(std::move(f), false);  // a replay never drops: its clock waits instead
   }
+  for (auto& binary : frames.after_data) {
+    Frame f;
+    f.body = std::make_shared<const std::string>(std::move(binary));
+    f.opcode = WsOpcode::kBinary;
+    Enqueue(std::move(f), false);
+  }
 }
 
 void WsSession::ReplayTick() {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 
 #include "doppel/eventstore/event_store.h"
@@ -29,9 +30,14 @@ class Player {
   // The fleet becomes the state at `t` (clamped to [start, end]); the next events are those
   // recorded after it.
   Status Seek(TimeNs t);
-  // The window's next events recorded at or before `until`, at most `max`, in order, each
-  // folded into the fleet before it is returned. Events of types the window does not admit
-  // are folded but not returned.
+  // The window's next events recorded at or before `until`, at most `max`, in order. Each is
+  // folded into the fleet and then handed to `visit`, so fleet() is the state right after that
+  // event while `visit` runs (what a replayed state channel must show at its stamp). Events
+  // of types the window does not admit are folded but not visited. Returns how many were
+  // visited.
+  using Visit = std::function<void(const eventstore::RecordedEvent&)>;
+  Result<size_t> Next(TimeNs until, size_t max, const Visit& visit);
+  // The same, collecting the events (the fleet is then at the last of them).
   Result<std::vector<eventstore::RecordedEvent>> Next(TimeNs until, size_t max);
   // Nothing is left before the end of the window.
   bool AtEnd() const { return at_end_; }
