@@ -133,8 +133,10 @@ async function main() {
                      [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, "tsdb")}`,
                       `--web.listen-address=127.0.0.1:${ports.prom}`]);
   procs.push(prom);
+  // Prometheus replays its WAL and loads its TSDB before it is ready: on a 2-core machine
+  // running the power-cut test beside it that took more than 30 s once.
   await waitFor("prometheus to be ready",
-                async () => (await get(`http://127.0.0.1:${ports.prom}/-/ready`)).status === 200, 30000);
+                async () => (await get(`http://127.0.0.1:${ports.prom}/-/ready`)).status === 200, 90000);
 
   // 4. PromQL over every process's families returns data.
   const wanted = [
