@@ -119,10 +119,14 @@ Status Gateway::Impl::Start() {
 Gateway::Impl::~Impl() {
   feed_.reset();
   state_queries_.reset();
+  replay_worker_.reset();  // replay jobs hold sessions: they go before the sessions close
   net::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
     for (auto& [ptr, session] : sessions_) session->Close();
+    for (auto& [ptr, weak] : replay_sessions_) {
+      if (auto session = weak.lock()) session->Close();
+    }
   });
   // Let the closes run, then stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -177,6 +181,7 @@ void Gateway::Impl::Joined(const std::shared_ptr<WsSession>& session) {
 }
 
 void Gateway::Impl::Left(WsSession* session) {
+  replay_sessions_.erase(session);
   if (auto it = sessions_.find(session);
       it != sessions_.end() && session->protocol() == WsProtocol::kRosbridge) {
     for (auto& [topic, watchers] : ros_watchers_) watchers.erase(session);

@@ -26,6 +26,7 @@
 #include "doppel/core/log.h"
 #include "doppel/eventstore/store_client.h"
 #include "fleet_feed.h"
+#include "serial_worker.h"
 #include "state_queries.h"
 
 namespace doppel::gateway {
@@ -64,6 +65,8 @@ class Gateway::Impl {
   // Runs `work` on the store off the network thread; `done` runs back on it (Unavailable
   // without a store or when too many queries wait).
   void QueryStore(StateQueries::Work work, std::function<void(Result<nlohmann::json>)> done);
+  // Where replay sessions run (off the network thread).
+  SerialWorker& replay_worker() { return *replay_worker_; }
   // The store the gateway reads and appends to; null without one (replay needs it).
   const eventstore::EventStore* store() const { return store_.get(); }
   boost::asio::io_context& io() { return io_; }
@@ -72,6 +75,10 @@ class Gateway::Impl {
   // Called by sessions (network thread).
   std::optional<Token> Authorize(std::string_view token);
   void Joined(const std::shared_ptr<WsSession>& session);
+  // A replay session: not in the live catalogue, but closed with the gateway like the others.
+  void ReplayJoined(const std::shared_ptr<WsSession>& session) {
+    replay_sessions_[session.get()] = session;
+  }
   void Left(WsSession* session);
   void Subscribe(WsSession* session, uint32_t subscription, uint32_t channel);
   void Unsubscribe(WsSession* session, uint32_t subscription);
@@ -123,6 +130,7 @@ class Gateway::Impl {
   std::set<std::string, std::less<>> known_robots_;
   uint32_t next_channel_ = 1;
   std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
+  std::unordered_map<WsSession*, std::weak_ptr<WsSession>> replay_sessions_;
   std::map<uint32_t, Page> pages_;  // by first id; bounded (see AdvertisePage)
   // rosbridge: the newest ROS message per topic and slot (robot), for new subscribers, and
   // which sessions watch each topic.
@@ -131,6 +139,7 @@ class Gateway::Impl {
   std::unordered_map<std::string, std::set<WsSession*>> ros_watchers_;
   size_t rosbridge_sessions_ = 0;
   std::unique_ptr<StateQueries> state_queries_;
+  std::unique_ptr<SerialWorker> replay_worker_ = std::make_unique<SerialWorker>();
   log::RateLimitedWarning robot_refused_warning_{"gateway"};
 
   std::atomic<size_t> backlog_{0};

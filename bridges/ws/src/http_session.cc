@@ -217,10 +217,9 @@ Result<std::unique_ptr<ReplaySession>> HttpSession::OpenReplay() {
   auto window = replay::MakeWindow(from, to.empty() ? "now" : to, robots.empty() ? "*" : robots,
                                    std::move(types));
   if (!window.ok()) return window.status();
-  auto session = std::make_unique<ReplaySession>(*store, *window, gateway_.options().frame);
-  DOPPEL_RETURN_IF_ERROR(session->Open());
   log::Info(kComponent, "replay session over {}", window->Describe());
-  return session;
+  // Opened on the replay worker once the WebSocket is up (ws_session.cc).
+  return std::make_unique<ReplaySession>(*store, *window, gateway_.options().frame);
 }
 
 void HttpSession::Reply(http::status status, std::string_view type, std::string body,

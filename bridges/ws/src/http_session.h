@@ -30,7 +30,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // GET /api/incidents?from=..&to=..[&robots=..]&token=..: a window's markers (alerts,
   // faults, silences) for the dashboard's replay timeline, read off the network thread.
   void Incidents();
-  // The ReplaySession a /replay?from=..&to=..[&robots=..][&types=..] URL asks for, opened.
+  // The ReplaySession a /replay?from=..&to=..[&robots=..][&types=..] URL asks for (not yet
+  // opened: that happens on the replay worker).
   Result<std::unique_ptr<ReplaySession>> OpenReplay();
   void Reply(boost::beast::http::status status, std::string_view type, std::string body,
              bool keep_alive = true);

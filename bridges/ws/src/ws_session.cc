@@ -70,11 +70,28 @@ void WsSession::Start(http::request<http::string_body> request) {
     }
     self->socket_ = std::move(self->handshake_.next_layer());
     if (self->replay_) {
-      // A timeline of its own: not part of the live catalogue.
-      self->SendText(self->replay_->ServerInfo(self->gateway_.options().name,
-                                               fmt::format("replay-{}", self->gateway_.port())));
-      self->SendText(self->replay_->Advertise());
-      self->ReplayTick();
+      // A timeline of its own, not part of the live catalogue, opened off the network thread.
+      self->gateway_.ReplayJoined(self);
+      const std::string name = self->gateway_.options().name;
+      const std::string id = fmt::format("replay-{}", self->gateway_.port());
+      auto opened = std::make_shared<bool>(false);
+      self->OnReplayWorker(
+          [name, id, opened](ReplaySession& replay, ReplayFrames& frames) {
+            if (Status s = replay.Open(); !s.ok()) {
+              frames.texts.push_back(StatusJson(2, "Replay unavailable: " + s.message()));
+              return;
+            }
+            *opened = true;
+            frames.texts.push_back(replay.ServerInfo(name, id));
+            frames.texts.push_back(replay.Advertise());
+          },
+          [self, opened] {
+            if (*opened) {
+              self->ReplayTick();
+            } else {
+              self->SendClose(1011, "replay unavailable");
+            }
+          });
     } else {
       self->gateway_.Joined(self);
     }
@@ -332,13 +349,19 @@ void WsSession::OnText(const std::string& text) {
   const std::string op = j["op"];
   try {
     if (op == "subscribe" && replay_) {
-      ReplayFrames frames;
+      std::vector<std::pair<uint32_t, uint32_t>> subscriptions;
       for (const auto& s : j.at("subscriptions")) {
-        replay_->Subscribe(s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>(), frames);
+        subscriptions.emplace_back(s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
       }
-      SendReplay(frames);
+      OnReplayWorker([subscriptions](ReplaySession& replay, ReplayFrames& frames) {
+        for (const auto& [id, channel] : subscriptions) replay.Subscribe(id, channel, frames);
+      });
     } else if (op == "unsubscribe" && replay_) {
-      for (const auto& id : j.at("subscriptionIds")) replay_->Unsubscribe(id.get<uint32_t>());
+      std::vector<uint32_t> ids;
+      for (const auto& id : j.at("subscriptionIds")) ids.push_back(id.get<uint32_t>());
+      OnReplayWorker([ids](ReplaySession& replay, ReplayFrames&) {
+        for (uint32_t id : ids) replay.Unsubscribe(id);
+      });
     } else if (op == "subscribe") {
       for (const auto& s : j.at("subscriptions")) {
         gateway_.Subscribe(this, s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
@@ -396,14 +419,13 @@ void WsSession::OnBinary(const std::string& data) {
     return;
   }
   if (replay_) {
-    ReplayFrames frames;
-    if (!data.empty() && static_cast<uint8_t>(data[0]) == kPlaybackControlOpcode) {
-      replay_->Control(data, MonotonicNowNs(), frames);
-    } else {
-      frames.texts.push_back(
-          StatusJson(2, "A replay session takes PlaybackControlRequest (opcode 0x03) only"));
+    if (data.empty() || static_cast<uint8_t>(data[0]) != kPlaybackControlOpcode) {
+      SendText(StatusJson(2, "A replay session takes PlaybackControlRequest (opcode 0x03) only"));
+      return;
     }
-    SendReplay(frames);
+    OnReplayWorker([data](ReplaySession& replay, ReplayFrames& frames) {
+      replay.Control(data, MonotonicNowNs(), frames);
+    });
     return;
   }
   if (data.size() < 5 || static_cast<uint8_t>(data[0]) != 0x01) {
@@ -464,17 +486,33 @@ void WsSession::SendReplay(ReplayFrames& frames) {
   }
 }
 
+void WsSession::OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)> work,
+                               std::function<void()> after) {
+  gateway_.replay_worker().Post(
+      [self = shared_from_this(), work = std::move(work), after = std::move(after)] {
+        auto frames = std::make_shared<ReplayFrames>();
+        work(*self->replay_, *frames);
+        net::post(self->gateway_.io(), [self, frames, after] {
+          if (self->closed_) return;
+          self->SendReplay(*frames);
+          if (after) after();
+        });
+      });
+}
+
+// One tick at a time: the next is armed when this one's frames are queued.
 void WsSession::ReplayTick() {
   if (closed_ || closing_ || !replay_) return;
-  ReplayFrames frames;
   const size_t queued = queue_.size();
-  replay_->Tick(MonotonicNowNs(), queued < kReplayQueueFrames ? kReplayQueueFrames - queued : 0,
-                frames);
-  SendReplay(frames);
-  tick_timer_.expires_after(std::chrono::milliseconds(10));
-  tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec) self->ReplayTick();
-  });
+  const size_t room = queued < kReplayQueueFrames ? kReplayQueueFrames - queued : 0;
+  OnReplayWorker([room](ReplaySession& replay,
+                        ReplayFrames& frames) { replay.Tick(MonotonicNowNs(), room, frames); },
+                 [self = shared_from_this()] {
+                   self->tick_timer_.expires_after(std::chrono::milliseconds(10));
+                   self->tick_timer_.async_wait([self](beast::error_code ec) {
+                     if (!ec) self->ReplayTick();
+                   });
+                 });
 }
 
 void WsSession::CommandRecorded(const std::string& robot, const std::string& request_id,

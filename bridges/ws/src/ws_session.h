@@ -19,6 +19,7 @@
 #include <boost/beast/websocket.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // Replay: sends what the ReplaySession produced (data never dropped) and ticks it again.
   void SendReplay(ReplayFrames& frames);
   void ReplayTick();
+  // Runs `work` on the gateway's replay worker (the ReplaySession is only ever touched
+  // there, one job at a time), then sends its frames and runs `after` on the network thread.
+  void OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)> work,
+                      std::function<void()> after = {});
   // Data frames queued at most for a replay client before its playback waits (buffering).
   static constexpr size_t kReplayQueueFrames = 1000;
 
