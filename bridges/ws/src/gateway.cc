@@ -119,7 +119,6 @@ Status Gateway::Impl::Start() {
 Gateway::Impl::~Impl() {
   feed_.reset();
   state_queries_.reset();
-  replay_worker_.reset();  // replay jobs hold sessions: they go before the sessions close
   net::post(io_, [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
@@ -132,6 +131,8 @@ Gateway::Impl::~Impl() {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   io_.stop();
   if (thread_.joinable()) thread_.join();
+  // Only now: a replay session's next tick posts to the worker from the network thread.
+  replay_worker_.reset();
   sessions_.clear();
   channels_.clear();
   store_.reset();

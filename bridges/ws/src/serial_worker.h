@@ -14,12 +14,14 @@ namespace doppel::gateway {
 class SerialWorker {
  public:
   SerialWorker() : thread_([this] { Run(); }) {}
-  // Waits for the running job; jobs not started are dropped.
+  // Waits for the running job; jobs not started are dropped (outside the lock: dropping one
+  // may release what it held).
   ~SerialWorker() {
+    std::deque<std::function<void()>> dropped;
     {
       std::lock_guard lock(mu_);
       stop_ = true;
-      jobs_.clear();
+      dropped.swap(jobs_);
     }
     cv_.notify_all();
     thread_.join();

@@ -488,6 +488,7 @@ void WsSession::SendReplay(ReplayFrames& frames) {
 
 void WsSession::OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)> work,
                                std::function<void()> after) {
+  if (closed_) return;
   gateway_.replay_worker().Post(
       [self = shared_from_this(), work = std::move(work), after = std::move(after)] {
         auto frames = std::make_shared<ReplayFrames>();
