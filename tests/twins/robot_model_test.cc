@@ -21,6 +21,16 @@ Eigen::Vector3d Tool(const RobotModel& arm, std::vector<double> q) {
   return arm.LinkPoses(q)[arm.end_effector_link()].translation();
 }
 
+TEST(RobotModelTest, AJointWhoseChildIsItsOwnParentIsRefusedNotRecursedForever) {
+  // Found by fuzz_urdf: urdfdom accepts it, and the depth-first walk never ended.
+  auto model = RobotModel::FromUrdf(
+      R"(<robot name="r"><link name="a"/><link name="b"/>
+         <joint name="j1" type="fixed"><parent link="a"/><child link="b"/></joint>
+         <joint name="j2" type="fixed"><parent link="b"/><child link="b"/></joint></robot>)");
+  ASSERT_EQ(model.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("cycle"), std::string::npos) << model.status().message();
+}
+
 TEST(RobotModelTest, ArmHasSixLimitedJointsAndATool) {
   const RobotModel arm = Arm();
   EXPECT_EQ(arm.name(), "doppel_arm6");

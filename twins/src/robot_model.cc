@@ -4,6 +4,9 @@
 #include <urdf_parser/urdf_parser.h>
 
 #include <functional>
+#include <set>
+
+#include "doppel/core/utf8.h"
 
 namespace doppel::twins {
 
@@ -61,9 +64,18 @@ Result<RobotModel> RobotModel::FromUrdf(std::string_view urdf) {
   }
   RobotModel model;
   model.name_ = parsed->getName();
-  // Depth first from the root: parents before children, children in URDF order.
+  // Depth first from the root: parents before children, children in URDF order. A link met
+  // twice (urdfdom accepts a joint whose child is its own parent) would recurse forever: the
+  // model is refused instead.
+  std::set<std::string> seen;
+  std::string cycle;
   std::function<void(const urdf::LinkConstSharedPtr&, int)> visit =
       [&](const urdf::LinkConstSharedPtr& link, int parent_joint) {
+        if (!cycle.empty()) return;
+        if (!seen.insert(link->name).second) {
+          cycle = link->name;
+          return;
+        }
         const int index = static_cast<int>(model.links_.size());
         LinkSpec spec;
         spec.name = link->name;
@@ -124,6 +136,11 @@ Result<RobotModel> RobotModel::FromUrdf(std::string_view urdf) {
         }
       };
   visit(parsed->getRoot(), -1);
+  if (!cycle.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("URDF link '{}' is reached twice from the root (its joints form a cycle)",
+                    ScrubUtf8(cycle.substr(0, 128))));
+  }
 
   for (int i = static_cast<int>(model.links_.size()) - 1; i >= 0; --i) {
     bool has_child = false;
