@@ -25,11 +25,6 @@ namespace {
 constexpr char kComponent[] = "export";
 constexpr char kFrame[] = "map";
 
-const twins::RobotModel& GenericModel() {
-  static const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
-  return generic;
-}
-
 // Reads a payload of a verified event as its table (aligned first: payloads sit 4-byte
 // aligned inside their envelopes).
 template <typename T>
@@ -213,8 +208,7 @@ class Exporter {
     }
     DOPPEL_RETURN_IF_ERROR(Ros("/tf", "tf2_msgs/msg/TFMessage", tf, at, at,
                                {.reliable = true, .transient_local = false, .depth = 100}));
-    const std::string state =
-        twins::EncodePublishedState(s, twin.model ? *twin.model : GenericModel(), at);
+    const std::string state = twins::EncodePublishedState(s, twin.model_or_generic(), at);
     const uint16_t channel = channels_.TwinState("/doppel/twin_state/" + s.robot_id);
     return Write(channel, at, at, state);
   }

@@ -3,14 +3,11 @@
 #include "doppel/twins/state_report.h"
 
 namespace doppel::replay {
-namespace {
 
-const twins::RobotModel& GenericModel() {
+const twins::RobotModel& RobotTwin::model_or_generic() const {
   static const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
-  return generic;
+  return model ? *model : generic;
 }
-
-}  // namespace
 
 Result<FleetState> FleetState::At(const eventstore::EventStore& store, const Window& window,
                                   TimeNs at) {
@@ -59,7 +56,7 @@ void FleetState::Apply(const eventstore::RecordedEvent& e) {
   }
   RobotTwin& twin = it->second;
   const std::string model_before = twin.state.model;
-  twins::Apply(twin.state, e, twin.model ? *twin.model : GenericModel(), upcasters_);
+  twins::Apply(twin.state, e, twin.model_or_generic(), upcasters_);
   if (twin.state.model != model_before || (!twin.model && e.type() == "RobotRegistered")) {
     twin.model = ModelNamed(twin.state.model);
   }

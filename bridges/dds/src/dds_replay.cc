@@ -12,17 +12,6 @@
 #include "doppel/twins/robot_aggregate.h"
 
 namespace doppel::dds {
-namespace {
-
-constexpr TimeNs kStatePeriod = 33'000'000;  // the live twin's 30 Hz
-
-const twins::RobotModel& GenericModel() {
-  static const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
-  return generic;
-}
-
-}  // namespace
-
 class DdsReplay::Impl {
  public:
   Impl(const eventstore::EventStore& store, replay::Window window, DdsReplayOptions options)
@@ -117,7 +106,8 @@ class DdsReplay::Impl {
       return;
     }
     auto last = last_state_.find(robot);
-    if (last != last_state_.end() && e.recorded_ns() - last->second < kStatePeriod) return;
+    if (last != last_state_.end() && e.recorded_ns() - last->second < replay::kReplayStatePeriodNs)
+      return;
     PublishState(robot, e.recorded_ns());
   }
 
@@ -125,7 +115,7 @@ class DdsReplay::Impl {
     const replay::RobotTwin* twin = player_.fleet().Find(robot);
     if (twin == nullptr) return;
     const std::string bytes =
-        twins::EncodePublishedState(twin->state, twin->model ? *twin->model : GenericModel(), at);
+        twins::EncodePublishedState(twin->state, twin->model_or_generic(), at);
     publisher_->PublishState(robot, *twin::GetTwinState(AlignedBytes(bytes, state_scratch_)));
     last_state_[robot] = at;
   }

@@ -15,15 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-// A robot's state channels are refreshed at most this often in replay time (the live twin
-// publishes at most 30 Hz).
-constexpr TimeNs kStatePeriod = 33'000'000;
 constexpr int64_t kTimeFramePeriod = 16'666'666;  // time frames at most 60 Hz
-
-const twins::RobotModel& GenericModel() {
-  static const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
-  return generic;
-}
 
 }  // namespace
 
@@ -130,7 +122,7 @@ void ReplaySession::StateOf(const std::string& robot, TimeNs stamp, ReplayFrames
   const replay::RobotTwin* twin = player_.fleet().Find(robot);
   if (twin == nullptr) return;
   auto bytes = std::make_shared<const std::string>(
-      twins::EncodePublishedState(twin->state, twin->model ? *twin->model : GenericModel(), stamp));
+      twins::EncodePublishedState(twin->state, twin->model_or_generic(), stamp));
   const auto* s = twin::GetTwinState(AlignedBytes(*bytes, scratch_));
   std::vector<FeedMessage> messages;
   AppendStateMessages(robot, *s, bytes, stamp, stamp, frame_, messages);
@@ -186,7 +178,7 @@ void ReplaySession::Event(const eventstore::RecordedEvent& e, ReplayFrames& out)
   const TimeNs stamp = e.recorded_ns();
   if (IsObservation(e.type())) {
     auto last = last_state_.find(robot);
-    if (last == last_state_.end() || stamp - last->second >= kStatePeriod)
+    if (last == last_state_.end() || stamp - last->second >= replay::kReplayStatePeriodNs)
       StateOf(robot, stamp, &out);
     CheckPredictions(robot, &out);
     return;

@@ -19,6 +19,8 @@ struct RobotTwin {
   twins::RobotState state;
   // The robot's built-in model; null when doppel does not ship it (no kinematics).
   std::shared_ptr<const twins::RobotModel> model;
+  // The model to fold and publish with: the built-in one, or a generic one without kinematics.
+  const twins::RobotModel& model_or_generic() const;
 };
 
 class FleetState {

@@ -16,6 +16,10 @@
 
 namespace doppel::replay {
 
+// A replayed robot's state channels are refreshed at most this often in replay time, as the
+// live twin publishes at most 30 Hz.
+inline constexpr TimeNs kReplayStatePeriodNs = 33'000'000;
+
 class Player {
  public:
   // REQUIRES: `store` outlives the player.
