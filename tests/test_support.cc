@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 
 namespace doppel::testing {
@@ -45,6 +46,16 @@ eventstore::NewEvent JointStateEvent(double position, EventId id) {
   e.id = id;
   e.type = "JointStateObserved";
   e.payload = JointStatePayload({"j1"}, {position});
+  return e;
+}
+
+eventstore::NewEvent EventFromJson(const std::string& type, const std::string& json) {
+  eventstore::NewEvent e;
+  e.type = type;
+  auto payload = schemas::PayloadFromJson(type, json);
+  EXPECT_TRUE(payload.ok()) << payload.status().ToString();
+  if (payload.ok()) e.payload = std::move(payload).value();
+  e.occurred_ns = WallNowNs();
   return e;
 }
 

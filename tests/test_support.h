@@ -32,6 +32,9 @@ class TempDir {
 std::string JointStatePayload(const std::vector<std::string>& names,
                               const std::vector<double>& positions);
 eventstore::NewEvent JointStateEvent(double position, EventId id = EventId::Random());
+// An event of `type` whose payload is `json` through the schema (a parse failure fails the
+// test), occurring now.
+eventstore::NewEvent EventFromJson(const std::string& type, const std::string& json);
 
 // An event's payload as its root table T, read from an 8-aligned copy: a payload inside its
 // envelope is only 4-aligned, and FlatBuffers reads doubles in place (UBSan: misaligned load).

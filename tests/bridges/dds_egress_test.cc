@@ -28,14 +28,6 @@ bool WaitUntil(const std::function<bool()>& done, int timeout_ms = 20000) {
   return done();
 }
 
-eventstore::NewEvent Json(const std::string& type, const std::string& json) {
-  eventstore::NewEvent e;
-  e.type = type;
-  e.payload = *schemas::PayloadFromJson(type, json);
-  e.occurred_ns = WallNowNs();
-  return e;
-}
-
 TEST(DdsEgressTest, TwinStateAndPredictionsReachRos2Topics) {
   testing::TempDir dir;
   auto store = testing::StartStore(dir.Sub("log"));
@@ -68,7 +60,8 @@ TEST(DdsEgressTest, TwinStateAndPredictionsReachRos2Topics) {
   ASSERT_TRUE(client
                   ->Append({"robot-" + robot,
                             eventstore::ExpectedVersion::Any(),
-                            {Json("RobotRegistered", R"({"robot_id":"x","model":"doppel_base"})")}})
+                            {testing::EventFromJson("RobotRegistered",
+                                                    R"({"robot_id":"x","model":"doppel_base"})")}})
                   .ok());
   int round = 0;
   ASSERT_TRUE(WaitUntil([&] {
@@ -78,10 +71,10 @@ TEST(DdsEgressTest, TwinStateAndPredictionsReachRos2Topics) {
               ->Append(
                   {"robot-" + robot,
                    eventstore::ExpectedVersion::Any(),
-                   {Json(
+                   {testing::EventFromJson(
                         "PoseObserved",
                         R"({"pose":{"position":{"x":0.5,"y":0,"z":0},"orientation":{"x":0,"y":0,"z":0,"w":1}}})"),
-                    Json(
+                    testing::EventFromJson(
                         "CommandIssued",
                         R"({"kind":"Velocity","twist":{"linear":{"x":1,"y":0,"z":0},"angular":{"x":0,"y":0,"z":0}}})")}})
               .ok());
@@ -157,9 +150,11 @@ TEST(DdsEgressTest, OperatorCommandsArePublishedToTheRobotAndNotRecordedTwice) {
   ASSERT_TRUE(cmd.ok() && robot_cmd.ok());
   const std::string stream = "robot-" + robot;
   auto command = [&](const std::string& json) {
-    ASSERT_TRUE(
-        client->Append({stream, eventstore::ExpectedVersion::Any(), {Json("CommandIssued", json)}})
-            .ok());
+    ASSERT_TRUE(client
+                    ->Append({stream,
+                              eventstore::ExpectedVersion::Any(),
+                              {testing::EventFromJson("CommandIssued", json)}})
+                    .ok());
   };
   std::vector<std::pair<double, int64_t>> received;  // linear.x, receipt time
   auto take = [&] {

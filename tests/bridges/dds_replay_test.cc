@@ -18,14 +18,6 @@
 namespace doppel::dds {
 namespace {
 
-eventstore::NewEvent Json(const std::string& type, const std::string& json) {
-  eventstore::NewEvent e;
-  e.type = type;
-  e.payload = *schemas::PayloadFromJson(type, json);
-  e.occurred_ns = WallNowNs();
-  return e;
-}
-
 TEST(DdsReplayTest, ClockFollowsReplayTimeAndEveryRobotsStateIsOutAtTheStart) {
   testing::TempDir dir;
   TimeNs from = 0, to = 0;
@@ -34,8 +26,10 @@ TEST(DdsReplayTest, ClockFollowsReplayTimeAndEveryRobotsStateIsOutAtTheStart) {
     for (const char* r : {"ra", "rb"}) {
       ASSERT_TRUE(log->Append({std::string("robot-") + r,
                                eventstore::ExpectedVersion::Any(),
-                               {Json("RobotRegistered", fmt::format(R"({{"robot_id":"{}"}})", r)),
-                                Json("JointStateObserved", R"({"names":["j"],"position":[0.5]})")}})
+                               {testing::EventFromJson("RobotRegistered",
+                                                       fmt::format(R"({{"robot_id":"{}"}})", r)),
+                                testing::EventFromJson("JointStateObserved",
+                                                       R"({"names":["j"],"position":[0.5]})")}})
                       .ok());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -46,8 +40,9 @@ TEST(DdsReplayTest, ClockFollowsReplayTimeAndEveryRobotsStateIsOutAtTheStart) {
       ASSERT_TRUE(
           log->Append({"robot-ra",
                        eventstore::ExpectedVersion::Any(),
-                       {Json("JointStateObserved",
-                             fmt::format(R"({{"names":["j"],"position":[{}]}})", 1.0 + i / 20.0))}})
+                       {testing::EventFromJson(
+                           "JointStateObserved",
+                           fmt::format(R"({{"names":["j"],"position":[{}]}})", 1.0 + i / 20.0))}})
               .ok());
     }
     to = WallNowNs();

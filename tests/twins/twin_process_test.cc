@@ -22,16 +22,6 @@ namespace {
 using eventstore::ExpectedVersion;
 using eventstore::NewEvent;
 
-NewEvent Json(const std::string& type, const std::string& json) {
-  NewEvent e;
-  e.type = type;
-  auto payload = schemas::PayloadFromJson(type, json);
-  EXPECT_TRUE(payload.ok()) << payload.status().ToString();
-  e.payload = *payload;
-  e.occurred_ns = WallNowNs();
-  return e;
-}
-
 using testing::StartTwin;
 
 // Latest TwinState per robot seen on a twin's PUB socket.
@@ -94,11 +84,13 @@ TEST(TwinProcessTest, EventsInTwinStateOutWithTheRightValues) {
           ->Append(
               {"robot-a1",
                ExpectedVersion::NoStream(),
-               {Json("RobotRegistered", R"({"robot_id":"a1","model":"doppel_arm6"})"),
-                Json("JointStateObserved",
-                     R"({"names":["shoulder_pan_joint","elbow_joint"],"position":[0.25,-0.5]})"),
-                Json("ModeChanged", R"({"mode":"Autonomous"})"),
-                Json("FaultRaised", R"({"code":"E7","severity":"Error"})")}})
+               {testing::EventFromJson("RobotRegistered",
+                                       R"({"robot_id":"a1","model":"doppel_arm6"})"),
+                testing::EventFromJson(
+                    "JointStateObserved",
+                    R"({"names":["shoulder_pan_joint","elbow_joint"],"position":[0.25,-0.5]})"),
+                testing::EventFromJson("ModeChanged", R"({"mode":"Autonomous"})"),
+                testing::EventFromJson("FaultRaised", R"({"code":"E7","severity":"Error"})")}})
           .ok());
   ASSERT_TRUE(watcher.WaitFor([](const auto& s) {
     if (!s.count("a1")) return false;
@@ -138,7 +130,7 @@ TEST(TwinProcessTest, CommandPastAJointLimitIsPredictedAndAlertedWithCausation) 
   auto store = testing::StartStore(dir.Sub("log"));
   auto twin = StartTwin(store);
   auto client = Client(store.listen);
-  NewEvent command = Json(
+  NewEvent command = testing::EventFromJson(
       "CommandIssued",
       R"({"kind":"JointTargets","joint_names":["shoulder_lift_joint"],"joint_targets":[2.2],"issued_by":"test"})");
   const EventId command_id = EventId::Random();
@@ -146,7 +138,8 @@ TEST(TwinProcessTest, CommandPastAJointLimitIsPredictedAndAlertedWithCausation) 
   ASSERT_TRUE(client
                   ->Append({"robot-a2",
                             ExpectedVersion::Any(),
-                            {Json("RobotRegistered", R"({"robot_id":"a2","model":"doppel_arm6"})"),
+                            {testing::EventFromJson("RobotRegistered",
+                                                    R"({"robot_id":"a2","model":"doppel_arm6"})"),
                              command}})
                   .ok());
   // The twin appends PredictionMade and a PredictionAlert, both caused by the command.
@@ -178,7 +171,7 @@ TEST(TwinProcessTest, RestartResumesWithoutDoubleApplyingOrRederiving) {
               ->Append(
                   {"robot-b7",
                    ExpectedVersion::Any(),
-                   {Json(
+                   {testing::EventFromJson(
                        "PoseObserved",
                        fmt::format(
                            R"({{"pose":{{"position":{{"x":{},"y":0,"z":0}},"orientation":{{"x":0,"y":0,"z":0,"w":1}}}}}})",
@@ -186,12 +179,12 @@ TEST(TwinProcessTest, RestartResumesWithoutDoubleApplyingOrRederiving) {
               .ok());
     }
   };
-  ASSERT_TRUE(
-      client
-          ->Append({"robot-b7",
-                    ExpectedVersion::Any(),
-                    {Json("RobotRegistered", R"({"robot_id":"b7","model":"doppel_base"})")}})
-          .ok());
+  ASSERT_TRUE(client
+                  ->Append({"robot-b7",
+                            ExpectedVersion::Any(),
+                            {testing::EventFromJson("RobotRegistered",
+                                                    R"({"robot_id":"b7","model":"doppel_base"})")}})
+                  .ok());
   ++appended;
   {
     auto twin = StartTwin(store, "0/1", {"--snapshot-every", "7", "--silent-after", "60"});
@@ -239,7 +232,7 @@ TEST(TwinProcessTest, TwoPartitionsSplitRobotsWithNoOverlapAndNoGap) {
     ASSERT_TRUE(client
                     ->Append({"robot-" + id,
                               ExpectedVersion::Any(),
-                              {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                              {testing::EventFromJson("ModeChanged", R"({"mode":"Idle"})")}})
                     .ok());
   }
   auto total = [&] { return watch_first.states().size() + watch_second.states().size(); };
@@ -254,7 +247,7 @@ TEST(TwinProcessTest, TwoPartitionsSplitRobotsWithNoOverlapAndNoGap) {
           ASSERT_TRUE(client
                           ->Append({"robot-" + id,
                                     ExpectedVersion::Any(),
-                                    {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                                    {testing::EventFromJson("ModeChanged", R"({"mode":"Idle"})")}})
                           .ok());
         }
       }
@@ -291,14 +284,15 @@ TEST(TwinProcessTest, GarbageAndUnknownRobotsAreCountedNotFatal) {
     for (int i = 0; i < 200; ++i) json += (i ? ",\"" : "\"") + prefix + std::to_string(i) + "\"";
     json += R"(],"position":[)";
     for (int i = 0; i < 200; ++i) json += i ? ",0.5" : "0.5";
-    return Json("JointStateObserved", json + "]}");
+    return testing::EventFromJson("JointStateObserved", json + "]}");
   };
   // A robot nobody registered, with a model nobody knows.
   ASSERT_TRUE(client
                   ->Append({"robot-stranger",
                             ExpectedVersion::Any(),
                             {unknown, joints("a"), joints("b"),
-                             Json("JointStateObserved", R"({"names":["x"],"position":[3]})")}})
+                             testing::EventFromJson("JointStateObserved",
+                                                    R"({"names":["x"],"position":[3]})")}})
                   .ok());
   ASSERT_TRUE(watcher.WaitFor([](const auto& s) {
     return s.count("stranger") &&
@@ -315,7 +309,7 @@ TEST(TwinProcessTest, GarbageAndUnknownRobotsAreCountedNotFatal) {
   ASSERT_TRUE(client
                   ->Append({"robot-stranger",
                             ExpectedVersion::Any(),
-                            {Json("ModeChanged", R"({"mode":"Idle"})")}})
+                            {testing::EventFromJson("ModeChanged", R"({"mode":"Idle"})")}})
                   .ok());
   EXPECT_TRUE(watcher.WaitFor([](const auto& s) {
     return twin::GetTwinState(s.at("stranger").data())->stream_version() == 4;
