@@ -86,6 +86,20 @@ TEST(RobotModelTest, BadUrdfAndUnknownModelsAreClearErrors) {
   EXPECT_EQ(RobotModel::Builtin("doppel_teapot").status().code(), Status::Code::kNotFound);
 }
 
+TEST(RobotModelTest, TextThatIsNotUtf8XmlIsRefusedBeforeParsing) {
+  const std::string good = "<robot name=\"m\"><link name=\"base\"/></robot>";
+  ASSERT_TRUE(RobotModel::FromUrdf(good).ok());
+  // A three-byte sequence cut short by the end of the text (TinyXML would step past the
+  // terminator), a lone continuation byte, and a NUL inside the document.
+  for (const std::string& bad : {good + "<a \xE5\x37", good + "\x80",
+                                 good.substr(0, 10) + std::string(1, '\0') + good.substr(10)}) {
+    auto model = RobotModel::FromUrdf(bad);
+    ASSERT_FALSE(model.ok());
+    EXPECT_EQ(model.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(model.status().message().find("UTF-8"), std::string::npos);
+  }
+}
+
 TEST(RobotModelTest, MeshesBecomeFlaggedBoxes) {
   auto model = RobotModel::FromUrdf(R"(<robot name="m">
     <link name="a"><collision><geometry><mesh filename="package://x/a.stl" scale="0.2 0.3 0.4"/>

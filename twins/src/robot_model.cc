@@ -58,6 +58,13 @@ CollisionShape ToShape(const urdf::Collision& c) {
 }  // namespace
 
 Result<RobotModel> RobotModel::FromUrdf(std::string_view urdf) {
+  // XML text is UTF-8 without NUL. TinyXML 2.6.2 (urdfdom's parser) steps a whole UTF-8
+  // sequence at a time from its lead byte, so a sequence cut short by the end of the text
+  // carries it past the terminator and it reads beyond the buffer (found by fuzz_urdf):
+  // such text never reaches it.
+  if (urdf.find('\0') != std::string_view::npos || !IsValidUtf8(urdf)) {
+    return Status::InvalidArgument("URDF is not XML text: it holds a NUL or ill-formed UTF-8");
+  }
   urdf::ModelInterfaceSharedPtr parsed = urdf::parseURDF(std::string(urdf));
   if (parsed == nullptr || parsed->getRoot() == nullptr) {
     return Status::InvalidArgument("URDF does not parse (see the log for urdfdom's reason)");
