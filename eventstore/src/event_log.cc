@@ -25,12 +25,16 @@
 #include "doppel/schemas/limits.h"
 #include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/payloads.h"
+#include "event_log_internal.h"
 #include "sync_point.h"
 
 namespace doppel::eventstore {
 namespace {
 
-constexpr char kComponent[] = "eventlog";
+using internal::AsView;
+using internal::FromRocks;
+using internal::View;
+constexpr const char* kComponent = internal::kEventLogComponent;
 
 // Default-family keys of accepted data loss (LostEvents::kAccept), beside log_format.h's:
 //   "lost"               be64 count of acknowledged positions accepted as lost
@@ -39,19 +43,6 @@ constexpr char kComponent[] = "eventlog";
 constexpr char kLostKey[] = "lost";
 constexpr char kLostUntilKey[] = "lost_until";
 constexpr char kLossRecordPrefix[] = "loss/";
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::Ok();
-  if (s.IsNotFound()) return Status::NotFound(fmt::format("{}: {}", what, s.ToString()));
-  if (s.IsCorruption()) return Status::Corruption(fmt::format("{}: {}", what, s.ToString()));
-  return Status::IOError(fmt::format("{}: {}", what, s.ToString()));
-}
-
-std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
-
-std::string_view AsView(const std::array<char, 16>& bytes) {
-  return std::string_view(bytes.data(), bytes.size());
-}
 
 // 0 = does not exist, 1 = exists and empty, 2 = exists with entries.
 int DirectoryState(const std::string& dir) {
@@ -117,12 +108,6 @@ rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids) 
   // Room for bursts: with the default of two memtables a long ingest stalls on flushes.
   cf.max_write_buffer_number = 4;
   return cf;
-}
-
-std::string EncodeMetadata(const StreamMetadata& m) {
-  flatbuffers::FlatBufferBuilder fbb(64);
-  fbb.Finish(fb::CreateStreamMetadataRecord(fbb, m.max_age_ns, m.max_count, m.truncate_before));
-  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
 // A log record's bytes as a verified event that says it is at `position`.
@@ -872,43 +857,6 @@ Result<RecordedEvent> EventLog::ReadAt(GlobalPosition position) const {
   return DecodeLogRecord(position, std::move(value));
 }
 
-bool EventLog::Retained(std::string_view stream, StreamVersion version, TimeNs recorded_ns,
-                        TimeNs now) const {
-  StreamMetadata meta;
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = metadata_.find(std::string(stream));
-    if (it != metadata_.end()) {
-      meta = it->second;
-    } else {
-      std::string value;
-      rocksdb::Status s =
-          db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
-      if (s.ok()) {
-        if (auto rec = schemas::VerifyStreamMetadataRecord(value); rec.ok()) {
-          meta = {(*rec)->max_age_ns(), (*rec)->max_count(), (*rec)->truncate_before()};
-        }
-      }
-      metadata_.emplace(std::string(stream), meta);
-    }
-  }
-  if (meta == StreamMetadata{}) return true;
-  if (version < meta.truncate_before) return false;
-  // Overflow-safe: a cutoff before the earliest representable time hides nothing by age, and
-  // the count check subtracts instead of adding (version + max_count wraps for huge counts).
-  TimeNs cutoff;
-  if (meta.max_age_ns > 0 && !__builtin_sub_overflow(now, meta.max_age_ns, &cutoff) &&
-      recorded_ns < cutoff) {
-    return false;
-  }
-  if (meta.max_count > 0) {
-    auto head = LoadHead(stream);
-    if (head.ok() && head->has_value() && version <= **head && **head - version >= meta.max_count)
-      return false;
-  }
-  return true;
-}
-
 Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion from,
                                       Direction direction, size_t max_count) const {
   DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
@@ -1023,295 +971,6 @@ Result<StreamList> EventLog::ListStreams(std::string_view prefix, std::string_vi
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing streams");
   return list;
-}
-
-Status EventLog::SaveSnapshot(const Snapshot& snapshot) {
-  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
-  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(snapshot.stream));
-  flatbuffers::FlatBufferBuilder fbb(snapshot.state.size() + 128);
-  auto stream = fbb.CreateString(snapshot.stream);
-  auto state = fbb.CreateVector(reinterpret_cast<const uint8_t*>(snapshot.state.data()),
-                                snapshot.state.size());
-  fbb.Finish(fb::CreateSnapshotRecord(fbb, stream, snapshot.version, snapshot.schema_version,
-                                      snapshot.recorded_ns ? snapshot.recorded_ns : WallNowNs(),
-                                      state));
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  const rocksdb::Slice value(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-  return FromRocks(db_->Put(wo, snapshots_cf_, snapshot.stream, value),
-                   fmt::format("saving snapshot of {}", snapshot.stream));
-}
-
-Result<Snapshot> EventLog::LoadSnapshot(std::string_view stream) const {
-  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, std::string(stream), &value);
-  if (s.IsNotFound()) return Status::NotFound(fmt::format("no snapshot of {}", stream));
-  if (!s.ok()) return FromRocks(s, fmt::format("loading snapshot of {}", stream));
-  auto rec = schemas::VerifySnapshotRecord(value);
-  if (!rec.ok()) {
-    return Status::Corruption(fmt::format("snapshot of {}: {}", stream, rec.status().message()));
-  }
-  Snapshot snap;
-  snap.stream = (*rec)->stream()->str();
-  snap.version = (*rec)->stream_version();
-  snap.schema_version = (*rec)->schema_version();
-  snap.recorded_ns = (*rec)->recorded_ns();
-  if ((*rec)->state() != nullptr) {
-    snap.state.assign(reinterpret_cast<const char*>((*rec)->state()->data()),
-                      (*rec)->state()->size());
-  }
-  return snap;
-}
-
-Status EventLog::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
-  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
-  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
-  if (metadata.max_age_ns < 0) return Status::InvalidArgument("max age must not be negative");
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  DOPPEL_RETURN_IF_ERROR(
-      FromRocks(db_->Put(wo, stream_meta_cf_, std::string(stream), EncodeMetadata(metadata)),
-                fmt::format("saving metadata of {}", stream)));
-  std::lock_guard lock(cache_mu_);
-  metadata_[std::string(stream)] = metadata;
-  return Status::Ok();
-}
-
-Result<StreamMetadata> EventLog::GetStreamMetadata(std::string_view stream) const {
-  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(stream));
-  std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), stream_meta_cf_, std::string(stream), &value);
-  if (s.IsNotFound()) return StreamMetadata{};
-  if (!s.ok()) return FromRocks(s, fmt::format("reading metadata of {}", stream));
-  auto rec = schemas::VerifyStreamMetadataRecord(value);
-  if (!rec.ok()) {
-    return Status::Corruption(fmt::format("metadata of {}: {}", stream, rec.status().message()));
-  }
-  return StreamMetadata{(*rec)->max_age_ns(), (*rec)->max_count(), (*rec)->truncate_before()};
-}
-
-Result<ScavengeStats> EventLog::Scavenge() {
-  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
-  ScavengeStats stats;
-  std::vector<std::string> streams;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), stream_meta_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) streams.push_back(it->key().ToString());
-    if (!it->status().ok()) return FromRocks(it->status(), "listing stream metadata");
-  }
-  log::Progress progress(kComponent, "scavenge (streams with retention)", streams.size());
-  const TimeNs now = WallNowNs();
-  for (const std::string& stream : streams) {
-    ++stats.streams_visited;
-    auto head = LoadHead(stream);
-    if (!head.ok()) return head.status();
-    if (!head->has_value()) continue;
-    rocksdb::WriteBatch batch;
-    uint64_t removed = 0;
-    const std::string prefix = format::StreamPrefix(stream);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != prefix.size() + 8) continue;
-      const StreamVersion version = format::GetBigEndian64(View(it->key()).substr(prefix.size()));
-      if (version >= **head) break;  // the newest event always stays
-      const GlobalPosition position = format::GetBigEndian64(View(it->value()));
-      auto event = ReadAt(position);
-      if (!event.ok()) return event.status();
-      if (Retained(stream, version, event->recorded_ns(), now)) break;  // the rest are newer
-      batch.Delete(log_cf_, format::LogKey(position));
-      batch.Delete(streams_cf_, it->key());
-      batch.Delete(ids_cf_, AsView(event->id().ToBytes()));
-      ++removed;
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "scanning stream for scavenge");
-    if (removed > 0) {
-      std::lock_guard lock(cache_mu_);
-      std::string count;
-      format::PutBigEndian64(&count, scavenged_ + removed);
-      batch.Put(meta_cf_, format::kScavengedKey, count);
-      rocksdb::WriteOptions wo;
-      wo.sync = options_.sync;
-      DOPPEL_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "writing scavenge deletions"));
-      scavenged_ += removed;
-      stats.events_removed += removed;
-    }
-    progress.Update(stats.streams_visited);
-  }
-  progress.Finish(stats.streams_visited);
-  log::Info(kComponent, "scavenge removed {} events; compacting", stats.events_removed);
-  for (auto* cf : {log_cf_, streams_cf_, ids_cf_}) {
-    rocksdb::CompactRangeOptions co;
-    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    DOPPEL_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, cf, nullptr, nullptr), "compacting"));
-  }
-  return stats;
-}
-
-VerifyReport EventLog::Verify() const {
-  VerifyReport report;
-  {
-    std::lock_guard lock(cache_mu_);
-    report.scavenged = scavenged_;
-    report.lost = lost_;
-  }
-  report.next_position = NextPosition();
-  auto problem = [&report](std::string text) {
-    ++report.problem_count;
-    if (report.problems.size() < 50) report.problems.push_back(std::move(text));
-  };
-  log::Progress progress(kComponent, "verify log", report.next_position);
-
-  // 1. The log: every record verifies, sits at its own position, positions ascend, times
-  //    never decrease, and both indexes point back at it.
-  GlobalPosition expected_next = 0;
-  TimeNs last_recorded = std::numeric_limits<TimeNs>::min();
-  uint64_t gaps = 0;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().size() != 8) {
-        problem(fmt::format("log key of {} bytes (want 8)", it->key().size()));
-        continue;
-      }
-      const GlobalPosition position = format::GetBigEndian64(View(it->key()));
-      if (position < expected_next) problem(fmt::format("position {} out of order", position));
-      gaps += position - expected_next;
-      expected_next = position + 1;
-      ++report.events;
-      auto event = RecordedEvent::FromBytes(it->value().ToString());
-      if (!event.ok()) {
-        problem(fmt::format("position {}: {}", position, event.status().message()));
-        continue;
-      }
-      if (event->position() != position) {
-        problem(fmt::format("position {} holds an event that says position {}", position,
-                            event->position()));
-      }
-      if (event->recorded_ns() < last_recorded) {
-        problem(fmt::format("position {}: recorded time goes backwards", position));
-      }
-      last_recorded = event->recorded_ns();
-      std::string value;
-      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), streams_cf_,
-                                   format::StreamKey(event->stream(), event->version()), &value);
-      if (!s.ok() || value.size() != 8 || format::GetBigEndian64(value) != position) {
-        problem(fmt::format("position {} ({} version {}) is missing from the stream index",
-                            position, event->stream(), event->version()));
-      }
-      s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(event->id().ToBytes()), &value);
-      if (!s.ok() || value.size() != 8 || format::GetBigEndian64(value) != position) {
-        problem(fmt::format("position {} (id {}) is missing from the id index", position,
-                            event->id().ToString()));
-      }
-      progress.Update(report.events);
-    }
-    if (!it->status().ok()) problem(fmt::format("reading log: {}", it->status().ToString()));
-  }
-  if (!lost_problem_.empty()) problem(lost_problem_);
-  if (expected_next > report.next_position ||
-      (expected_next < report.next_position && report.lost == 0)) {
-    problem(fmt::format("log ends at position {} but the committer is at {}", expected_next,
-                        report.next_position));
-  }
-  // Positions missing at the end count too once a loss there was accepted.
-  gaps += report.next_position > expected_next ? report.next_position - expected_next : 0;
-  if (gaps != report.scavenged + report.lost) {
-    problem(
-        fmt::format("{} positions are missing but retention removed {} and {} were accepted "
-                    "as lost",
-                    gaps, report.scavenged, report.lost));
-  }
-
-  // 2. The stream index: dense versions per stream, each pointing at a matching record.
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_cf_));
-    std::string current;
-    StreamVersion next_version = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string_view key = View(it->key());
-      if (key.size() < 10 || key[key.size() - 9] != '\0') {
-        problem("malformed stream index key");
-        continue;
-      }
-      const std::string_view stream = key.substr(0, key.size() - 9);
-      const StreamVersion version = format::GetBigEndian64(key.substr(key.size() - 8));
-      if (stream != current) {
-        current = stream;
-        ++report.streams;
-        if (version != 0 && report.scavenged == 0) {
-          problem(fmt::format("stream {} starts at version {}", stream, version));
-        }
-      } else if (version != next_version) {
-        problem(fmt::format("stream {} jumps from version {} to {}", stream, next_version - 1,
-                            version));
-      }
-      next_version = version + 1;
-      if (it->value().size() != 8) {
-        problem(fmt::format("stream {} version {}: malformed position", stream, version));
-        continue;
-      }
-      auto event = ReadAt(format::GetBigEndian64(View(it->value())));
-      if (!event.ok()) {
-        problem(fmt::format("stream {} version {}: {}", stream, version, event.status().message()));
-      } else if (event->stream() != stream || event->version() != version) {
-        problem(fmt::format("stream {} version {} points at {} version {}", stream, version,
-                            event->stream(), event->version()));
-      }
-    }
-  }
-
-  // 3. The id index points only at events with that id.
-  {
-    rocksdb::ReadOptions all_ids;
-    all_ids.total_order_seek = true;  // the ids family is hashed by prefix
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(all_ids, ids_cf_));
-    uint64_t ids = 0;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      ++ids;
-      const EventId id = EventId::FromBytes(View(it->key()));
-      auto event = ReadAt(format::GetBigEndian64(View(it->value())));
-      if (!event.ok() || event->id() != id) {
-        problem(fmt::format("id {} points at a position without it", id.ToString()));
-      }
-    }
-    if (ids != report.events) {
-      problem(fmt::format("id index has {} entries for {} events", ids, report.events));
-    }
-  }
-
-  // 4. The time index names group starts recorded at its time.
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), time_cf_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const TimeNs t = format::TimeKeyNs(View(it->key()));
-      const GlobalPosition position = format::GetBigEndian64(View(it->key()).substr(8));
-      auto event = ReadAt(position);
-      if (event.ok() && event->recorded_ns() != t) {
-        problem(fmt::format("time index entry for position {} has the wrong time", position));
-      } else if (!event.ok() && event.status().code() != Status::Code::kNotFound) {
-        problem(fmt::format("time index: {}", event.status().message()));
-      } else if (!event.ok() && report.scavenged == 0) {
-        problem(fmt::format("time index names position {}, which does not exist", position));
-      }
-    }
-  }
-
-  // 5. Snapshots and metadata verify.
-  for (auto* cf : {snapshots_cf_, stream_meta_cf_}) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string value = it->value().ToString();
-      const Status s = cf == snapshots_cf_ ? schemas::VerifySnapshotRecord(value).status()
-                                           : schemas::VerifyStreamMetadataRecord(value).status();
-      if (!s.ok())
-        problem(fmt::format("{} of {}: {}", cf->GetName(), View(it->key()), s.message()));
-    }
-  }
-  progress.Finish(report.events);
-  return report;
 }
 
 }  // namespace doppel::eventstore

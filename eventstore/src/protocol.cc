@@ -104,10 +104,10 @@ Bytes SaveSnapshotRequestBytes(uint64_t request_id, const Snapshot& snapshot) {
   return WrapRequest(fbb, request_id, fb::Request::SaveSnapshotRequest, body.Union());
 }
 
-Bytes LoadSnapshotRequestBytes(uint64_t request_id, std::string_view stream) {
+Bytes LoadSnapshotRequestBytes(uint64_t request_id, std::string_view stream, TimeNs at_ns) {
   FlatBufferBuilder fbb(64);
   auto s = fbb.CreateString(stream);
-  auto body = fb::CreateLoadSnapshotRequest(fbb, s);
+  auto body = fb::CreateLoadSnapshotRequest(fbb, s, at_ns);
   return WrapRequest(fbb, request_id, fb::Request::LoadSnapshotRequest, body.Union());
 }
 

@@ -26,7 +26,8 @@ Bytes ReadAllRequestBytes(uint64_t request_id, GlobalPosition from, uint32_t max
 Bytes PositionAtTimeRequestBytes(uint64_t request_id, TimeNs t);
 Bytes StreamHeadRequestBytes(uint64_t request_id, std::string_view stream);
 Bytes SaveSnapshotRequestBytes(uint64_t request_id, const Snapshot& snapshot);
-Bytes LoadSnapshotRequestBytes(uint64_t request_id, std::string_view stream);
+Bytes LoadSnapshotRequestBytes(uint64_t request_id, std::string_view stream,
+                               TimeNs at_ns = kTimeMax);
 Bytes SetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream,
                                     const StreamMetadata& metadata);
 Bytes GetStreamMetadataRequestBytes(uint64_t request_id, std::string_view stream);

@@ -361,8 +361,13 @@ Status StoreClient::SaveSnapshot(const Snapshot& snapshot) {
 }
 
 Result<Snapshot> StoreClient::LoadSnapshot(std::string_view stream) const {
+  return LoadSnapshotAt(stream, kTimeMax);
+}
+
+Result<Snapshot> StoreClient::LoadSnapshotAt(std::string_view stream, TimeNs at) const {
   const std::string s(stream);
-  auto bytes = impl_->Call([&](uint64_t id) { return protocol::LoadSnapshotRequestBytes(id, s); });
+  auto bytes =
+      impl_->Call([&](uint64_t id) { return protocol::LoadSnapshotRequestBytes(id, s, at); });
   if (!bytes.ok()) return bytes.status();
   auto r = As<fb::SnapshotResponse>(*bytes, fb::Response::SnapshotResponse);
   if (!r.ok()) return r.status();

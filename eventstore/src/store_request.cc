@@ -163,7 +163,9 @@ std::string ExecuteRequest(EventLog& log, const fb::StoreRequest& request) {
       return st.ok() ? OkBytes(id) : ErrorBytes(id, st);
     }
     case fb::Request::LoadSnapshotRequest: {
-      auto s = log.LoadSnapshot(Str(request.request_as_LoadSnapshotRequest()->stream()));
+      const auto* r = request.request_as_LoadSnapshotRequest();
+      auto s = r->at_ns() == kTimeMax ? log.LoadSnapshot(Str(r->stream()))
+                                      : log.LoadSnapshotAt(Str(r->stream()), r->at_ns());
       return s.ok() ? SnapshotBytes(id, *s) : ErrorBytes(id, s.status());
     }
     case fb::Request::SetStreamMetadataRequest: {

@@ -1,6 +1,7 @@
 // EventLog on real RocksDB in a temporary directory.
 #include "doppel/eventstore/event_log.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -291,6 +292,64 @@ TEST(EventLogTest, SnapshotsKeepTheLatest) {
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->version, 20u);
   EXPECT_EQ(snap->state, "twenty");
+}
+
+// Appends one event to robot-1 per call, each in its own commit group (its own recorded time).
+std::vector<TimeNs> AppendTimed(EventLog& log, int events) {
+  std::vector<TimeNs> times;
+  for (int i = 0; i < events; ++i) {
+    auto a = log.Append(Request("robot-1", ExpectedVersion::Any(), 1, i));
+    EXPECT_TRUE(a.ok());
+    times.push_back(a->recorded_ns);
+  }
+  return times;
+}
+
+TEST(EventLogTest, SnapshotHistoryFindsTheNewestSnapshotBeforeAMoment) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  const std::vector<TimeNs> t = AppendTimed(*log, 30);
+  ASSERT_TRUE(log->SaveSnapshot({"robot-1", 9, 1, 0, "nine"}).ok());
+  ASSERT_TRUE(log->SaveSnapshot({"robot-1", 19, 1, 0, "nineteen"}).ok());
+  ASSERT_TRUE(log->SaveSnapshot({"robot-1", 29, 1, 0, "twenty-nine"}).ok());
+  // A checkpoint-like snapshot of a version the stream does not hold: latest only.
+  ASSERT_TRUE(log->SaveSnapshot({"robot-10", 5, 1, 0, "elsewhere"}).ok());
+
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[8]).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[9])->state, "nine");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[18])->state, "nine");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[19])->version, 19u);
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[29] + 1'000'000)->state, "twenty-nine");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", kTimeMax)->state, "twenty-nine");
+  EXPECT_EQ(log->LoadSnapshot("robot-1")->state, "twenty-nine");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-10", t[29]).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(log->LoadSnapshot("robot-10")->state, "elsewhere");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-2", t[29]).status().code(), Status::Code::kNotFound);
+  EXPECT_TRUE(log->Verify().ok());
+
+  // The history survives a reopen.
+  log.reset();
+  log = OpenOrDie(dir.path());
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[25])->state, "nineteen");
+}
+
+TEST(EventLogTest, ScavengeDropsSnapshotHistoryOfRemovedEventsButTheBaseOfTheRest) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  const std::vector<TimeNs> t = AppendTimed(*log, 40);
+  for (StreamVersion v : {4, 9, 14, 19, 24, 39}) {
+    ASSERT_TRUE(log->SaveSnapshot({"robot-1", v, 1, 0, fmt::format("v{}", v)}).ok());
+  }
+  ASSERT_TRUE(log->SetStreamMetadata("robot-1", {0, 0, 20}).ok());  // versions 0..19 go
+  auto stats = log->Scavenge();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->events_removed, 20u);
+  // v19 is the state event 20 applies to and stays; v4, v9 and v14 went with their events.
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[20])->state, "v19");
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[18]).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[30])->state, "v24");
+  EXPECT_EQ(log->LoadSnapshot("robot-1")->state, "v39");
+  EXPECT_TRUE(log->Verify().ok());
 }
 
 TEST(EventLogTest, RetentionHidesEventsAndScavengeReclaimsThem) {

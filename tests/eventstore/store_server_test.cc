@@ -97,6 +97,12 @@ TEST(StoreServerTest, ClientAppendsReadsAndGetsTheSameErrorsAsEmbedded) {
   auto snap = client->LoadSnapshot("robot-1");
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->state, "snap");
+  // The history remotely: version 1 is robot-1's second event.
+  auto second = client->ReadStream("robot-1", 1, Direction::kForward, 1);
+  ASSERT_TRUE(second.ok() && second->events.size() == 1u);
+  const TimeNs at = second->events[0].recorded_ns();
+  EXPECT_EQ(client->LoadSnapshotAt("robot-1", at)->state, "snap");
+  EXPECT_EQ(client->LoadSnapshotAt("robot-1", at - 1).status().code(), Status::Code::kNotFound);
   ASSERT_TRUE(client->SetStreamMetadata("robot-1", {0, 1, 0}).ok());
   EXPECT_EQ(client->GetStreamMetadata("robot-1")->max_count, 1u);
   EXPECT_EQ(client->ReadAll(0, 10)->events.size(), 2u);  // retention honoured remotely

@@ -513,7 +513,10 @@ Result<RobotState> Rebuild(const eventstore::EventStore& store, std::string_view
   RobotState state;
   state.robot_id = std::string(robot_id);
   RebuildStats local;
-  auto snapshot = store.LoadSnapshot(stream);
+  // The state at a past moment starts from the newest snapshot before it (the store keeps a
+  // history of them), the current state from the latest.
+  auto snapshot = until_ns == eventstore::kTimeMax ? store.LoadSnapshot(stream)
+                                                   : store.LoadSnapshotAt(stream, until_ns);
   if (snapshot.ok()) {
     auto decoded = DecodeState(snapshot->state, snapshot->schema_version);
     if (decoded.ok() && decoded->stream_version <= until_version &&

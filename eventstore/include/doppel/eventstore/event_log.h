@@ -32,6 +32,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Env;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace doppel::eventstore {
@@ -141,6 +142,7 @@ class EventLog final : public EventStore {
   Status SaveSnapshot(const Snapshot& snapshot) override;
   // The latest snapshot of `stream`, NotFound if none, Corruption if unreadable.
   Result<Snapshot> LoadSnapshot(std::string_view stream) const override;
+  Result<Snapshot> LoadSnapshotAt(std::string_view stream, TimeNs at) const override;
 
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
@@ -197,6 +199,13 @@ class EventLog final : public EventStore {
   Result<AppendResult> StageRequest(AppendRequest& request, GroupState& group);
   Result<std::optional<StreamVersion>> HeadFor(std::string_view stream, GroupState& group);
   Result<std::optional<StreamVersion>> LoadHead(std::string_view stream) const;
+  // The recorded time of `stream`'s event at `version`; nullopt when it is not in the log.
+  Result<std::optional<TimeNs>> RecordedTimeOf(std::string_view stream,
+                                               StreamVersion version) const;
+  // Adds to `batch` the deletion of `stream`'s history snapshots older than its event at
+  // `first_kept`, all but the newest of them.
+  Status PruneSnapshotHistory(std::string_view stream, StreamVersion first_kept,
+                              rocksdb::WriteBatch& batch) const;
   bool Retained(std::string_view stream, StreamVersion version, TimeNs recorded_ns,
                 TimeNs now) const;
   Result<RecordedEvent> ReadAt(GlobalPosition position) const;

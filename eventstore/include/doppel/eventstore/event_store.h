@@ -34,6 +34,13 @@ class EventStore {
                                          size_t max_count) const = 0;
   virtual Status SaveSnapshot(const Snapshot& snapshot) = 0;
   virtual Result<Snapshot> LoadSnapshot(std::string_view stream) const = 0;
+  // The newest snapshot of `stream` that covers only events recorded at or before `at`
+  // (NotFound when there is none): where the state at a past moment starts from. A store
+  // that keeps only the latest snapshot returns it, and the caller checks its time.
+  virtual Result<Snapshot> LoadSnapshotAt(std::string_view stream, TimeNs at) const {
+    (void)at;
+    return LoadSnapshot(stream);
+  }
   virtual Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) = 0;
   virtual Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const = 0;
 };

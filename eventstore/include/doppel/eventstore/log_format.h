@@ -14,6 +14,9 @@
 //   time            be64(recorded ns) be64(position)      empty; one entry per commit group,
 //                                                         naming the group's first position
 //   snapshots       stream bytes                          SnapshotRecord FlatBuffer (latest)
+//                   stream bytes, 0x00, timekey(recorded   SnapshotRecord FlatBuffer: the
+//                   ns of the last event it covers),       history, one per snapshot saved
+//                   be64(version)                          (what a seek to T starts from)
 //   stream_meta     stream bytes                          StreamMetadataRecord FlatBuffer
 //
 // Invariants the format relies on (checked by EventLog::Verify):
@@ -86,6 +89,16 @@ inline std::string TimeKey(int64_t recorded_ns, uint64_t position) {
 
 inline int64_t TimeKeyNs(std::string_view key) {
   return static_cast<int64_t>(GetBigEndian64(key) ^ (1ULL << 63));
+}
+
+// A snapshot in a stream's history: after the stream's name and its 0x00 (so never equal to
+// the latest snapshot's key, the bare name), the time of the last event it covers, then its
+// version.
+inline std::string SnapshotHistoryKey(std::string_view stream, int64_t event_recorded_ns,
+                                      uint64_t version) {
+  std::string k = StreamPrefix(stream);
+  k += TimeKey(event_recorded_ns, version);
+  return k;
 }
 
 }  // namespace doppel::eventstore::format

@@ -44,6 +44,7 @@ class StoreClient final : public EventStore {
                                  size_t max_count) const override;
   Status SaveSnapshot(const Snapshot& snapshot) override;
   Result<Snapshot> LoadSnapshot(std::string_view stream) const override;
+  Result<Snapshot> LoadSnapshotAt(std::string_view stream, TimeNs at) const override;
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
 
