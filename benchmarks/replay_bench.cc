@@ -1,14 +1,16 @@
 // Replay against its anchors, side by side in one run on one machine. Prints one table.
 //
-//   replay_bench [--robots R] [--events E] [--seeks N] [--dir DIR]
+//   replay_bench [--robots R] [--events E] [--seeks N] [--snapshot-every S] [--dir DIR]
 //
 // History: R robots x E events each (JointStateObserved of six joints; every tenth robot a
-// base with PoseObserved), appended in batches, no snapshots (a window in the past).
+// base with PoseObserved), appended in batches, then each robot folded as its twin does and
+// snapshotted every S events (default: the twin service's own policy), which the store keeps
+// as a history. --snapshot-every 0: no snapshots (history written with no twin running).
 // - Seek: time until the complete state at a random T is out (the fleet folded to T: what a
 //   replay client gets after a seek), p50/p99 over N seeks; anchor: reading $all from the
 //   window's start up to T, which a player without state restore must do to reach T.
-// - Replay at --max: events/s handed out by the player (each folded into its robot) against
-//   a plain $all read of the same window.
+// - Replay at --max: events/s handed out by the player (each folded into its robot, then
+//   visited) against a plain $all read of the same window.
 // - 100 robots at 50 Hz replayed at 100x through the replay clock: events skipped (target 0)
 //   and time spent holding the clock back (buffering).
 #include <fmt/format.h>
@@ -26,6 +28,8 @@
 #include "doppel/replay/player.h"
 #include "doppel/replay/replay_clock.h"
 #include "doppel/ros2/observations.h"
+#include "doppel/twins/robot_aggregate.h"
+#include "doppel/twins/twin_service.h"
 
 namespace {
 
@@ -96,6 +100,40 @@ std::pair<TimeNs, TimeNs> MakeHistory(eventstore::EventLog& log, int robots, int
   return {first, last};
 }
 
+// What the twin service does while the history is recorded: folds each robot's events and
+// saves a snapshot every `every` of them. Returns the number of snapshots saved.
+uint64_t SnapshotAsTwinsDo(eventstore::EventLog& log, int robots, uint64_t every) {
+  const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
+  schemas::Upcasters upcasters;
+  uint64_t saved = 0;
+  for (int r = 0; r < robots; ++r) {
+    const std::string stream = fmt::format("robot-r{}", r);
+    twins::RobotState state;
+    state.robot_id = fmt::format("r{}", r);
+    eventstore::StreamVersion next = 0;
+    uint64_t since = 0;
+    for (;;) {
+      auto page = log.ReadStream(stream, next, eventstore::Direction::kForward, 1024);
+      if (!page.ok()) Die(page.status());
+      for (const auto& e : page->events) {
+        twins::Apply(state, e, generic, upcasters);
+        if (++since >= every) {
+          since = 0;
+          if (Status s = log.SaveSnapshot({stream, e.version(), twins::kSnapshotSchemaVersion, 0,
+                                           twins::EncodeState(state)});
+              !s.ok()) {
+            Die(s);
+          }
+          ++saved;
+        }
+      }
+      if (page->end || page->events.empty()) break;
+      next = page->next;
+    }
+  }
+  return saved;
+}
+
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -106,6 +144,7 @@ double Quantile(std::vector<double> v, double q) {
 
 int main(int argc, char** argv) {
   int robots = 1000, events = 10000, seeks = 20;
+  uint64_t snapshot_every = twins::TwinServiceOptions{}.snapshot_every_events;
   std::string dir = "/tmp/doppel-replay-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -113,13 +152,17 @@ int main(int argc, char** argv) {
     if (flag == "--events") events = std::stoi(argv[i + 1]);
     if (flag == "--seeks") seeks = std::stoi(argv[i + 1]);
     if (flag == "--dir") dir = argv[i + 1];
+    if (flag == "--snapshot-every") snapshot_every = std::stoull(argv[i + 1]);
   }
   log::SetLevel(log::Level::kWarn);
   std::filesystem::remove_all(dir);
   auto log = std::move(eventstore::EventLog::Open(dir + "/fleet").value());
   const int64_t t0 = MonotonicNowNs();
-  const auto [from, to] = MakeHistory(*log, robots, events, 100);
+  const auto [from, to] = MakeHistory(*log, robots, events, 10);
   const double make_s = (MonotonicNowNs() - t0) / 1e9;
+  const int64_t t1 = MonotonicNowNs();
+  const uint64_t snapshots = snapshot_every ? SnapshotAsTwinsDo(*log, robots, snapshot_every) : 0;
+  const double snapshot_s = (MonotonicNowNs() - t1) / 1e9;
   replay::Window window{from, to, "*", {}};
 
   // Seeks.
@@ -149,10 +192,12 @@ int main(int argc, char** argv) {
   int64_t s = MonotonicNowNs();
   uint64_t played = 0;
   for (;;) {
-    auto page = player.Next(to, 4096);
-    if (!page.ok()) Die(page.status());
-    played += page->size();
-    if (page->empty() && player.AtEnd()) break;
+    // As the gateway's replay session takes them: each event visited in place, the fleet
+    // folded to it.
+    auto n = player.Next(to, 4096, [&](const eventstore::RecordedEvent&) {});
+    if (!n.ok()) Die(n.status());
+    played += *n;
+    if (*n == 0 && player.AtEnd()) break;
   }
   const double play_s = (MonotonicNowNs() - s) / 1e9;
   s = MonotonicNowNs();
@@ -217,8 +262,10 @@ int main(int argc, char** argv) {
   const uint64_t expected = 100 * 500;
 
   std::cout << fmt::format(
-      "\nReplay: {} robots x {} events ({} events, history made in {:.1f} s)\n\n", robots, events,
-      static_cast<uint64_t>(robots) * events, make_s);
+      "\nReplay: {} robots x {} events ({} events, history made in {:.1f} s); {} snapshots, one "
+      "every {} events of a robot as its twin saves them ({:.1f} s)\n\n",
+      robots, events, static_cast<uint64_t>(robots) * events, make_s, snapshots, snapshot_every,
+      snapshot_s);
   std::cout << "| measure                                   |         ours |       anchor |  ratio "
                "| anchor |\n"
                "|-------------------------------------------|--------------|--------------|--------"

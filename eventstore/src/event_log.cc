@@ -871,18 +871,50 @@ Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion fro
   } else {
     it->SeekForPrev(start);
   }
-  const TimeNs now = WallNowNs();
+  // The stream index first, then the events in one MultiGet: a stream's events lie apart in
+  // the log (other streams between them), and a batch of lookups shares index and block reads.
   page.end = true;
+  std::optional<StreamVersion> stopped_at;
+  std::vector<std::pair<StreamVersion, std::string>> refs;  // version, log key
   for (; it->Valid() && it->key().starts_with(prefix); forward ? it->Next() : it->Prev()) {
     if (it->key().size() != prefix.size() + 8) continue;  // a longer name sharing the prefix
     const StreamVersion version = format::GetBigEndian64(View(it->key()).substr(prefix.size()));
-    if (page.events.size() >= max_count) {
+    if (refs.size() >= max_count) {
       page.end = false;
-      page.next = version;
+      stopped_at = version;
       break;
     }
-    const GlobalPosition position = format::GetBigEndian64(View(it->value()));
-    auto event = ReadAt(position);
+    if (it->value().size() != 8) {
+      return Status::Corruption(fmt::format("stream {} version {}: index entry of {} bytes", stream,
+                                            version, it->value().size()));
+    }
+    refs.emplace_back(version, it->value().ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), fmt::format("reading stream {}", stream));
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(refs.size());
+  for (const auto& ref : refs) keys.emplace_back(ref.second);
+  std::vector<rocksdb::PinnableSlice> values(refs.size());
+  std::vector<rocksdb::Status> statuses(refs.size());
+  if (!refs.empty()) {
+    // A stream's positions grow with its versions: sorted when reading forward.
+    db_->MultiGet(rocksdb::ReadOptions(), log_cf_, refs.size(), keys.data(), values.data(),
+                  statuses.data(), /*sorted_input=*/forward);
+  }
+  const TimeNs now = WallNowNs();
+  page.events.reserve(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const StreamVersion version = refs[i].first;
+    const GlobalPosition position = format::GetBigEndian64(refs[i].second);
+    if (statuses[i].IsNotFound()) {
+      return Status::Corruption(
+          fmt::format("stream {} version {}: no event at position {}", stream, version, position));
+    }
+    if (!statuses[i].ok()) {
+      return FromRocks(statuses[i],
+                       fmt::format("reading stream {} at position {}", stream, position));
+    }
+    auto event = DecodeLogRecord(position, values[i].ToString());
     if (!event.ok()) {
       return Status::Corruption(
           fmt::format("stream {} version {}: {}", stream, version, event.status().message()));
@@ -895,11 +927,12 @@ Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion fro
     if (Retained(stream, version, event->recorded_ns(), now)) {
       page.events.push_back(std::move(event).value());
     } else if (!forward) {
-      break;  // everything older is hidden too
+      page.end = true;  // everything older is hidden too
+      return page;
     }
     page.next = forward ? version + 1 : (version == 0 ? 0 : version - 1);
   }
-  if (!it->status().ok()) return FromRocks(it->status(), fmt::format("reading stream {}", stream));
+  if (stopped_at) page.next = *stopped_at;
   return page;
 }
 

@@ -77,8 +77,12 @@ Status EventLog::SaveSnapshot(const Snapshot& snapshot) {
               format::SnapshotHistoryKey(snapshot.stream, **covered_until, snapshot.version),
               value);
   }
+  // Not synced: a snapshot is derived (the events it folds are the durable truth) and a crash
+  // that loses one only makes a fold start further back. The WAL is one file, so the next
+  // synced append makes it durable anyway; twins save one every few dozen events and must not
+  // wait for a disk flush each time.
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
+  wo.sync = false;
   return FromRocks(db_->Write(wo, &batch), fmt::format("saving snapshot of {}", snapshot.stream));
 }
 

@@ -175,6 +175,17 @@ void Upcasters::Register(std::string event_type, uint16_t from_version, Step fn)
   steps_[{std::move(event_type), from_version}] = std::move(fn);
 }
 
+bool Upcasters::Changes(std::string_view event_type, uint16_t version) const {
+  if (steps_.empty()) return false;
+  const PayloadType* type = FindPayloadType(event_type);
+  if (type == nullptr || version >= type->current_version) return false;
+  for (uint16_t v = version; v < type->current_version; ++v) {
+    if (steps_.find(std::pair<std::string, uint16_t>(std::string(event_type), v)) != steps_.end())
+      return true;
+  }
+  return false;
+}
+
 Result<std::string> Upcasters::Upcast(std::string_view event_type, uint16_t version,
                                       std::string_view payload) const {
   const PayloadType* type = FindPayloadType(event_type);

@@ -1,5 +1,6 @@
 // The replay core: moments as the CLI spells them, windows over the log's timeline, and the
 // fleet folded to a moment exactly as `doppel state --at` folds each robot.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -10,6 +11,7 @@
 #include "doppel/replay/window.h"
 #include "doppel/replay/window_reader.h"
 #include "doppel/ros2/observations.h"
+#include "doppel/twins/robot_aggregate.h"
 #include "doppel/twins/state_report.h"
 #include "test_support.h"
 
@@ -141,6 +143,80 @@ TEST(FleetStateTest, FoldedFleetAtTEqualsStateAtTOfEachRobotAndCarriesForward) {
     EXPECT_EQ(twins::StateJson(fleet->Find(robot)->state), twins::StateJson(now->state)) << robot;
   }
   EXPECT_EQ(fleet->Find("late")->model, nullptr);
+}
+
+// The state of `robot` at `t` folded from its first event, no snapshot involved.
+twins::RobotState FoldFromScratch(const eventstore::EventLog& log, const std::string& robot,
+                                  TimeNs t) {
+  const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
+  schemas::Upcasters upcasters;
+  twins::RobotState state;
+  state.robot_id = robot;
+  auto page = log.ReadStream("robot-" + robot, 0, eventstore::Direction::kForward, 100000);
+  EXPECT_TRUE(page.ok());
+  for (const auto& e : page->events) {
+    if (e.recorded_ns() > t) break;
+    twins::Apply(state, e, generic, upcasters);
+  }
+  return state;
+}
+
+TEST(FleetStateTest, SnapshotHistoryScanAndOwnStreamsGiveTheFoldFromScratch) {
+  // 80 robots (enough for the fold to use its worker threads), each snapshotted every 7 of
+  // its events as a twin would, except five that never are (they read their own streams
+  // while the rest come from one scan of the log).
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.path()).value());
+  constexpr int kRobots = 80;
+  const twins::RobotModel generic = twins::RobotModel::Generic("generic", {});
+  schemas::Upcasters upcasters;
+  std::vector<twins::RobotState> live(kRobots);
+  std::vector<TimeNs> moments;
+  auto append = [&](int r, NewEvent e) {
+    const std::string robot = fmt::format("r{}", r);
+    auto a = log->Append({"robot-" + robot, ExpectedVersion::Any(), {std::move(e)}});
+    ASSERT_TRUE(a.ok());
+    auto page =
+        log->ReadStream("robot-" + robot, a->first_version, eventstore::Direction::kForward, 1);
+    ASSERT_TRUE(page.ok() && page->events.size() == 1u);
+    twins::Apply(live[r], page->events[0], generic, upcasters);
+    if (r >= 5 && (a->first_version + r) % 7 == 0) {
+      ASSERT_TRUE(log->SaveSnapshot({"robot-" + robot, a->first_version,
+                                     twins::kSnapshotSchemaVersion, 0, twins::EncodeState(live[r])})
+                      .ok());
+    }
+  };
+  for (int r = 0; r < kRobots; ++r) {
+    live[r].robot_id = fmt::format("r{}", r);
+    append(r, Registered(live[r].robot_id, ""));
+  }
+  for (int round = 0; round < 30; ++round) {
+    for (int r = 0; r < kRobots; ++r) {
+      if (r % 10 == 3 && round > 10) continue;  // some robots go quiet
+      append(r, Joints(round + r * 0.001));
+    }
+    if (round % 6 == 2) {
+      Tick();
+      moments.push_back(WallNowNs());
+      Tick();
+    }
+  }
+  for (TimeNs t : moments) {
+    auto fleet = FleetState::At(*log, Window{}, t);
+    ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+    ASSERT_EQ(fleet->robots().size(), static_cast<size_t>(kRobots));
+    for (int r = 0; r < kRobots; ++r) {
+      const std::string robot = fmt::format("r{}", r);
+      ASSERT_NE(fleet->Find(robot), nullptr) << robot;
+      EXPECT_EQ(twins::StateJson(fleet->Find(robot)->state),
+                twins::StateJson(FoldFromScratch(*log, robot, t)))
+          << robot << " at moment " << t;
+    }
+  }
+  // Before anything was recorded: no robot.
+  auto before = FleetState::At(*log, Window{}, moments.front() - 3'600'000'000'000);
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->robots().empty());
 }
 
 TEST(IncidentReportTest, EntriesAroundTheMomentInTimeOrderWithRoutineRunsSummarised) {

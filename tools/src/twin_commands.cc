@@ -25,7 +25,7 @@ struct TwinFlags {
   std::string twin_publish = "tcp://127.0.0.1:7602";
   std::string partition = "0/1";
   std::string scene;
-  uint64_t snapshot_every = 1000;
+  uint64_t snapshot_every = twins::TwinServiceOptions{}.snapshot_every_events;
   double publish_hz = 30;
   double predict_hz = 10;
   double silent_after = 2.0;

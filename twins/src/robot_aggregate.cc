@@ -13,7 +13,7 @@ namespace doppel::twins {
 namespace {
 
 template <typename T>
-const T* Payload(const std::string& bytes) {
+const T* Payload(std::string_view bytes) {
   return flatbuffers::GetRoot<T>(bytes.data());
 }
 
@@ -122,18 +122,31 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
     ++s.counters.skipped_unknown_type;
     return;
   }
-  // RecordedEvent verified the payload; upcast old payload versions to today's.
+  // RecordedEvent verified the payload; upcast old payload versions to today's (verified
+  // again then), without a copy when no upcaster applies.
   const uint16_t version = event.envelope().payload_schema_version();
-  auto payload = upcasters.Upcast(type, version, event.payload());
-  if (!payload.ok() || !schemas::VerifyPayload(type, *payload).ok() ||
-      !schemas::CheckPayloadValues(type, *payload).ok()) {
+  std::string upcast;
+  std::string_view p = event.payload();
+  if (upcasters.Changes(type, version)) {
+    auto changed = upcasters.Upcast(type, version, p);
+    if (!changed.ok() || !schemas::VerifyPayload(type, *changed).ok()) {
+      ++s.counters.skipped_bad_payload;
+      return;
+    }
+    upcast = std::move(changed).value();
+    p = upcast;
+  } else if (reinterpret_cast<uintptr_t>(p.data()) % 8 != 0) {
+    // Doubles are read in place: the payload's bytes must start 8-aligned, as a copy does.
+    upcast.assign(p);
+    p = upcast;
+  }
+  if (!schemas::CheckPayloadValues(type, p).ok()) {
     // Stored by an older doppel, or damaged: values the entry points refuse today (non-finite
     // numbers, text that is not UTF-8, too many joints) never reach the state or the physics.
     ++s.counters.skipped_bad_payload;
     return;
   }
   if (version < known->current_version) ++s.counters.upcast;
-  const std::string& p = *payload;
   const TimeNs source_time = event.occurred_ns() != 0 ? event.occurred_ns() : event.recorded_ns();
   ++s.counters.applied;
 
@@ -144,17 +157,28 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
     auto fits = [n](const flatbuffers::Vector<double>* v) {
       return !v || v->size() == 0 || v->size() == n;
     };
-    std::vector<std::string_view> joint_names;
-    joint_names.reserve(n);
-    for (size_t i = 0; i < n; ++i) joint_names.push_back(names->Get(i)->string_view());
-    if (!fits(js->position()) || !fits(js->velocity()) || !fits(js->effort()) ||
-        !JointsFit(s, joint_names)) {
+    if (!fits(js->position()) || !fits(js->velocity()) || !fits(js->effort())) {
       --s.counters.applied;
       ++s.counters.skipped_bad_payload;
       return;
     }
+    // Usually the joints come in the order the state already holds them: no lookups then.
+    bool in_order = n <= s.joint_names.size();
+    for (size_t i = 0; in_order && i < n; ++i) {
+      in_order = s.joint_names[i] == names->Get(i)->string_view();
+    }
+    std::vector<std::string_view> joint_names;
+    if (!in_order) {
+      joint_names.reserve(n);
+      for (size_t i = 0; i < n; ++i) joint_names.push_back(names->Get(i)->string_view());
+      if (!JointsFit(s, joint_names)) {
+        --s.counters.applied;
+        ++s.counters.skipped_bad_payload;
+        return;
+      }
+    }
     for (size_t i = 0; i < n; ++i) {
-      const size_t slot = JointSlot(s, joint_names[i]);
+      const size_t slot = in_order ? i : JointSlot(s, joint_names[i]);
       if (js->position() && js->position()->size()) s.joint_position[slot] = js->position()->Get(i);
       if (js->velocity() && js->velocity()->size()) s.joint_velocity[slot] = js->velocity()->Get(i);
       if (js->effort() && js->effort()->size()) s.joint_effort[slot] = js->effort()->Get(i);

@@ -38,9 +38,11 @@ class FleetState {
 
  private:
   std::shared_ptr<const twins::RobotModel> ModelNamed(const std::string& name);
+  void ApplyTo(RobotTwin& twin, const eventstore::RecordedEvent& e);
 
   std::map<std::string, RobotTwin, std::less<>> robots_;
-  std::map<std::string, std::shared_ptr<const twins::RobotModel>> models_;  // null: not built in
+  std::map<std::string, std::shared_ptr<const twins::RobotModel>, std::less<>>
+      models_;  // null: not built in
   schemas::Upcasters upcasters_;
 };
 

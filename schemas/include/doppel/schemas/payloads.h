@@ -54,6 +54,9 @@ class Upcasters {
   // pass through unchanged (additive evolution). Unknown types pass through.
   Result<std::string> Upcast(std::string_view event_type, uint16_t version,
                              std::string_view payload) const;
+  // Whether Upcast would change a payload of this type and version (a registered step lies
+  // between it and the current version); folds skip the copy when it would not.
+  bool Changes(std::string_view event_type, uint16_t version) const;
 
  private:
   std::map<std::pair<std::string, uint16_t>, Step, std::less<>> steps_;

@@ -31,7 +31,9 @@ struct TwinServiceOptions {
   int partition = 0;
   int partitions = 1;
   std::shared_ptr<const Scene> scene = std::make_shared<Scene>();
-  uint64_t snapshot_every_events = 1000;
+  // Also the spacing of the store's snapshot history, so the state at any past moment (a replay
+  // seek, `doppel state --at`) folds at most this many events of a robot.
+  uint64_t snapshot_every_events = 32;
   double snapshot_every_s = 30;
   double publish_hz = 30;
   double predict_hz = 10;
