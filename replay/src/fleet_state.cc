@@ -34,9 +34,14 @@ std::shared_ptr<const twins::RobotModel> CachedModel(ModelCache& cache, const st
 
 void Fold(RobotTwin& twin, const eventstore::RecordedEvent& e, ModelCache& models,
           const schemas::Upcasters& upcasters) {
+  // Only a registration names a model (twins::Apply).
+  if (e.type() != "RobotRegistered") {
+    twins::Apply(twin.state, e, twin.model_or_generic(), upcasters);
+    return;
+  }
   const std::string model_before = twin.state.model;
   twins::Apply(twin.state, e, twin.model_or_generic(), upcasters);
-  if (twin.state.model != model_before || (!twin.model && e.type() == "RobotRegistered")) {
+  if (twin.state.model != model_before || !twin.model) {
     twin.model = CachedModel(models, twin.state.model);
   }
 }
@@ -225,11 +230,13 @@ void FleetState::Apply(const eventstore::RecordedEvent& e) {
 }
 
 void FleetState::ApplyTo(RobotTwin& twin, const eventstore::RecordedEvent& e) {
+  if (e.type() != "RobotRegistered") {  // only a registration names a model
+    twins::Apply(twin.state, e, twin.model_or_generic(), upcasters_);
+    return;
+  }
   const std::string model_before = twin.state.model;
   twins::Apply(twin.state, e, twin.model_or_generic(), upcasters_);
-  if (twin.state.model != model_before || (!twin.model && e.type() == "RobotRegistered")) {
-    twin.model = ModelNamed(twin.state.model);
-  }
+  if (twin.state.model != model_before || !twin.model) twin.model = ModelNamed(twin.state.model);
 }
 
 const RobotTwin* FleetState::Find(std::string_view robot) const {

@@ -29,7 +29,8 @@ Status Player::MoveTo(TimeNs state_at, TimeNs next_from) {
   rest.from = next_from;
   rest.to = end_;
   rest.types.clear();
-  reader_ = std::make_unique<WindowReader>(store_, rest);
+  reader_.reset();  // the old one stops before the new one starts
+  reader_ = std::make_unique<ReadAhead>(store_, rest);
   DOPPEL_RETURN_IF_ERROR(reader_->Open());
   ahead_.clear();
   at_end_ = false;
@@ -39,7 +40,7 @@ Status Player::MoveTo(TimeNs state_at, TimeNs next_from) {
 
 Status Player::Fill() {
   while (ahead_.empty() && !reader_->done()) {
-    auto page = reader_->Next(1024);
+    auto page = reader_->Next();
     if (!page.ok()) return page.status();
     for (auto& e : *page) ahead_.push_back(std::move(e));
   }

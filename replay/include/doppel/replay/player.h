@@ -1,8 +1,9 @@
 // Player: a window's events handed out in timeline order up to a replay time, with the fleet
 // folded along, never skipping one; a seek refolds the fleet to the moment (the state at T,
 // as `doppel state --at T` computes it) and continues after it. Sans-I/O apart from reading
-// the store: the caller's clock decides how far to go (replay_clock.h), the caller's
-// adapters turn events and states into messages (gateway replay sessions, MCAP export).
+// the store, which a thread does a few pages ahead (read_ahead.h): the caller's clock
+// decides how far to go (replay_clock.h), the caller's adapters turn events and states into
+// messages (gateway replay sessions, MCAP export).
 #pragma once
 
 #include <deque>
@@ -11,8 +12,8 @@
 
 #include "doppel/eventstore/event_store.h"
 #include "doppel/replay/fleet_state.h"
+#include "doppel/replay/read_ahead.h"
 #include "doppel/replay/window.h"
-#include "doppel/replay/window_reader.h"
 
 namespace doppel::replay {
 
@@ -62,7 +63,7 @@ class Player {
   Window window_;
   TimeNs start_ = 0, end_ = 0, time_ = 0;
   FleetState fleet_;
-  std::unique_ptr<WindowReader> reader_;  // every type: the fold needs them all
+  std::unique_ptr<ReadAhead> reader_;  // every type: the fold needs them all
   std::deque<eventstore::RecordedEvent> ahead_;
   bool at_end_ = false;
 };

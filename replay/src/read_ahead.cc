@@ -1,0 +1,68 @@
+#include "doppel/replay/read_ahead.h"
+
+namespace doppel::replay {
+
+ReadAhead::ReadAhead(const eventstore::EventStore& store, Window window, size_t page_events,
+                     size_t max_pages)
+    : reader_(store, std::move(window)), page_events_(page_events), max_pages_(max_pages) {}
+
+ReadAhead::~ReadAhead() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status ReadAhead::Open() {
+  DOPPEL_RETURN_IF_ERROR(reader_.Open());
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void ReadAhead::Run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || pages_.size() < max_pages_; });
+      if (stop_) return;
+    }
+    // The reader is this thread's alone once Open() has returned.
+    const bool at_end = reader_.done();
+    auto page = at_end ? Result<std::vector<eventstore::RecordedEvent>>(
+                             std::vector<eventstore::RecordedEvent>())
+                       : reader_.Next(page_events_);
+    std::lock_guard lock(mu_);
+    if (!page.ok()) {
+      failed_ = page.status();
+      finished_ = true;
+    } else if (at_end) {
+      finished_ = true;
+    } else {
+      pages_.push_back(std::move(page).value());
+    }
+    cv_.notify_all();
+    if (finished_) return;
+  }
+}
+
+Result<std::vector<eventstore::RecordedEvent>> ReadAhead::Next() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !pages_.empty() || finished_; });
+  if (!pages_.empty()) {
+    std::vector<eventstore::RecordedEvent> page = std::move(pages_.front());
+    pages_.pop_front();
+    cv_.notify_all();
+    return page;
+  }
+  if (!failed_.ok()) return failed_;
+  return std::vector<eventstore::RecordedEvent>();
+}
+
+bool ReadAhead::done() const {
+  std::lock_guard lock(mu_);
+  return finished_ && pages_.empty();
+}
+
+}  // namespace doppel::replay
