@@ -15,20 +15,24 @@ up: build
 tour: build
 	DOPPEL_BIN=$(BUILD_DIR)/tools/doppel DATA=$(DATA) bash tools/demo.sh
 
+# Ends by checking that nothing the suite made is left in the temporary folders.
 test: build
 	ctest --preset $(PRESET) -j2
 	$(MAKE) fuzz-smoke
+	bash tests/check_no_leftovers.sh
 
-# libFuzzer targets (fuzz/): clang, ASan + UBSan, in build/fuzz. `make fuzz` runs each
-# target FUZZ_SECONDS (default 600) on its corpus; `make fuzz-smoke`, part of `make test`,
-# 20 s each. Both replay fuzz/regressions/ first. New corpus: build/fuzz/corpus/, crashes:
-# build/fuzz/crashes/<target>/.
+# libFuzzer targets (fuzz/): clang, ASan + UBSan, in build/fuzz. `make fuzz-smoke`, part of
+# `make test`, gives the same answer for the same commit: it replays fuzz/regressions/ and the
+# committed corpus, then runs a fixed number of executions from a fixed seed (FUZZ_SEED).
+# `make fuzz` explores: each target FUZZ_SECONDS (default 600) with a random seed, on a corpus
+# kept in build/fuzz/corpus/; crashes go to build/fuzz/crashes/<target>/.
 FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= 1
 fuzz: fuzz-build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+	FUZZ_MODE=explore FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 fuzz-smoke: fuzz-build
-	FUZZ_SECONDS=20 bash fuzz/run.sh
+	FUZZ_MODE=smoke FUZZ_SEED=$(FUZZ_SEED) bash fuzz/run.sh
 
 # The lock serializes builds with other build trees on a shared machine.
 fuzz-build: deps

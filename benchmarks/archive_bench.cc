@@ -3,6 +3,8 @@
 //
 //   archive_bench [--events N] [--dir DIR] [--history-only]
 //
+// Without --dir the files go to a $TMPDIR/doppel-bench-archive-* directory removed at the
+// end; --history-only keeps the history for profiling, so it needs --dir.
 // History: N events of six robots (60% JointStateObserved of six joints, 40% PoseObserved),
 // appended to an embedded log in batches of 1,000 per stream, all streams in flight: doppel's
 // own batched append path, which is also the import's anchor.
@@ -19,7 +21,9 @@
 #include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "bench_support.h"
 #include "doppel/archive/mcap_export.h"
 #include "doppel/archive/mcap_import.h"
 #include "doppel/core/clock.h"
@@ -154,14 +158,22 @@ std::unique_ptr<eventstore::EventLog> OpenLog(const std::string& dir) {
 
 int main(int argc, char** argv) {
   uint64_t events = 1'000'000;
-  std::string dir = "/tmp/doppel-archive-bench";
+  std::string dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--events") events = std::stoull(argv[i + 1]);
     if (flag == "--dir") dir = argv[i + 1];
   }
   const bool history_only = argc > 1 && std::string(argv[argc - 1]) == "--history-only";
+  if (history_only && dir.empty()) {
+    // The history is kept for profiling, so it needs a place the user chose and will remove.
+    std::cerr << "archive_bench: --history-only keeps the history: give --dir DIR\n";
+    return 2;
+  }
   log::SetLevel(log::Level::kWarn);
+  // Without --dir, a directory of its own that goes however the run ends (BenchDir).
+  std::optional<bench::BenchDir> temp;
+  if (dir.empty()) dir = temp.emplace("archive").path();
   std::filesystem::create_directories(dir);
   auto log = OpenLog(dir + "/history");
   const double append_rate = MakeHistory(*log, events);

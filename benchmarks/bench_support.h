@@ -1,16 +1,23 @@
-// Helpers shared by doppel's benchmarks: server child processes and their resource use.
+// Helpers shared by doppel's benchmarks: server child processes and their resource use, and
+// data directories that do not outlive the run.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
-#include <random>
+#include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace doppel::bench {
@@ -21,8 +28,14 @@ class Child {
   Child(const std::vector<std::string>& argv, bool capture_stdout = false) {
     int fds[2] = {-1, -1};
     if (capture_stdout && ::pipe(fds) != 0) std::exit(1);
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      // A killed benchmark takes its servers with it: an orphan would go on writing into the
+      // benchmark's directory while the next run removes it. (Children are made on the main
+      // thread: the signal follows the thread that forked.)
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
       if (capture_stdout)
         ::dup2(fds[1], STDOUT_FILENO);
       else
@@ -57,10 +70,103 @@ class Child {
   FILE* out_ = nullptr;
 };
 
-int FreePort() {
-  static std::mt19937 rng(std::random_device{}());
-  return 20000 + static_cast<int>(rng() % 20000);
+// A loopback TCP port that is free now, chosen by the kernel (bind to port 0), for servers
+// that must be told their port (Redis, NATS): no random guess that may collide.
+inline int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("FreePort");
+    std::exit(1);
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
+
+// Whether process `pid` runs: a zombie has a /proc entry but will never clean up.
+inline bool ProcessRuns(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const size_t close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+}
+
+// Removes the entries of `root` named <prefix>...-<pid>-<suffix> whose process <pid> no
+// longer runs (no /proc/<pid>, or a zombie): what killed runs left. Live processes' stay.
+inline void RemoveStaleDirs(const std::string& root, std::string_view prefix) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(root, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const size_t suffix = name.rfind('-');
+    if (suffix == std::string::npos || suffix <= prefix.size()) continue;
+    const size_t pid_start = name.rfind('-', suffix - 1) + 1;
+    const std::string pid = name.substr(pid_start, suffix - pid_start);
+    if (pid_start < prefix.size() || pid.empty() ||
+        pid.find_first_not_of("0123456789") != std::string::npos) {
+      continue;  // not named by this scheme: whose it is cannot be told
+    }
+    if (ProcessRuns(pid)) continue;
+    std::error_code remove_ec;
+    fs::remove_all(it->path(), remove_ec);
+  }
+}
+
+// A benchmark's data directory, $TMPDIR/doppel-bench-<name>-<pid>-XXXXXX (TMPDIR defaults to
+// /tmp): a store bench writes hundreds of MB, and a machine that runs them daily must not
+// keep them. Removed on destruction, and at exit for the std::exit paths (a Die() skips the
+// destructors). A run that is killed cannot clean up: each BenchDir first removes the
+// doppel-bench-* directories whose process (the pid in the name) is gone. Declare it before
+// the Children that write into it, so that they are stopped before it goes.
+class BenchDir {
+ public:
+  explicit BenchDir(const std::string& name) {
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string root = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+    RemoveStaleDirs(root, kPrefix);
+    std::string pattern =
+        root + "/" + std::string(kPrefix) + name + "-" + std::to_string(::getpid()) + "-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::perror(pattern.c_str());
+      std::exit(1);
+    }
+    path_ = pattern;
+    static const bool registered = std::atexit(RemoveLeft) == 0;
+    (void)registered;
+    Live().insert(path_);
+  }
+  ~BenchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    Live().erase(path_);
+  }
+  BenchDir(const BenchDir&) = delete;
+  BenchDir& operator=(const BenchDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  static constexpr std::string_view kPrefix = "doppel-bench-";
+  // Never destroyed: RemoveLeft runs at exit, possibly after other statics are gone.
+  static std::set<std::string>& Live() {
+    static auto* live = new std::set<std::string>;
+    return *live;
+  }
+  static void RemoveLeft() {
+    for (const std::string& dir : Live()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  std::string path_;
+};
 
 // CPU seconds (user + system) a process has used so far.
 inline double CpuSeconds(pid_t pid) {

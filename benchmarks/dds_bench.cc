@@ -53,11 +53,6 @@ void WriteJoints(dds::Writer& w, const double* q, doppel::TimeNs stamp) {
   (void)w.Write(&js);
 }
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/doppel-dds-bench-XXXXXX";
-  return ::mkdtemp(tmpl);
-}
-
 // Waits until every writer has a matched reader (the ingest found its robot).
 bool WaitMatched(std::vector<std::unique_ptr<dds::Writer>>& writers, double seconds) {
   const int64_t deadline = MonotonicNowNs() + static_cast<int64_t>(seconds * 1e9);
@@ -71,7 +66,9 @@ bool WaitMatched(std::vector<std::unique_ptr<dds::Writer>>& writers, double seco
 }
 
 void Ingest(const std::string& doppel, int robots, double rate, double seconds, int domain) {
-  const std::string dir = TempDir();
+  // Before the servers: removed after they stopped, on every way out of the function.
+  const doppel::bench::BenchDir temp("dds");
+  const std::string& dir = temp.path();
   uint64_t sent = 0;
   double cpu = 0, elapsed = 0;
   {
@@ -117,7 +114,6 @@ void Ingest(const std::string& doppel, int robots, double rate, double seconds, 
   uint64_t appended = 0;
   while (std::getline(in, line))
     appended += line.find("\"JointStateObserved\"") != std::string::npos;
-  std::filesystem::remove_all(dir);
   const double offered = sent / elapsed;
   std::cout << fmt::format(
       "| ingest {} robots x {:.0f} Hz | {:.0f} samples/s offered | {} sent, {} appended, {} lost "
@@ -178,7 +174,9 @@ LatencyResult RoundTrips(dds::Writer& writer, dds::Reader& reader, double rate, 
 }
 
 void Latency(const std::string& doppel, double rate, double seconds, int domain) {
-  const std::string dir = TempDir();
+  // Before the servers: removed after they stopped, on every way out of the function.
+  const doppel::bench::BenchDir temp("dds");
+  const std::string& dir = temp.path();
   LatencyResult ours, raw;
   {
     Child up({doppel, "up", "--data", dir, "--robots", "0", "--port", "0", "--domain",
@@ -207,7 +205,6 @@ void Latency(const std::string& doppel, double rate, double seconds, int domain)
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     raw = RoundTrips(*raw_writer, *raw_reader, rate, seconds);
   }
-  std::filesystem::remove_all(dir);
   auto row = [](const char* name, LatencyResult& r) {
     std::cout << fmt::format("| {:44} | {:6} | {:6} | {:8.2f} | {:8.2f} |\n", name, r.sent,
                              r.samples.count(), r.samples.Quantile(0.5) / 1e6,
@@ -249,7 +246,9 @@ std::string ArmState(const std::string& robot, int64_t seq) {
 // rt/<robot>/cmd_vel; timed from the append call to the Twist arriving here. Anchor: one raw
 // CycloneDDS hop of a Twist in the same run.
 void CommandLatency(const std::string& doppel, double rate, double seconds, int domain) {
-  const std::string dir = TempDir();
+  // Before the servers: removed after they stopped, on every way out of the function.
+  const doppel::bench::BenchDir temp("dds");
+  const std::string& dir = temp.path();
   LatencySamples ours, raw;
   uint64_t sent = 0, raw_sent = 0;
   auto time_twists = [&](dds::Reader& reader, LatencySamples& out, std::mutex& mu,
@@ -346,7 +345,6 @@ void CommandLatency(const std::string& doppel, double rate, double seconds, int 
     raw_stop = true;
     raw_receiver.join();
   }
-  std::filesystem::remove_all(dir);
   std::cout << fmt::format(
       "| command -> robot: append (fsync) -> relay -> rt/<robot>/cmd_vel | {} sent, {} arrived | "
       "p50 {:.2f} ms, p99 {:.2f} ms | raw CycloneDDS hop: p50 {:.2f} ms, p99 {:.2f} ms ({} sent) | "
@@ -357,7 +355,9 @@ void CommandLatency(const std::string& doppel, double rate, double seconds, int 
 }
 
 double EgressRate(const std::string& doppel, double seconds, int domain) {
-  const std::string dir = TempDir();
+  // Before the servers: removed after they stopped, on every way out of the function.
+  const doppel::bench::BenchDir temp("dds");
+  const std::string& dir = temp.path();
   zmq::socket_t pub(doppel::eventstore::SharedZmqContext(), zmq::socket_type::pub);
   pub.set(zmq::sockopt::sndhwm, 1000);
   pub.bind("tcp://127.0.0.1:0");
@@ -397,14 +397,15 @@ double EgressRate(const std::string& doppel, double seconds, int domain) {
     stop = true;
     taker.join();
   }
-  std::filesystem::remove_all(dir);
   return received / elapsed;
 }
 
 // ddsperf's own publisher and subscriber (raw CycloneDDS) for `seconds`; the subscriber's
 // median per-second rate, samples/s.
 double DdsperfRate(double seconds, int domain, int size) {
-  const std::string dir = TempDir();
+  // Before the servers: removed after they stopped, on every way out of the function.
+  const doppel::bench::BenchDir temp("dds");
+  const std::string& dir = temp.path();
   const std::string out = dir + "/sub.txt";
   const std::string d = fmt::format("{:.0f}", seconds + 2);
   const std::string cmd = fmt::format(
@@ -421,7 +422,6 @@ double DdsperfRate(double seconds, int domain, int size) {
     const double kps = std::atof(line.c_str() + at + 6);
     if (kps > 0) rates.push_back(kps * 1000);
   }
-  std::filesystem::remove_all(dir);
   if (rates.empty()) return 0;
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
@@ -450,11 +450,10 @@ int main(int argc, char** argv) {
   app.add_option("--latency-rate", latency_rate)->capture_default_str();
   app.add_option("--domain", domain, "DDS domain (loopback)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  // ddsperf reads its configuration from CYCLONEDDS_URI: keep it on loopback too.
-  const std::string config = "/tmp/doppel-dds-bench-loopback.xml";
+  // ddsperf reads its configuration from CYCLONEDDS_URI: keep it on loopback too, with
+  // doppel's own (deploy/dds/loopback.xml, built in; CYCLONEDDS_URI takes XML text as well).
   if (const char* uri = std::getenv("CYCLONEDDS_URI"); uri == nullptr || *uri == '\0') {
-    std::ofstream(config) << dds::LoopbackConfig();
-    ::setenv("CYCLONEDDS_URI", ("file://" + config).c_str(), 1);
+    ::setenv("CYCLONEDDS_URI", std::string(dds::LoopbackConfig()).c_str(), 1);
   }
   std::cout << "dds: CycloneDDS on loopback, same machine, same run\n";
   Ingest(DOPPEL_BINARY, robots, rate, seconds, domain);

@@ -14,10 +14,12 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "append_load.h"
+#include "bench_support.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/latency.h"
 #include "doppel/core/log.h"
@@ -111,13 +113,16 @@ Figure RunRaw(const std::string& dir, int threads, int batch, double seconds) {
 
 int main(int argc, char** argv) {
   double seconds = 3;
-  std::string base = "/tmp/doppel-eventlog-bench";
+  std::string base;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--seconds") seconds = std::atof(argv[i + 1]);
     if (flag == "--dir") base = argv[i + 1];
   }
   doppel::log::SetLevel(doppel::log::Level::kWarn);
+  // Without --dir, a directory of its own that goes however the run ends (BenchDir).
+  std::optional<doppel::bench::BenchDir> temp;
+  if (base.empty()) base = temp.emplace("eventlog").path();
   std::filesystem::create_directories(base);
 
   struct Row {

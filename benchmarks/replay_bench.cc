@@ -19,8 +19,10 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <random>
 
+#include "bench_support.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/event_log.h"
@@ -145,7 +147,7 @@ double Quantile(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   int robots = 1000, events = 10000, seeks = 20;
   uint64_t snapshot_every = twins::TwinServiceOptions{}.snapshot_every_events;
-  std::string dir = "/tmp/doppel-replay-bench";
+  std::string dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--robots") robots = std::stoi(argv[i + 1]);
@@ -155,7 +157,11 @@ int main(int argc, char** argv) {
     if (flag == "--snapshot-every") snapshot_every = std::stoull(argv[i + 1]);
   }
   log::SetLevel(log::Level::kWarn);
-  std::filesystem::remove_all(dir);
+  // Without --dir, a directory of its own that goes however the run ends (BenchDir).
+  std::optional<bench::BenchDir> temp;
+  if (dir.empty()) dir = temp.emplace("replay").path();
+  std::filesystem::remove_all(dir + "/fleet");
+  std::filesystem::remove_all(dir + "/fast");
   auto log = std::move(eventstore::EventLog::Open(dir + "/fleet").value());
   const int64_t t0 = MonotonicNowNs();
   const auto [from, to] = MakeHistory(*log, robots, events, 10);

@@ -208,8 +208,9 @@ int main(int argc, char** argv) {
   }
   doppel::log::SetLevel(doppel::log::Level::kWarn);
   ::setenv("DOPPEL_LOG", "warn", 1);
-  const std::string base = fmt::format("/tmp/doppel-store-bench-{}", ::getpid());
-  std::filesystem::create_directories(base);
+  // Before the servers: destroyed after them, so they have stopped writing when it goes.
+  const doppel::bench::BenchDir dir("store");
+  const std::string& base = dir.path();
 
   std::cout << fmt::format(
       "store: 64 connections, one 200-byte event per write, {} s per run, "
@@ -266,6 +267,5 @@ int main(int argc, char** argv) {
                              r->out_of_order)
               << std::flush;
   }
-  std::filesystem::remove_all(base);
   return 0;
 }

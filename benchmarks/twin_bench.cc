@@ -15,6 +15,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench_support.h"
 #include "doppel/core/clock.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/event_log.h"
@@ -113,8 +114,8 @@ int main(int argc, char** argv) {
 
   // 2. Rebuild R robots x E events: from snapshots vs from the first event.
   {
-    const std::string dir = fmt::format("/tmp/doppel-twin-bench-{}", ::getpid());
-    std::filesystem::remove_all(dir);
+    const bench::BenchDir temp("twin");  // removed on every way out of this block
+    const std::string dir = temp.Sub("log");
     eventstore::EventLogOptions options;
     options.sync = false;  // loading the fixture only; the rebuild is what is measured
     auto log = eventstore::EventLog::Open(dir, options);
@@ -175,8 +176,7 @@ int main(int argc, char** argv) {
                              from_snapshots, "the same from the first event", from_first,
                              from_first / from_snapshots)
               << std::flush;
-    log->reset();
-    std::filesystem::remove_all(dir);
+    log->reset();  // closed before its directory goes
   }
 
   // 3. Prediction cost, 2 s horizon at 1 ms steps.

@@ -161,6 +161,14 @@ void TwinApplySeeds(const std::vector<fuzz::FuzzEvent>& arm,
   Write("twin_apply", "arm_unknown_joints", std::string(1, '\0') + fuzz::JoinEvents(odd));
 }
 
+// A store_request seed: a session that first appends every type to robot-r1, then sends
+// `requests`.
+std::string Session(const std::string& setup, const std::vector<std::string>& requests) {
+  std::vector<std::string> frames = {setup};
+  frames.insert(frames.end(), requests.begin(), requests.end());
+  return fuzz::JoinFrames(frames);
+}
+
 void StoreRequestSeeds(const std::vector<fuzz::FuzzEvent>& payloads) {
   namespace protocol = eventstore::protocol;
   eventstore::AppendRequest append;
@@ -174,41 +182,66 @@ void StoreRequestSeeds(const std::vector<fuzz::FuzzEvent>& payloads) {
     n.occurred_ns = 1750000000000000000;
     append.events.push_back(n);
   }
-  Write("store_request", "append_every_type", protocol::AppendRequestBytes(7, append));
+  const std::string setup = protocol::AppendRequestBytes(7, append);
+  auto write = [&](const std::string& name, const std::vector<std::string>& requests) {
+    Write("store_request", name, Session(setup, requests));
+  };
+  write("append_every_type", {});
+  // The same append again: a duplicate, answered with the original positions.
+  write("append_twice", {setup});
   eventstore::AppendRequest one = append;
   one.events.resize(1);
   one.expected = eventstore::ExpectedVersion::NoStream();
   one.stream = "robot-r2";
-  Write("store_request", "append_no_stream", protocol::AppendRequestBytes(8, one));
+  write("append_no_stream", {protocol::AppendRequestBytes(8, one)});
   one.expected = eventstore::ExpectedVersion::Exact(0);
   one.events[0] = append.events[1];
   one.events[0].id = EventId(0xbeef, 1);
-  Write("store_request", "append_exact", protocol::AppendRequestBytes(9, one));
-  Write("store_request", "read_stream",
-        protocol::ReadStreamRequestBytes(10, "robot-r1", 0, eventstore::Direction::kForward, 100));
-  Write("store_request", "read_stream_backward",
-        protocol::ReadStreamRequestBytes(11, "robot-r1", eventstore::kStreamEnd,
-                                         eventstore::Direction::kBackward, 3));
-  Write("store_request", "read_all",
-        protocol::ReadAllRequestBytes(12, 0, 50, eventstore::kTimeMax));
-  Write("store_request", "position_at_time", protocol::PositionAtTimeRequestBytes(13, 1));
-  Write("store_request", "stream_head", protocol::StreamHeadRequestBytes(14, "robot-r1"));
-  Write("store_request", "save_snapshot",
-        protocol::SaveSnapshotRequestBytes(15, {"robot-r1", 1, 1, 5, "state-bytes"}));
-  Write("store_request", "load_snapshot", protocol::LoadSnapshotRequestBytes(16, "robot-r1"));
-  Write("store_request", "set_metadata",
-        protocol::SetStreamMetadataRequestBytes(17, "robot-r1", {1000000000, 10, 1}));
-  Write("store_request", "get_metadata", protocol::GetStreamMetadataRequestBytes(18, "robot-r1"));
-  Write("store_request", "server_info", protocol::ServerInfoRequestBytes(19));
-  Write("store_request", "verify_log", protocol::VerifyLogRequestBytes(20));
+  write("append_exact", {protocol::AppendRequestBytes(9, one)});
+  write("read_stream", {protocol::ReadStreamRequestBytes(10, "robot-r1", 0,
+                                                         eventstore::Direction::kForward, 100)});
+  write("read_stream_backward",
+        {protocol::ReadStreamRequestBytes(11, "robot-r1", eventstore::kStreamEnd,
+                                          eventstore::Direction::kBackward, 3)});
+  write("read_all", {protocol::ReadAllRequestBytes(12, 0, 50, eventstore::kTimeMax)});
+  write("position_at_time", {protocol::PositionAtTimeRequestBytes(13, 1)});
+  write("stream_head", {protocol::StreamHeadRequestBytes(14, "robot-r1")});
+  const std::string save = protocol::SaveSnapshotRequestBytes(15, {"robot-r1", 1, 1, 5, "state"});
+  write("save_snapshot", {save});
+  write("load_snapshot", {save, protocol::LoadSnapshotRequestBytes(16, "robot-r1")});
+  // The history: the newest snapshot before a time (events are recorded at the wall clock).
+  write("load_snapshot_at",
+        {save, protocol::LoadSnapshotRequestBytes(16, "robot-r1", eventstore::kTimeMax - 1)});
+  // Snapshots of streams whose names differ in length by a byte: RocksDB keeps each record
+  // at a different offset from 8-byte alignment (the misaligned-load regression).
+  std::vector<std::string> offsets;
+  for (int n = 1; n <= 5; ++n) {
+    const std::string stream = "s" + std::string(n, 'x');
+    eventstore::AppendRequest first = append;
+    first.stream = stream;
+    first.events.resize(1);
+    first.events[0].id = EventId(0x0ff5e7, n);
+    offsets.push_back(protocol::AppendRequestBytes(30 + n, first));
+    offsets.push_back(protocol::SaveSnapshotRequestBytes(40 + n, {stream, 0, 1, 0, "s"}));
+    offsets.push_back(protocol::LoadSnapshotRequestBytes(50 + n, stream, eventstore::kTimeMax - 1));
+  }
+  Write("store_request", "snapshots_at_every_offset", fuzz::JoinFrames(offsets));
+  write(
+      "set_metadata",
+      {protocol::SetStreamMetadataRequestBytes(17, "robot-r1", {1000000000, 10, 1}),
+       protocol::GetStreamMetadataRequestBytes(18, "robot-r1"),
+       protocol::ReadStreamRequestBytes(10, "robot-r1", 0, eventstore::Direction::kForward, 100)});
+  write("server_info", {protocol::ServerInfoRequestBytes(19)});
+  write("verify_log", {save, protocol::VerifyLogRequestBytes(20)});
+  write("list_streams", {protocol::ListStreamsRequestBytes(23, "robot-", "", 10)});
   const std::string a = protocol::AppendRequestBytes(21, one);
-  Write("store_request", "invalid_truncated_append", a.substr(0, a.size() - 7));
+  write("invalid_truncated_append", {a.substr(0, a.size() - 7)});
   // An append with a payload that verifies as a FlatBuffer but breaks the value rules.
   one.events[0].id = EventId(0xbad, 1);
   one.events[0].type = "JointStateObserved";
   one.events[0].payload = Payload("JointStateObserved", R"({"names":["a"],"position":[inf]})");
   one.expected = eventstore::ExpectedVersion::Any();
-  Write("store_request", "invalid_append_inf", protocol::AppendRequestBytes(22, one));
+  write("invalid_append_inf", {protocol::AppendRequestBytes(22, one)});
 }
 
 void SceneSeeds() {

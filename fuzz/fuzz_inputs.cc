@@ -58,6 +58,32 @@ std::string JoinEvents(const std::vector<FuzzEvent>& events) {
   return out;
 }
 
+std::vector<std::string> SplitFrames(std::string_view bytes) {
+  std::vector<std::string> frames;
+  while (!bytes.empty() && frames.size() < kMaxSessionFrames) {
+    size_t n = 0;
+    if (bytes.size() >= 2) {
+      n = static_cast<uint8_t>(bytes[0]) | static_cast<size_t>(static_cast<uint8_t>(bytes[1])) << 8;
+    }
+    bytes.remove_prefix(std::min<size_t>(2, bytes.size()));
+    n = std::min(n, bytes.size());
+    frames.emplace_back(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  return frames;
+}
+
+std::string JoinFrames(const std::vector<std::string>& frames) {
+  std::string out;
+  for (const std::string& f : frames) {
+    DOPPEL_FUZZ_CHECK(f.size() < 65536, "frame of %zu bytes", f.size());
+    out.push_back(static_cast<char>(f.size() & 0xff));
+    out.push_back(static_cast<char>(f.size() >> 8));
+    out += f;
+  }
+  return out;
+}
+
 std::string EnvelopeBytes(std::string_view stream, uint64_t version, uint64_t position,
                           std::string_view type, std::string_view payload, int64_t recorded_ns) {
   flatbuffers::FlatBufferBuilder fbb;

@@ -7,8 +7,15 @@
 //               byte 0: event type selector (PayloadTypeName)
 //               bytes 1-2: payload length n, little-endian (cut to what is left)
 //               n bytes: the payload
-// The other targets take their format as is: a StoreRequest frame, an EventEnvelope, scene
-// JSON, URDF text, a client's WebSocket byte stream.
+// store_request: a client's session against a fresh, empty log: up to kMaxSessionFrames
+//             frames until the input ends, each:
+//               bytes 0-1: frame length n, little-endian (cut to what is left)
+//               n bytes: the frame (a StoreRequest, as a client sends it)
+// The other targets take their format as is: an EventEnvelope, scene JSON, URDF text, a
+// client's WebSocket byte stream.
+//
+// Every target is stateless: an input gives the same result whatever ran before it, so an
+// input libFuzzer saves reproduces its crash alone.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +53,12 @@ struct FuzzEvent {
 std::vector<FuzzEvent> SplitEvents(std::string_view bytes);
 // The inverse, for seeds. REQUIRES: every payload is shorter than 65536 bytes.
 std::string JoinEvents(const std::vector<FuzzEvent>& events);
+
+// A store_request session's frames (at most kMaxSessionFrames; the rest is ignored).
+constexpr size_t kMaxSessionFrames = 16;
+std::vector<std::string> SplitFrames(std::string_view bytes);
+// The inverse, for seeds. REQUIRES: every frame is shorter than 65536 bytes.
+std::string JoinFrames(const std::vector<std::string>& frames);
 
 // A stored event's envelope as EventLog writes it (identifier "DPEV"), at `version` of
 // `stream` and global `position`.

@@ -1,17 +1,16 @@
-// Fuzzes the store protocol's request side as the server runs it: a frame from the network is
-// checked (CheckRequestFrame), an append is decoded (DecodeAppend) and goes through
-// EventLog::Append, anything else runs through ExecuteRequest. Every response must verify as
-// a StoreResponse that echoes the request id.
+// Fuzzes the store protocol's request side as the server runs it, over a client's session: each
+// frame from the network is checked (CheckRequestFrame), an append is decoded (DecodeAppend)
+// and goes through EventLog::Append, anything else runs through ExecuteRequest. Every
+// response must verify as a StoreResponse that echoes the request id.
 //
-// One EventLog per process, in a fresh directory (tmpfs when there is one), reused across
-// inputs so that reads find what earlier appends wrote. A crash may therefore depend on
-// earlier inputs; libFuzzer's reproducer replays just the last one.
-#include <unistd.h>
+// Each input is a whole session (fuzz_inputs.h) against a fresh, empty log held in memory
+// (RocksDB's in-memory Env): later requests read what earlier ones wrote, nothing carries
+// over from one input to the next, and nothing is written to disk, so a saved input
+// reproduces its crash alone and a killed run leaves nothing behind.
+#include <rocksdb/env.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,91 +24,19 @@ namespace {
 
 using doppel::eventstore::EventLog;
 namespace protocol = doppel::eventstore::protocol;
-namespace fs = std::filesystem;
 
-// The log is recreated past this many events: VerifyLogRequest reads the whole log, and a
-// log that grows for the length of a long run would make it ever slower.
-constexpr uint64_t kMaxLogEvents = 20000;
-
-struct FuzzLog {
-  std::string dir;
-  std::unique_ptr<EventLog> log;
-
-  ~FuzzLog() {
-    log.reset();
-    std::error_code ec;
-    fs::remove_all(fs::path(dir).parent_path(), ec);
-  }
-
-  void Open() {
-    log.reset();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    doppel::eventstore::EventLogOptions options;
-    // Durability is not under test; an fsync per append would cost most of the run.
-    options.sync = false;
-    auto opened = EventLog::Open(dir, options);
-    DOPPEL_FUZZ_CHECK(opened.ok(), "cannot open a log in %s: %s", dir.c_str(),
-                      opened.status().ToString().c_str());
-    log = std::move(opened).value();
-  }
-};
-
-FuzzLog* g_log = nullptr;
-
-void RemoveLog() { delete g_log; }
-
-// DOPPEL_FUZZ_TMPDIR, else tmpfs, else TMPDIR, else /tmp.
-std::string TempRoot() {
-  if (const char* dir = std::getenv("DOPPEL_FUZZ_TMPDIR")) return dir;
-  if (fs::is_directory("/dev/shm")) return "/dev/shm";
-  const char* tmp = std::getenv("TMPDIR");
-  return tmp != nullptr ? tmp : "/tmp";
-}
-
-constexpr std::string_view kDirPrefix = "doppel-fuzz-store-";
-
-// A run that crashed (or was killed) leaves its log behind; its directory is named after its
-// process id, so later runs remove those whose process is gone.
-void RemoveStaleLogs(const std::string& root) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(kDirPrefix, 0) != 0) continue;
-    const std::string pid = name.substr(kDirPrefix.size());
-    if (!fs::exists("/proc/" + pid)) fs::remove_all(entry.path(), ec);
-  }
-}
-
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const std::string root = TempRoot();
-  RemoveStaleLogs(root);
-  const std::string dir = root + "/" + std::string(kDirPrefix) + std::to_string(getpid());
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  DOPPEL_FUZZ_CHECK(!ec, "cannot create %s: %s", dir.c_str(), ec.message().c_str());
-  g_log = new FuzzLog{dir + "/log", nullptr};
-  g_log->Open();
-  std::atexit(RemoveLog);
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (g_log->log->NextPosition() > kMaxLogEvents) g_log->Open();
-  EventLog& log = *g_log->log;
-
+// One frame as the server handles it; the response must verify.
+void Serve(EventLog& log, const std::string& frame) {
   // The server hands CheckRequestFrame 8-aligned bytes (AlignedBytes); so do we.
-  std::vector<uint64_t> aligned((size + 7) / 8);
-  if (size > 0) std::memcpy(aligned.data(), data, size);
+  std::vector<uint64_t> aligned((frame.size() + 7) / 8);
+  if (!frame.empty()) std::memcpy(aligned.data(), frame.data(), frame.size());
   const auto* bytes = reinterpret_cast<const uint8_t*>(aligned.data());
 
   const doppel::fb::StoreRequest* request = nullptr;
   uint64_t request_id = 0;
-  if (!protocol::CheckRequestFrame(bytes, size, &request, &request_id).ok()) {
+  if (!protocol::CheckRequestFrame(bytes, frame.size(), &request, &request_id).ok()) {
     DOPPEL_FUZZ_CHECK(request == nullptr, "a refused frame left a request");
-    return 0;
+    return;
   }
   DOPPEL_FUZZ_CHECK(request != nullptr, "an accepted frame has no request");
   DOPPEL_FUZZ_CHECK(request->request_id() == request_id, "request id not reported");
@@ -149,5 +76,69 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DOPPEL_FUZZ_CHECK((*verified)->request_id() == request_id, "response id %llu for request %llu",
                     static_cast<unsigned long long>((*verified)->request_id()),
                     static_cast<unsigned long long>(request_id));
+}
+
+constexpr char kDir[] = "/doppel-fuzz/log";
+
+doppel::eventstore::EventLogOptions LogOptions(rocksdb::Env* env) {
+  doppel::eventstore::EventLogOptions options;
+  options.env = env;
+  // A sync of an in-memory file costs nothing, so the log runs as in production.
+  options.sync = true;
+  // Small memtables: a log per input must open fast (the defaults allocate and clear
+  // megabytes of hash buckets and bloom filters), and a session that writes a few hundred
+  // kilobytes flushes, so reads also come from table files.
+  options.memtable_bytes = 256 << 10;
+  return options;
+}
+
+// The files of an empty log, made once. A log per input starts from a copy: opening one is
+// several times faster than creating one (RocksDB writes and reads back its OPTIONS file for
+// every column family it creates).
+std::vector<std::pair<std::string, std::string>> EmptyLogFiles() {
+  std::unique_ptr<rocksdb::Env> env(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  {
+    auto log = EventLog::Open(kDir, LogOptions(env.get()));
+    DOPPEL_FUZZ_CHECK(log.ok(), "cannot create an in-memory log: %s",
+                      log.status().ToString().c_str());
+  }
+  std::vector<std::string> names;
+  DOPPEL_FUZZ_CHECK(env->GetChildren(kDir, &names).ok(), "cannot list the empty log");
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const std::string& name : names) {
+    if (name == "." || name == ".." || name == "LOCK") continue;  // the lock is RocksDB's own
+    std::string bytes;
+    DOPPEL_FUZZ_CHECK(
+        rocksdb::ReadFileToString(env.get(), std::string(kDir) + "/" + name, &bytes).ok(),
+        "cannot read %s of the empty log", name.c_str());
+    files.emplace_back(name, std::move(bytes));
+  }
+  return files;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const auto* const kEmptyLog =
+      new std::vector<std::pair<std::string, std::string>>(EmptyLogFiles());
+  const std::vector<std::string> frames =
+      doppel::fuzz::SplitFrames(std::string_view(reinterpret_cast<const char*>(data), size));
+  if (frames.empty()) return 0;
+
+  std::unique_ptr<rocksdb::Env> memory(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  DOPPEL_FUZZ_CHECK(
+      memory->CreateDirIfMissing("/doppel-fuzz").ok() && memory->CreateDirIfMissing(kDir).ok(),
+      "cannot make the log's directory");
+  for (const auto& [name, bytes] : *kEmptyLog) {
+    DOPPEL_FUZZ_CHECK(
+        rocksdb::WriteStringToFile(memory.get(), bytes, std::string(kDir) + "/" + name).ok(),
+        "cannot copy %s of the empty log", name.c_str());
+  }
+  auto opened = EventLog::Open(kDir, LogOptions(memory.get()));
+  DOPPEL_FUZZ_CHECK(opened.ok(), "cannot open an in-memory log: %s",
+                    opened.status().ToString().c_str());
+  std::unique_ptr<EventLog> log = std::move(opened).value();
+  for (const std::string& frame : frames) Serve(*log, frame);
+  log.reset();  // before the Env it lives in
   return 0;
 }

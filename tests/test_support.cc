@@ -7,10 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "doppel/schemas/payloads.h"
@@ -18,18 +23,122 @@
 
 namespace doppel::testing {
 
-TempDir::TempDir() {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kTempPrefix = "doppel-test-";
+
+std::string TempRoot() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base ? base : "/tmp") + "/doppel-test-XXXXXX";
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) std::abort();
-  path_ = buf.data();
+  return base != nullptr && *base != '\0' ? base : "/tmp";
+}
+
+// The test program's name (crash_test), so that a listing shows whose a directory is.
+std::string ProgramName() {
+  std::error_code ec;
+  std::string name = fs::read_symlink("/proc/self/exe", ec).filename().string();
+  for (char& c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0) c = '_';
+  }
+  return name.empty() ? "unknown" : name;
+}
+
+// Whether process `pid` runs: a zombie (killed, its parent gone or not yet waiting) has a
+// /proc entry but will never clean up.
+bool ProcessRuns(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const size_t close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+}
+
+}  // namespace
+
+void RemoveStaleTempDirs(const std::string& root, std::string_view prefix) {
+  std::error_code ec;
+  fs::directory_iterator it(root, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    // <prefix><owner>-<pid>-<suffix>: the pid is the field before the last dash.
+    const size_t suffix = name.rfind('-');
+    if (suffix == std::string::npos || suffix <= prefix.size()) continue;
+    const size_t pid_start = name.rfind('-', suffix - 1) + 1;
+    const std::string pid = name.substr(pid_start, suffix - pid_start);
+    // Not named by this scheme (no pid): whose it is cannot be told, so it stays.
+    if (pid_start < prefix.size() || pid.empty() ||
+        pid.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    if (ProcessRuns(pid)) continue;
+    std::error_code remove_ec;
+    fs::remove_all(it->path(), remove_ec);
+  }
+}
+
+TempDir::TempDir() {
+  const std::string root = TempRoot();
+  {
+    // Once per folder and process: a sweep costs a listing of the temporary folder.
+    static std::mutex mu;
+    static std::set<std::string> swept;
+    std::lock_guard lock(mu);
+    if (swept.insert(root).second) RemoveStaleTempDirs(root, kTempPrefix);
+  }
+  std::string pattern = root + "/" + std::string(kTempPrefix) + ProgramName() + "-" +
+                        std::to_string(::getpid()) + "-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    std::fprintf(stderr, "TempDir: mkdtemp %s: %s\n", pattern.c_str(), std::strerror(errno));
+    std::abort();
+  }
+  path_ = pattern;
 }
 
 TempDir::~TempDir() {
   std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  fs::remove_all(path_, ec);
+}
+
+std::string SeedTrace(uint32_t seed) {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string test = "<test>";
+  if (info != nullptr) {
+    std::string name = info->name();
+    // gtest_discover_tests names a parameterized test by its value, not its index (Name/4 is
+    // Name/7 in ctest for the fifth value, 7).
+    if (info->value_param() != nullptr) {
+      name = name.substr(0, name.rfind('/') + 1) + info->value_param();
+    }
+    test = std::string(info->test_suite_name()) + "." + name;
+  }
+  // The test binary is BUILD/tests/<name>: ctest runs from BUILD.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  const std::string build = ec ? "<build dir>" : exe.parent_path().parent_path().string();
+  return "seed " + std::to_string(seed) + "; replay: DOPPEL_TEST_SEED=" + std::to_string(seed) +
+         " ctest --test-dir " + build + " -R '^" + test + "$'";
+}
+
+uint32_t TestSeed(uint32_t fallback) {
+  uint32_t seed = fallback;
+  const char* from = "fixed";
+  if (const char* env = std::getenv("DOPPEL_TEST_SEED"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long value = std::strtoull(env, &end, 0);  // NOLINT(runtime/int)
+    if (*end != '\0' || errno != 0 || value > UINT32_MAX) {
+      ADD_FAILURE() << "DOPPEL_TEST_SEED=" << env << " is not a number from 0 to 4294967295";
+    } else {
+      seed = static_cast<uint32_t>(value);
+      from = "DOPPEL_TEST_SEED";
+    }
+  }
+  // Printed whether the test passes or not: a flaky pass shows its seed in the log too.
+  std::printf("[   SEED   ] %s (%s)\n", SeedTrace(seed).c_str(), from);
+  std::fflush(stdout);
+  return seed;
 }
 
 std::string JointStatePayload(const std::vector<std::string>& names,

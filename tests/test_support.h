@@ -4,17 +4,23 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "doppel/eventstore/types.h"
 
 namespace doppel::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+// A fresh directory $TMPDIR/doppel-test-<program>-<pid>-XXXXXX (TMPDIR defaults to /tmp),
+// removed with everything in it on destruction, so also when an assertion ends the test
+// early. A process that is killed (a ctest timeout sends SIGKILL) or crashes cannot clean
+// up: the first TempDir of every later test process in the same folder removes the
+// doppel-test-* directories whose process is gone, which the pid in the name tells.
 class TempDir {
  public:
   TempDir();
@@ -27,6 +33,20 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Removes the entries of `root` named <prefix>...-<pid>-<suffix> whose process <pid> no
+// longer runs (no /proc/<pid>, or a zombie): what killed runs left. Live processes' stay.
+void RemoveStaleTempDirs(const std::string& root, std::string_view prefix);
+
+// The seed of a randomized test. DOPPEL_TEST_SEED, when set, replaces `fallback` so that a
+// failure can be replayed or other cases explored; otherwise the fixed `fallback`, never a
+// random one, so that the same commit runs the same cases every time. Prints the seed and
+// the command that replays the current test.
+uint32_t TestSeed(uint32_t fallback);
+
+// "seed N; replay: DOPPEL_TEST_SEED=N ctest --test-dir BUILD -R '^Suite.Test$'" for the
+// current test, for SCOPED_TRACE: a failure then names the seed it needs to happen again.
+std::string SeedTrace(uint32_t seed);
 
 // A JointStateObserved payload with one position per joint.
 std::string JointStatePayload(const std::vector<std::string>& names,

@@ -1,6 +1,5 @@
 #include "doppel/eventstore/event_log.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -10,12 +9,10 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
-#include <filesystem>
 #include <future>
 #include <unordered_set>
 
@@ -44,24 +41,27 @@ constexpr char kLostKey[] = "lost";
 constexpr char kLostUntilKey[] = "lost_until";
 constexpr char kLossRecordPrefix[] = "loss/";
 
-// 0 = does not exist, 1 = exists and empty, 2 = exists with entries.
-int DirectoryState(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return 0;
-  int state = 1;
-  while (dirent* e = ::readdir(d)) {
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
-      state = 2;
-      break;
-    }
-  }
-  ::closedir(d);
-  return state;
+// Every file operation of the log goes through its Env, so a log opened on another Env (an
+// in-memory one, a fault-injecting one) touches nothing else.
+
+// False when `dir` is missing or empty.
+bool HasEntries(rocksdb::Env& env, const std::string& dir) {
+  std::vector<std::string> children;
+  if (!env.GetChildren(dir, &children).ok()) return false;
+  return std::any_of(children.begin(), children.end(),
+                     [](const std::string& c) { return c != "." && c != ".."; });
 }
 
-bool FileExists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
+// `dir` and its missing parents.
+rocksdb::Status CreateDirectories(rocksdb::Env& env, const std::string& dir) {
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const std::string part = dir.substr(0, slash);
+    if (!part.empty()) {
+      rocksdb::Status s = env.CreateDirIfMissing(part);
+      if (!s.ok()) return s;
+    }
+    if (slash == std::string::npos) return rocksdb::Status::OK();
+  }
 }
 
 // RocksDB's own diagnostics go through doppel's logger rather than a LOG file in the data
@@ -84,8 +84,10 @@ class RocksDbLogger final : public rocksdb::Logger {
   }
 };
 
-rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids) {
+rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids,
+                                           size_t memtable_bytes) {
   rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = memtable_bytes;
   rocksdb::BlockBasedTableOptions table;
   if (point_lookups) {
     // Idempotency checks look up random ids that are almost never there: a bloom filter
@@ -101,7 +103,9 @@ rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids) 
     // Ids are random 16-byte keys, only ever looked up whole: a hash memtable inserts and
     // finds them in O(1), where a skiplist spends most of the commit searching for splices.
     cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(16));
-    cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 18));
+    // One bucket per 256 bytes of memtable (an id's entry is about that): 2^18 at 64 MB.
+    cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(
+        std::clamp<size_t>(memtable_bytes / 256, 1024, 1 << 18)));
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf.compression = rocksdb::kNoCompression;
@@ -315,9 +319,9 @@ void EventLog::SyncPointLoop() {
 }
 
 Status EventLog::OpenDb(bool point_in_time) {
-  const int dir_state = DirectoryState(dir_);
-  const bool has_db = FileExists(dir_ + "/CURRENT");
-  if (dir_state == 2 && !has_db) {
+  rocksdb::Env& env = options_.env != nullptr ? *options_.env : *rocksdb::Env::Default();
+  const bool has_db = env.FileExists(dir_ + "/CURRENT").ok();
+  if (!has_db && HasEntries(env, dir_)) {
     return Status::NotADoppelLog(
         fmt::format("{} is not empty and holds no doppel event log; refusing to touch it", dir_));
   }
@@ -345,9 +349,8 @@ Status EventLog::OpenDb(bool point_in_time) {
   }
 
   if (!has_db) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) return Status::IOError(fmt::format("creating {}: {}", dir_, ec.message()));
+    rocksdb::Status s = CreateDirectories(env, dir_);
+    if (!s.ok()) return FromRocks(s, fmt::format("creating {}", dir_));
   }
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options_.create_if_missing;
@@ -372,7 +375,8 @@ Status EventLog::OpenDb(bool point_in_time) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& f : families) {
     const bool lookups = f == format::kIdsFamily || f == format::kStreamsFamily;
-    descriptors.emplace_back(f, FamilyOptions(lookups, f == format::kIdsFamily));
+    descriptors.emplace_back(
+        f, FamilyOptions(lookups, f == format::kIdsFamily, options_.memtable_bytes));
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =

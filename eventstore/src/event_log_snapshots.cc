@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include "doppel/core/aligned_bytes.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/log_format.h"
@@ -19,8 +20,12 @@ using internal::View;
 
 namespace {
 
+// `value` may be a RocksDB value in place (pinned in a block, at any address): everything is
+// copied out, from an aligned copy when it is not 8-aligned.
 Result<Snapshot> DecodeSnapshot(std::string_view stream, std::string_view value) {
-  auto rec = schemas::VerifySnapshotRecord(value);
+  std::vector<uint64_t> scratch;
+  auto rec = schemas::VerifySnapshotRecord(
+      std::string_view(reinterpret_cast<const char*>(AlignedBytes(value, scratch)), value.size()));
   if (!rec.ok()) {
     return Status::Corruption(fmt::format("snapshot of {}: {}", stream, rec.status().message()));
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "doppel/eventstore/wire_format.h"
+#include "doppel/schemas/verify_root.h"
 
 namespace doppel::eventstore::protocol {
 namespace {
@@ -226,12 +227,7 @@ Bytes VerifyBytes(uint64_t request_id, const VerifyReport& report) {
 }
 
 Result<const fb::StoreResponse*> VerifyResponse(std::string_view bytes) {
-  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  if (bytes.size() < 8 || !verifier.VerifyBuffer<fb::StoreResponse>(nullptr)) {
-    return Status::Corruption(
-        fmt::format("store response of {} bytes does not verify", bytes.size()));
-  }
-  return flatbuffers::GetRoot<fb::StoreResponse>(bytes.data());
+  return schemas::VerifyRoot<fb::StoreResponse>(bytes, "store response");
 }
 
 Status ToStatus(const fb::ErrorResponse& error) {

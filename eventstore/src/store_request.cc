@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "doppel/eventstore/wire_format.h"
+#include "doppel/schemas/verify_root.h"
 #include "protocol.h"
 
 namespace doppel::eventstore::protocol {
@@ -68,14 +69,15 @@ Status CheckRequestFrame(const uint8_t* bytes, size_t size, const fb::StoreReque
     return Status::InvalidArgument(
         fmt::format("request of {} bytes is larger than {}", size, wire::kMaxRequestBytes));
   }
-  flatbuffers::Verifier verifier(bytes, size, kMaxDepth, kMaxTables);
-  if (size < 8 || !verifier.VerifyBuffer<fb::StoreRequest>(nullptr)) {
-    return Status::InvalidArgument(fmt::format(
-        "malformed request: {} bytes that do not verify as a StoreRequest (at most {} tables, "
-        "{} deep)",
-        size, kMaxTables, kMaxDepth));
+  auto verified = schemas::VerifyRoot<fb::StoreRequest>(
+      std::string_view(reinterpret_cast<const char*>(bytes), size), "request", nullptr,
+      {kMaxDepth, kMaxTables});
+  if (!verified.ok()) {
+    return Status::InvalidArgument(
+        fmt::format("malformed request: {} (a StoreRequest has at most {} tables, {} deep)",
+                    verified.status().message(), kMaxTables, kMaxDepth));
   }
-  const auto* r = flatbuffers::GetRoot<fb::StoreRequest>(bytes);
+  const fb::StoreRequest* r = *verified;
   *request_id = r->request_id();
   const auto type = static_cast<int>(r->request_type());
   if (r->request_type() == fb::Request::NONE || type > static_cast<int>(fb::Request::MAX)) {

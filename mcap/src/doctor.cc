@@ -6,7 +6,6 @@
 #include <set>
 #include <tuple>
 
-#include "doppel/mcap/crc32.h"
 #include "doppel/mcap/reader.h"
 #include "doppel/mcap/records.h"
 
@@ -19,8 +18,9 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // Everything learned about one Chunk record while scanning.
 struct ChunkSeen {
-  uint64_t length = 0;  // whole record
-  Chunk header;         // records view not kept
+  uint64_t length = 0;           // whole record
+  uint64_t compressed_size = 0;  // its records field (bytes after it are not the chunk's data)
+  Chunk header;                  // records view not kept
   bool bad = false;
   std::set<uint16_t> channels;
   std::map<uint16_t, uint64_t> message_index_offsets;  // from the MessageIndex records after it
@@ -38,6 +38,8 @@ struct Located {
 
 class Examination {
  public:
+  explicit Examination(DoctorOptions options) : options_(options) {}
+
   std::vector<Finding> Run(const std::string& path, Status* io_error) {
     ReadOptions options;
     options.on_bad_chunk = [this](const Status& error, uint64_t offset) {
@@ -63,7 +65,8 @@ class Examination {
       return std::move(findings_);
     }
     if (out_of_order_ > kOrderFindings) {
-      Add(N(out_of_order_ - kOrderFindings) + " more messages with a log time before the latest",
+      AddUnlessStrict(
+          N(out_of_order_ - kOrderFindings) + " more messages with a log time before the latest",
           0);
     }
     if (!saw_data_end_) Add("the file has no DataEnd record", footer_offset_);
@@ -71,9 +74,9 @@ class Examination {
     CheckStatistics();
     CheckIndexes();
     if (top_level_messages_ > 0 && !chunk_indexes_.empty()) {
-      Add(N(top_level_messages_) +
-              " messages outside chunks in a file with chunk indexes: indexed readers miss them",
-          first_top_level_message_);
+      Warn(N(top_level_messages_) +
+               " messages outside chunks in a file with chunk indexes: indexed readers miss them",
+           first_top_level_message_);
     }
     return std::move(findings_);
   }
@@ -81,7 +84,17 @@ class Examination {
  private:
   static constexpr uint64_t kOrderFindings = 10;
 
-  void Add(std::string what, uint64_t offset) { findings_.push_back({std::move(what), offset}); }
+  void Add(std::string what, uint64_t offset) {
+    findings_.push_back({std::move(what), offset, Severity::kError});
+  }
+  void Warn(std::string what, uint64_t offset) {
+    findings_.push_back({std::move(what), offset, Severity::kWarning});
+  }
+  // What valid files may do but tidy writers avoid: an error only under the stricter rules.
+  void AddUnlessStrict(std::string what, uint64_t offset) {
+    findings_.push_back(
+        {std::move(what), offset, options_.strict ? Severity::kError : Severity::kWarning});
+  }
 
   template <typename T>
   std::optional<T> Decoded(Result<T> result, const RecordRef& ref) {
@@ -102,12 +115,13 @@ class Examination {
     switch (ref.opcode) {
       case Opcode::kHeader:
         if (auto header = Decoded(DecodeHeader(ref.body), ref)) {
+          // Both are recommendations of the spec, warnings upstream even with --strict.
           if (header->library.empty()) {
-            Add("Header.library is empty: set it to the software that wrote the file", ref.offset);
+            Warn("Header.library is empty: set it to the software that wrote the file", ref.offset);
           }
           if (!header->profile.empty() && header->profile != "ros1" && header->profile != "ros2") {
-            Add("Header.profile " + Quoted(header->profile) + " is not a well-known profile",
-                ref.offset);
+            Warn("Header.profile " + Quoted(header->profile) + " is not a well-known profile",
+                 ref.offset);
           }
         }
         break;
@@ -132,6 +146,7 @@ class Examination {
         if (auto chunk = Decoded(DecodeChunk(ref.body), ref)) {
           ChunkSeen& seen = chunks_[ref.offset];
           seen.length = kRecordPrefixSize + ref.body.size();
+          seen.compressed_size = chunk->records.size();
           seen.header = *chunk;
           seen.header.records = {};
           current_chunk_ = ref.offset;
@@ -159,7 +174,8 @@ class Examination {
       case Opcode::kAttachment:
         if (auto attachment = Decoded(DecodeAttachment(ref.body), ref)) {
           ++attachment_count_;
-          const uint32_t computed = Crc32(ref.body.substr(0, ref.body.size() - 4));
+          // The CRC covers the fields before it, not any bytes a later spec adds after it.
+          const uint32_t computed = AttachmentCrc(*attachment);
           if (attachment->crc != 0 && attachment->crc != computed) {
             Add("Attachment " + Quoted(attachment->name) + " CRC mismatch (stored " +
                     N(attachment->crc) + ", computed " + N(computed) + ")",
@@ -315,13 +331,14 @@ class Examination {
     if (channel == channels_.end()) {
       Add("Message on channel " + N(message.channel_id) + " before its Channel record", offset);
     }
+    // The spec sets no order (readers sort by log time): upstream's --strict-message-order.
     if (message_count_ > 0 && message.log_time < max_log_time_) {
       if (++out_of_order_ <= kOrderFindings) {
-        Add("Message.log_time " + N(message.log_time) + " on " +
-                (channel == channels_.end() ? std::string("<unknown>")
-                                            : Quoted(channel->second.topic)) +
-                " is less than the latest log time " + N(max_log_time_),
-            offset);
+        AddUnlessStrict("Message.log_time " + N(message.log_time) + " on " +
+                            (channel == channels_.end() ? std::string("<unknown>")
+                                                        : Quoted(channel->second.topic)) +
+                            " is less than the latest log time " + N(max_log_time_),
+                        offset);
       }
     }
     if (message_count_ == 0) {
@@ -347,10 +364,11 @@ class Examination {
     }
     chunk.message_index_length += kRecordPrefixSize + ref.body.size();
     if (chunk.bad) return;
+    // The spec asks for no order; readers sort the entries themselves.
     if (!std::is_sorted(index.records.begin(), index.records.end())) {
-      Add("MessageIndex for channel " + N(index.channel_id) +
-              " is not sorted by log time and offset",
-          ref.offset);
+      AddUnlessStrict("MessageIndex for channel " + N(index.channel_id) +
+                          " is not sorted by log time and offset",
+                      ref.offset);
     }
     std::vector<std::pair<uint64_t, uint64_t>> expected;
     for (const auto& [channel, log_time, offset] : chunk_messages_) {
@@ -454,9 +472,7 @@ class Examination {
       differ("message_end_time", index.message_end_time, h.message_end_time);
       differ("compression", index.compression, h.compression);
       differ("uncompressed_size", index.uncompressed_size, h.uncompressed_size);
-      const uint64_t compressed_size =
-          chunk.length - kRecordPrefixSize - (8 + 8 + 8 + 4 + 4 + h.compression.size() + 8);
-      differ("compressed_size", index.compressed_size, compressed_size);
+      differ("compressed_size", index.compressed_size, chunk.compressed_size);
       if (!index.message_index_offsets.empty()) {
         differ("message_index_offsets", index.message_index_offsets, chunk.message_index_offsets);
         differ("message_index_length", index.message_index_length, chunk.message_index_length);
@@ -538,6 +554,7 @@ class Examination {
     }
   }
 
+  const DoctorOptions options_;
   std::vector<Finding> findings_;
   bool in_summary_ = false;
   bool saw_data_end_ = false;
@@ -576,12 +593,17 @@ class Examination {
 
 }  // namespace
 
-Result<std::vector<Finding>> Doctor(const std::string& path) {
-  Examination examination;
+Result<std::vector<Finding>> Doctor(const std::string& path, DoctorOptions options) {
+  Examination examination(options);
   Status io_error;
   std::vector<Finding> findings = examination.Run(path, &io_error);
   if (!io_error.ok()) return io_error;
   return findings;
+}
+
+bool HasErrors(const std::vector<Finding>& findings) {
+  return std::any_of(findings.begin(), findings.end(),
+                     [](const Finding& f) { return f.severity == Severity::kError; });
 }
 
 }  // namespace doppel::mcap

@@ -3,21 +3,9 @@
 #include <fmt/format.h>
 
 #include "doppel/schemas/payloads.h"
+#include "doppel/schemas/verify_root.h"
 
 namespace doppel::schemas {
-namespace {
-
-template <typename Table>
-Result<const Table*> VerifyRoot(std::string_view bytes, const char* what) {
-  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-  flatbuffers::Verifier verifier(data, bytes.size());
-  if (bytes.size() < sizeof(flatbuffers::uoffset_t) || !verifier.VerifyBuffer<Table>(nullptr)) {
-    return Status::Corruption(fmt::format("{} of {} bytes does not verify", what, bytes.size()));
-  }
-  return flatbuffers::GetRoot<Table>(data);
-}
-
-}  // namespace
 
 Result<const fb::EventEnvelope*> VerifyEnvelope(std::string_view bytes) {
   auto root = VerifyRoot<fb::EventEnvelope>(bytes, "event envelope");

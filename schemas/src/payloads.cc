@@ -5,11 +5,11 @@
 
 #include <array>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "doppel/core/aligned_bytes.h"
 #include "doppel/core/base64.h"
 #include "doppel/schemas/robot_events_generated.h"
+#include "payload_json_writer.h"
 
 namespace doppel::schemas {
 namespace {
@@ -155,20 +155,22 @@ Result<std::string> PayloadToJson(std::string_view event_type, std::string_view 
     return fmt::format("{{\"base64\":\"{}\"}}", Base64Encode(payload));
   }
 
-  flatbuffers::Parser& parser = ThreadParser().Get();
+  const flatbuffers::StructDef* def = ThreadParser().Get().LookupStruct(std::string(type->table));
   std::vector<uint64_t> scratch;
-  const void* root = flatbuffers::GetRoot<flatbuffers::Table>(AlignedBytes(payload, scratch));
+  const auto* root = flatbuffers::GetRoot<flatbuffers::Table>(AlignedBytes(payload, scratch));
   std::string text;
-  if (!flatbuffers::GenerateTextFromTable(parser, root, std::string(type->table), &text)) {
-    return Status::InvalidArgument(fmt::format("{} payload cannot be shown as JSON", event_type));
+  switch (def == nullptr ? PayloadJsonError::kNotShowable : WritePayloadJson(*def, *root, text)) {
+    case PayloadJsonError::kNone:
+      return text;
+    case PayloadJsonError::kNonFinite:
+      // Such a payload (stored by an older doppel, or damaged; the log refuses them today) is
+      // not rendered: JSON has no NaN or infinities.
+      return Status::InvalidArgument(
+          fmt::format("{} payload holds values JSON cannot carry (NaN or infinities)", event_type));
+    case PayloadJsonError::kNotShowable:
+      break;
   }
-  // FlatBuffers prints NaN and infinities bare: not JSON. Such a payload (stored by an older
-  // doppel, or damaged; the log refuses them today) is not rendered.
-  if (!nlohmann::json::accept(text)) {
-    return Status::InvalidArgument(
-        fmt::format("{} payload holds values JSON cannot carry (NaN or infinities)", event_type));
-  }
-  return text;
+  return Status::InvalidArgument(fmt::format("{} payload cannot be shown as JSON", event_type));
 }
 
 void Upcasters::Register(std::string event_type, uint16_t from_version, Step fn) {

@@ -97,7 +97,10 @@ void CheckReadsAgree(const EventLog& log, const Model& model, std::mt19937& rng)
 }
 
 TEST_P(EventLogModelTest, RandomHistoriesAgreeWithTheModel) {
-  std::mt19937 rng(GetParam());
+  // DOPPEL_TEST_SEED, when set, replaces the parameter: a failure names the seed to replay.
+  const uint32_t seed = testing::TestSeed(GetParam());
+  SCOPED_TRACE(testing::SeedTrace(seed));
+  std::mt19937 rng(seed);
   testing::TempDir dir;
   auto opened = EventLog::Open(dir.path());
   ASSERT_TRUE(opened.ok());

@@ -333,6 +333,38 @@ TEST(EventLogTest, SnapshotHistoryFindsTheNewestSnapshotBeforeAMoment) {
   EXPECT_EQ(log->LoadSnapshotAt("robot-1", t[25])->state, "nineteen");
 }
 
+// A snapshot is read where RocksDB keeps it (a memtable entry, a block of a table file), at an
+// address that depends on the lengths of its key and value: streams with names and states of
+// every length put some at every offset. Each must load whole, from memory and from disk.
+TEST(EventLogTest, SnapshotsOfEveryLengthLoadWhereverRocksDbHoldsThem) {
+  TempDir dir;
+  auto log = OpenOrDie(dir.path());
+  std::vector<std::string> streams;
+  for (int n = 1; n <= 16; ++n) {
+    streams.push_back("s" + std::string(n, 'x'));
+    ASSERT_TRUE(log->Append(Request(streams.back(), ExpectedVersion::Any(), 1)).ok());
+    ASSERT_TRUE(log->SaveSnapshot({streams.back(), 0, 1, 0, std::string(n, 'y')}).ok());
+  }
+  auto check = [&](const char* where) {
+    for (size_t i = 0; i < streams.size(); ++i) {
+      SCOPED_TRACE(fmt::format("{}: {}", where, streams[i]));
+      auto at = log->LoadSnapshotAt(streams[i], kTimeMax - 1);
+      ASSERT_TRUE(at.ok()) << at.status().ToString();
+      EXPECT_EQ(at->state, std::string(i + 1, 'y'));
+      auto latest = log->LoadSnapshot(streams[i]);
+      ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+      EXPECT_EQ(latest->state, std::string(i + 1, 'y'));
+    }
+  };
+  check("memtable");
+  ASSERT_TRUE(log->Scavenge().ok());  // compacts: the snapshots move to table files
+  check("table files");
+  log.reset();
+  log = OpenOrDie(dir.path());
+  check("after a reopen");
+  EXPECT_TRUE(log->Verify().ok());
+}
+
 TEST(EventLogTest, ScavengeDropsSnapshotHistoryOfRemovedEventsButTheBaseOfTheRest) {
   TempDir dir;
   auto log = OpenOrDie(dir.path());

@@ -12,16 +12,20 @@
 //     restart;
 //   - memory flat after warm-up: no incarnation of a process grew by more than MEM_GROWTH_MB
 //     between 10 s after its start and its end (sampled from /proc every second).
+// The nemesis draws its victims and delays from a seeded generator (--seed, else
+// DOPPEL_TEST_SEED, else a fixed seed), printed at start and again on failure, so a failing
+// schedule can be replayed; process timing still varies from run to run.
 // Usage: node chaos_soak.js --doppel PATH [--seconds 120] [--out DIR] [--interval-ms 3000]
+//                           [--seed N]
 "use strict";
 const { FoxgloveClient } = require("@foxglove/ws-protocol");
 const WebSocket = require("ws");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const readline = require("node:readline");
-const { args, domainFor, sleep, waitFor, check, run } = require("./lib");
+const { args, domainFor, sleep, waitFor, check, run, tempDir, onCleanup, seededRandom } =
+  require("./lib");
 
 // Growth allowed to one process incarnation after its warm-up (--mem-growth-mb; under ASan,
 // freed memory sits in its quarantine and RSS says little).
@@ -37,9 +41,13 @@ function basePort() {
   return 21000 + ((process.pid * 13) % 4000) * 8;
 }
 
-// Every process the soak started: none outlives it, whether it passes or fails.
+// The nemesis's randomness, seeded in run() before any process starts.
+let random = null;
+
+// Every process the soak started: none outlives it, whether it passes or fails (lib.js runs
+// this before it removes the soak's directory, which the processes write into).
 const everyProcess = [];
-process.on("exit", () => {
+onCleanup(() => {
   for (const m of everyProcess) {
     if (m.alive()) {
       if (m.paused) m.proc.kill("SIGCONT");
@@ -103,7 +111,7 @@ class Managed {
     const exited = new Promise((r) => this.proc.once("exit", r));
     this.proc.kill("SIGKILL");
     await exited;
-    await sleep(300 + Math.random() * 1200);
+    await sleep(300 + random() * 1200);
     this.start(doppel);
   }
 
@@ -112,7 +120,7 @@ class Managed {
     this.pauses++;
     this.paused = true;
     this.proc.kill("SIGSTOP");
-    await sleep(1000 + Math.random() * 2000);
+    await sleep(1000 + random() * 2000);
     if (this.alive()) this.proc.kill("SIGCONT");
     this.paused = false;
   }
@@ -241,9 +249,11 @@ run(async () => {
   const seconds = Number(a.seconds || 120);
   const interval = Number(a["interval-ms"] || 3000);
   if (a["mem-growth-mb"]) MEM_GROWTH_MB = Number(a["mem-growth-mb"]);
-  const out = a.out || os.tmpdir();
+  ({ random } = seededRandom(20251123, { test: "chaos_soak_test", a }));
+  // The summary is an artifact to keep: in --out, else here, never loose in the temp folder.
+  const out = a.out || ".";
   fs.mkdirSync(out, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "doppel-soak-"));
+  const dir = tempDir();
   const domain = domainFor(7);
   const p = basePort();
   const ep = (k) => `tcp://127.0.0.1:${p + k}`;
@@ -305,9 +315,9 @@ run(async () => {
   const deadline = Date.now() + seconds * 1000 - 8000;
   let gatewayLastStart = Date.now();
   while (Date.now() < deadline) {
-    await sleep(interval * (0.5 + Math.random()));
-    const victim = procs[victims[Math.floor(Math.random() * victims.length)]];
-    if (Math.random() < 0.6) {
+    await sleep(interval * (0.5 + random()));
+    const victim = procs[victims[Math.floor(random() * victims.length)]];
+    if (random() < 0.6) {
       victim.restarting = true;
       log(`kill -9 ${victim.name}`);
       await victim.kill(doppel);
@@ -451,5 +461,4 @@ run(async () => {
   };
   fs.writeFileSync(path.join(out, "soak-summary.json"), JSON.stringify(summary, null, 2));
   log(`summary: ${JSON.stringify(summary)}`);
-  fs.rmSync(dir, { recursive: true, force: true });
 });

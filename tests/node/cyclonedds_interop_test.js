@@ -3,8 +3,8 @@
 // names (header_, name_...) and XTypes type information, one with plain member names and no
 // type information. Each publishes joint states and exits 0 only when its values came back
 // on rt/twin/<robot>/joint_states and its robot's frames on rt/tf. The store must then hold
-// what each sent. Everything stays on loopback (../shared/dds/loopback.xml for the peers,
-// doppel's built-in loopback configuration for doppel).
+// what each sent. Everything stays on loopback: the peers get deploy/dds/loopback.xml through
+// CYCLONEDDS_URI, doppel uses the same file built in.
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
@@ -12,7 +12,7 @@ const path = require("node:path");
 const readline = require("node:readline");
 const { args, startUp, readStream, check, run } = require("./lib");
 
-const LOOPBACK_XML = path.resolve(__dirname, "../../../shared/dds/loopback.xml");
+const LOOPBACK_XML = path.resolve(__dirname, "../../deploy/dds/loopback.xml");
 
 const PEERS = [
   { flag: "rosidl", robot: "cyr_arm_0", typeinfo: true },

@@ -10,7 +10,7 @@ const { chromium } = require("playwright-core");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { args, domainFor, sleep, waitFor, startUp, check, run } = require("./lib");
+const { args, domainFor, sleep, waitFor, startUp, check, run, track } = require("./lib");
 
 const ROBOTS = 4;
 const HISTORY_MS = 10000;
@@ -28,9 +28,9 @@ const floorMs = (ns) => ns / NS_PER_MS * NS_PER_MS;
 
 // `doppel up` again on an existing data directory (lib.js startUp makes a new one).
 async function upAgain(doppel, data, salt) {
-  const proc = spawn(doppel, ["up", "--data", data, "--port", "0", "--robots", "0",
-                              "--domain", String(domainFor(salt)), "--for", "300s"],
-                     { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = track(spawn(doppel, ["up", "--data", data, "--port", "0", "--robots", "0",
+                                    "--domain", String(domainFor(salt)), "--for", "300s"],
+                           { stdio: ["ignore", "pipe", "pipe"] }));
   let stdout = "", stderr = "";
   proc.stdout.on("data", (d) => (stdout += d));
   proc.stderr.on("data", (d) => (stderr += d));

@@ -7,18 +7,17 @@
 "use strict";
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { args, sleep, startUp, check, run } = require("./lib");
+const { args, sleep, startUp, check, run, tempDir } = require("./lib");
 const { walkMcap, decoderFor, parseJsonBig, runDoppel, readEvents, openIndexed, flippedByteCopy } =
   require("./mcap_bags");
 const { loadDecompressHandlers } = require("@mcap/support");
 
 const ROBOTS = 6;
 const robotOf = (stream) => (stream.startsWith("robot-") ? stream.slice("robot-".length) : null);
-// doppel read prints doubles with 12 decimals (FlatBuffers' JSON printer); the file has them whole.
-// -0 and 0 count as one.
-const printed = (v) => Number(v.toFixed(12)) || 0;
+// doppel read prints every double exactly, as the file has it. -0 and 0 count as one: a scalar
+// field holding -0 is left out of the payload (it equals the default, 0).
+const printed = (v) => v || 0;
 const ns = (v) => BigInt(v);
 const SCHEMA_OF_LEAF = { joint_states: "sensor_msgs/msg/JointState", odom: "nav_msgs/msg/Odometry",
                          cmd_vel: "geometry_msgs/msg/Twist" };
@@ -274,7 +273,7 @@ function compareRos(leaf, m, e, what) {
 
 run(async () => {
   const { doppel, out } = args();
-  const dir = out ? path.join(out, "mcap_export") : fs.mkdtempSync(path.join(os.tmpdir(), "doppel-mcap-export-"));
+  const dir = out ? path.join(out, "mcap_export") : tempDir();
   fs.mkdirSync(dir, { recursive: true });
 
   const up = await startUp(doppel, { robots: ROBOTS, rate: 20, salt: 31 });

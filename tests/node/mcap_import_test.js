@@ -5,9 +5,8 @@
 "use strict";
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { args, check, run } = require("./lib");
+const { args, check, run, tempDir } = require("./lib");
 const { writeBag, runDoppel, readEvents, openIndexed, decoderFor, truncatedCopy, flippedByteCopy,
         wrongLengthCopy, nsOf } = require("./mcap_bags");
 
@@ -116,7 +115,7 @@ const countOf = (expected) => [...expected.values()].reduce((n, list) => n + lis
 
 run(async () => {
   const { doppel, out } = args();
-  const dir = out ? path.join(out, "mcap_import") : fs.mkdtempSync(path.join(os.tmpdir(), "doppel-mcap-import-"));
+  const dir = out ? path.join(out, "mcap_import") : tempDir();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const freshStore = (name) => fs.mkdtempSync(path.join(dir, `${name}-`));

@@ -9,9 +9,8 @@
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const net = require("node:net");
-const os = require("node:os");
 const path = require("node:path");
-const { args, domainFor, sleep, waitFor, startUp, check, run } = require("./lib");
+const { args, domainFor, sleep, waitFor, startUp, check, run, tempDir, onCleanup } = require("./lib");
 
 const DEPLOY = path.join(__dirname, "..", "..", "deploy");
 const children = [];
@@ -42,7 +41,8 @@ function start(name, cmd, argv) {
 function stopAll() {
   for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGINT");
 }
-process.on("exit", () => {
+// Before lib.js removes the directory they write into.
+onCleanup(() => {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGKILL");
 });
 
@@ -78,7 +78,7 @@ function alive(children) {
 
 async function main() {
   const { doppel } = args();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "doppel-metrics-"));
+  const dir = tempDir();
   const domain = domainFor(41);
 
   // 1. The deployment files as shipped.

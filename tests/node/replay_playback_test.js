@@ -14,9 +14,8 @@ const { FoxgloveClient } = require("@foxglove/ws-protocol");
 const WebSocket = require("ws");
 const { spawn, spawnSync, execFile } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { args, domainFor, sleep, waitFor, check, run } = require("./lib");
+const { args, domainFor, sleep, waitFor, check, run, tempDir, track } = require("./lib");
 
 const ROBOTS = 4;
 const NS_PER_MS = 1000000n;
@@ -234,9 +233,9 @@ function sameTwin(twin, state, what) {
 
 // `doppel up` again on the first run's data directory, with live robots on a new domain.
 async function upAgain(doppel, data, robots, salt) {
-  const proc = spawn(doppel, ["up", "--data", data, "--port", "0", "--robots", String(robots),
-                              "--rate", "20", "--domain", String(domainFor(salt)), "--for", "300s"],
-                     { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = track(spawn(doppel, ["up", "--data", data, "--port", "0", "--robots", String(robots),
+                                    "--rate", "20", "--domain", String(domainFor(salt)), "--for", "300s"],
+                           { stdio: ["ignore", "pipe", "pipe"] }));
   let stdout = "", stderr = "";
   proc.stdout.on("data", (d) => (stdout += d));
   proc.stderr.on("data", (d) => (stderr += d));
@@ -278,7 +277,7 @@ run(async () => {
   const t00 = Date.now();
 
   // 1. History: ten seconds of a simulated fleet.
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), "doppel-replay-"));
+  const data = tempDir();
   const first = spawnSync(doppel, ["up", "--data", data, "--port", "0", "--robots", String(ROBOTS),
                                    "--rate", "20", "--domain", String(domainFor(11)), "--for", "10s"],
                           { timeout: 60000 });
@@ -650,7 +649,6 @@ run(async () => {
     await sleep(100);
     await up.stop();
     ok(true, `doppel up stopped cleanly after the replays (${checks} checks, ${((Date.now() - t00) / 1000).toFixed(1)} s)`);
-    fs.rmSync(data, { recursive: true, force: true });
   } finally {
     for (const c of clients) try { c.close(); } catch (e) { /* closing anyway */ }
     if (up.proc.exitCode === null) up.proc.kill("SIGKILL");

@@ -3,9 +3,8 @@
 "use strict";
 const { execFileSync, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { args, domainFor, startUp, readStream, check, run } = require("./lib");
+const { args, domainFor, startUp, readStream, check, run, tempDir } = require("./lib");
 
 function upFor(doppel, data, domain, seconds) {
   const r = spawnSync(doppel, ["up", "--data", data, "--port", "0", "--robots", "2", "--domain",
@@ -16,7 +15,7 @@ function upFor(doppel, data, domain, seconds) {
 
 run(async () => {
   const { doppel } = args();
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), "doppel-restart-"));
+  const data = tempDir("restart");
   const domain = domainFor(4);
   const first = upFor(doppel, data, domain, 4);
   check(/\(0 events already there\)/.test(first), `first start is empty: ${first}`);

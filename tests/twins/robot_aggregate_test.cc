@@ -159,11 +159,14 @@ std::vector<NewEvent> RandomHistory(std::mt19937& rng, const RobotModel& model, 
 class SnapshotEquivalenceTest : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(SnapshotEquivalenceTest, RebuildFromSnapshotEqualsRebuildFromFirstEvent) {
-  std::mt19937 rng(GetParam());
+  // DOPPEL_TEST_SEED, when set, replaces the parameter: a failure names the seed to replay.
+  const uint32_t seed = testing::TestSeed(GetParam());
+  SCOPED_TRACE(testing::SeedTrace(seed));
+  std::mt19937 rng(seed);
   testing::TempDir dir;
   auto log = EventLog::Open(dir.path());
   ASSERT_TRUE(log.ok());
-  const RobotModel model = *RobotModel::Builtin(GetParam() % 2 ? "doppel_arm6" : "doppel_base");
+  const RobotModel model = *RobotModel::Builtin(seed % 2 ? "doppel_arm6" : "doppel_base");
   const schemas::Upcasters upcasters;
   const auto history = RandomHistory(rng, model, 300);
   for (size_t i = 0; i < history.size();) {

@@ -12,6 +12,7 @@
 #include "doppel/core/log.h"
 #include "doppel/mcap/doctor.h"
 #include "doppel/mcap/reader.h"
+#include "mcap_record_json.h"
 #include "progress.h"
 #include "store_access.h"
 
@@ -108,10 +109,26 @@ int RunImport(ImportFlags& f) {
 struct InfoFlags {
   std::string file;
   bool doctor = false;
+  bool strict = false;
   bool json = false;
+  bool records = false;
 };
 
+// Every record the reader finds, in file order, one JSON object a line (chunks' records after
+// their Chunk). Exit 1 at the first record that does not read, after the ones before it.
+int PrintRecords(const std::string& file) {
+  Status status = mcap::ScanFile(file, [](const mcap::RecordRef& ref) -> Status {
+    auto record = RecordJson(ref);
+    if (!record.ok()) return record.status();
+    std::cout << SafeJsonDump(*record) << '\n';
+    return Status::Ok();
+  });
+  std::cout.flush();
+  return status.ok() ? kExitOk : Fail(status);
+}
+
 int RunInfo(const InfoFlags& f) {
+  if (f.records) return PrintRecords(f.file);
   nlohmann::json j;
   j["file"] = f.file;
   auto summary = mcap::ReadSummary(f.file);
@@ -154,13 +171,17 @@ int RunInfo(const InfoFlags& f) {
   }
   int code = kExitOk;
   if (f.doctor) {
-    auto findings = mcap::Doctor(f.file);
+    auto findings = mcap::Doctor(f.file, {.strict = f.strict});
     if (!findings.ok()) return Fail(findings.status());
     j["doctor"] = nlohmann::json::array();
     for (const auto& finding : *findings) {
-      j["doctor"].push_back({{"offset", finding.offset}, {"problem", finding.what}});
+      const bool error = finding.severity == mcap::Severity::kError;
+      j["doctor"].push_back({{"offset", finding.offset},
+                             {"severity", error ? "error" : "warning"},
+                             {"problem", finding.what}});
     }
-    if (!findings->empty()) code = kExitVerifyFailed;
+    // Warnings describe valid files: only errors fail the check.
+    if (mcap::HasErrors(*findings)) code = kExitVerifyFailed;
   }
   if (f.json) {
     std::cout << SafeJsonDump(j) << std::endl;
@@ -191,7 +212,8 @@ int RunInfo(const InfoFlags& f) {
     if (f.doctor) {
       if (j["doctor"].empty()) std::cout << "doctor:    no problems found\n";
       for (const auto& d : j["doctor"]) {
-        std::cout << fmt::format("doctor:    offset {}: {}\n", d["offset"].get<uint64_t>(),
+        std::cout << fmt::format("doctor:    {} at offset {}: {}\n",
+                                 d["severity"].get<std::string>(), d["offset"].get<uint64_t>(),
                                  d["problem"].get<std::string>());
       }
     }
@@ -241,8 +263,15 @@ void AddArchiveCommands(CLI::App& app) {
   info->add_option("file", info_flags->file, "The .mcap file")->required();
   info->add_flag(
       "--doctor", info_flags->doctor,
-      "Check CRCs, indexes, statistics and ordering as `mcap doctor` does (exit 5 on a problem)");
+      "Check CRCs, indexes, statistics and ordering as `mcap doctor` does (exit 5 on an error; "
+      "warnings, for what valid files may do, do not fail)");
+  info->add_flag("--strict", info_flags->strict,
+                 "With --doctor: messages whose log times go back and MessageIndex records not "
+                 "sorted by log time are errors, not warnings");
   info->add_flag("--json", info_flags->json, "One JSON object");
+  info->add_flag("--records", info_flags->records,
+                 "Print every record as read, one JSON object a line (JSON Lines), and nothing "
+                 "else");
   info->callback([info_flags] { ExitCode() = RunInfo(*info_flags); });
 }
 

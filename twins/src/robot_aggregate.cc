@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "doppel/core/aligned_bytes.h"
 #include "doppel/schemas/limits.h"
 #include "doppel/schemas/payload_rules.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "doppel/schemas/verify_root.h"
 
 namespace doppel::twins {
 namespace {
@@ -434,11 +436,14 @@ Result<RobotState> DecodeState(std::string_view bytes, uint32_t schema_version) 
         fmt::format("snapshot schema version {} (this build reads {}): replay from the first event",
                     schema_version, kSnapshotSchemaVersion));
   }
-  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  if (bytes.size() < 8 || !twin::VerifyTwinStateBuffer(verifier)) {
-    return Status::Corruption("snapshot does not verify as a TwinState");
-  }
-  const auto* t = twin::GetTwinState(bytes.data());
+  // Everything is copied out of the snapshot: align a copy when the caller's bytes are not.
+  std::vector<uint64_t> scratch;
+  const uint8_t* aligned = AlignedBytes(bytes, scratch);
+  auto verified = schemas::VerifyRoot<twin::TwinState>(
+      std::string_view(reinterpret_cast<const char*>(aligned), bytes.size()),
+      "snapshot (TwinState)", twin::TwinStateIdentifier());
+  if (!verified.ok()) return verified.status();
+  const twin::TwinState* t = *verified;
   RobotState s;
   s.robot_id = t->robot_id() ? t->robot_id()->str() : "";
   s.stream_version = t->stream_version();

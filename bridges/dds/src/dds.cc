@@ -7,6 +7,8 @@
 #include <set>
 #include <vector>
 
+#include "loopback_xml.h"
+
 namespace doppel::dds {
 namespace {
 
@@ -31,15 +33,9 @@ dds_qos_t* MakeQos(const QosSpec& spec) {
 
 }  // namespace
 
-std::string_view LoopbackConfig() {
-  return R"(<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
-    <AllowMulticast>false</AllowMulticast></General>
-  <Discovery><ParticipantIndex>auto</ParticipantIndex>
-    <MaxAutoParticipantIndex>60</MaxAutoParticipantIndex>
-    <Peers><Peer address="127.0.0.1"/></Peers></Discovery>
-</Domain></CycloneDDS>)";
-}
+// deploy/dds/loopback.xml, embedded by the build (loopback_xml.h): the file others point
+// CYCLONEDDS_URI at is the configuration doppel uses by default.
+std::string_view LoopbackConfig() { return kLoopbackXml; }
 
 Entity::~Entity() {
   if (handle_ > 0) dds_delete(handle_);

@@ -15,6 +15,7 @@
 #include "doppel/eventstore/subscription.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "doppel/schemas/verify_root.h"
 #include "ros2_msgs.h"
 
 namespace doppel::dds {
@@ -100,12 +101,14 @@ class DdsEgress::Impl {
 
   void PublishState(const std::string& robot, const zmq::message_t& body) {
     const uint8_t* bytes = eventstore::AlignedBytes(body, scratch_);
-    flatbuffers::Verifier verifier(bytes, body.size());
-    if (!twin::VerifyTwinStateBuffer(verifier)) {
+    auto verified = schemas::VerifyRoot<twin::TwinState>(
+        std::string_view(reinterpret_cast<const char*>(bytes), body.size()), "TwinState",
+        twin::TwinStateIdentifier());
+    if (!verified.ok()) {
       Count([](Counters& c) { ++c.bad; });
       return;
     }
-    if (!publisher_->PublishState(robot, *twin::GetTwinState(bytes))) return;
+    if (!publisher_->PublishState(robot, **verified)) return;
     Count([this](Counters& c) {
       ++c.states;
       c.robots = publisher_->robots();

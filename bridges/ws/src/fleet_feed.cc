@@ -18,6 +18,7 @@
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "doppel/schemas/verify_root.h"
 #include "event_json_values.h"
 #include "ros_messages.h"
 
@@ -152,12 +153,14 @@ class FleetFeed::Impl {
 
   void OnTwinState(const std::string& robot, const zmq::message_t& body, FeedBatch& batch) {
     const uint8_t* bytes = eventstore::AlignedBytes(body, scratch_);
-    flatbuffers::Verifier verifier(bytes, body.size());
-    if (!twin::VerifyTwinStateBuffer(verifier)) {
+    auto verified = schemas::VerifyRoot<twin::TwinState>(
+        std::string_view(reinterpret_cast<const char*>(bytes), body.size()), "TwinState",
+        twin::TwinStateIdentifier());
+    if (!verified.ok()) {
       malformed_.Warn("dropping a malformed TwinState for {}", ScrubUtf8(robot));
       return;
     }
-    const auto* s = twin::GetTwinState(bytes);
+    const twin::TwinState* s = *verified;
     Seen(robot, batch);
     const TimeNs now = WallNowNs();
     const TimeNs stamp = s->published_ns() ? s->published_ns() : now;

@@ -11,10 +11,14 @@
 
 namespace doppel {
 
+inline bool IsAligned8(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % alignof(uint64_t) == 0;
+}
+
 // `bytes` at an 8-byte aligned address: the bytes themselves when already aligned, else a
 // copy in `scratch`. The result is valid while `bytes` and `scratch` are.
 inline const uint8_t* AlignedBytes(std::string_view bytes, std::vector<uint64_t>& scratch) {
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint64_t) == 0) {
+  if (IsAligned8(bytes.data())) {
     return reinterpret_cast<const uint8_t*>(bytes.data());
   }
   scratch.resize((bytes.size() + 7) / 8);

@@ -70,6 +70,10 @@ struct EventLogOptions {
   // How often a changed sync point is fsync'd, off the commit path. It bounds how far the
   // sync point can lag after a power cut (after a process crash it is exact).
   int sync_point_interval_ms = 1000;
+  // The size of one memtable of each column family (RocksDB's write_buffer_size); the ids'
+  // hash table and the memtable bloom filters scale with it. Smaller suits a log that stays
+  // small and is opened often (the fuzz target opens one per input).
+  size_t memtable_bytes = 64 << 20;
   // The environment RocksDB and the sync point use (tests inject simulated power cuts);
   // nullptr = rocksdb::Env::Default(). Not owned; must outlive the log.
   rocksdb::Env* env = nullptr;

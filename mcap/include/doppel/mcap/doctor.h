@@ -1,5 +1,5 @@
-// Doctor: checks an MCAP file the way `mcap doctor` (foxglove/mcap, rust/cli/src/commands/
-// doctor.rs) does, and a little more:
+// Doctor: checks an MCAP file the way `mcap doctor` (foxglove/mcap rust/cli/src/commands/
+// doctor.rs, which replaced go/cli/mcap/cmd/doctor.go) does, and a little more:
 //   - the file reads: magics, record framing, chunk CRCs and decompression, the data-section CRC
 //     (DataEnd) and the summary CRC (Footer); a bad chunk is reported and skipped, any other
 //     read error ends the scan and is reported with its offset
@@ -16,9 +16,16 @@
 //     schemas are repeated in the summary
 //   - Statistics match the file (message, schema, channel, attachment, metadata and chunk
 //     counts, start/end times, per-channel counts); MetadataIndex / AttachmentIndex records
-//     match their records; attachment CRCs hold
+//     match their records; attachment CRCs hold; a non-empty channel_message_counts has every
+//     channel repeated in the summary before the Statistics record (the spec's MUST)
 //   - messages outside chunks in a file with chunk indexes (indexed readers miss them)
-// Upstream reports some of these as warnings; here every one is a Finding.
+// Records may carry bytes after their known fields (the spec's room for new fields): they are
+// skipped, never part of a field or a CRC.
+//
+// As upstream, what the spec allows or only recommends is a warning, not an error: an empty
+// Header.library, an unknown profile, messages outside chunks in an indexed file, and, unless
+// DoctorOptions::strict, log times going back (upstream's --strict-message-order) and a
+// MessageIndex not sorted by log time (the spec asks for no order; readers sort).
 #pragma once
 
 #include <cstdint>
@@ -29,13 +36,24 @@
 
 namespace doppel::mcap {
 
+enum class Severity { kError, kWarning };
+
 struct Finding {
   std::string what;
   uint64_t offset;  // file offset of the record concerned (its chunk's, inside a chunk)
+  Severity severity = Severity::kError;
 };
 
-// Findings in file order of discovery; empty for a healthy file. A non-OK Result only when the
-// file cannot be opened or read (IOError).
-Result<std::vector<Finding>> Doctor(const std::string& path);
+struct DoctorOptions {
+  // The stricter rules: the warnings above that a tidy writer avoids become errors.
+  bool strict = false;
+};
+
+// Findings in file order of discovery; none for a tidy file, only warnings for a valid one. A
+// non-OK Result only when the file cannot be opened or read (IOError).
+Result<std::vector<Finding>> Doctor(const std::string& path, DoctorOptions options = {});
+
+// Whether any finding is an error (the file is not valid).
+bool HasErrors(const std::vector<Finding>& findings);
 
 }  // namespace doppel::mcap

@@ -34,7 +34,8 @@ Status VerifyPayload(std::string_view event_type, std::string_view payload);
 // JSON -> payload bytes through the schema. Unknown type, unknown field or malformed
 // JSON: InvalidArgument naming what is wrong. Thread-safe.
 Result<std::string> PayloadFromJson(std::string_view event_type, std::string_view json);
-// Payload bytes -> compact strict JSON. Unknown types render as {"base64":"..."}.
+// Payload bytes -> compact strict JSON, each number the shortest text that reads back to the
+// stored value (payload_json_writer.h). Unknown types render as {"base64":"..."}.
 // REQUIRES: VerifyPayload(event_type, payload).ok()
 Result<std::string> PayloadToJson(std::string_view event_type, std::string_view payload);
 

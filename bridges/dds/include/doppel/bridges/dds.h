@@ -30,7 +30,8 @@ inline TimeNs FromRosTime(const builtin_interfaces_msg_dds__Time_& t) {
 }
 
 // CycloneDDS configuration keeping every packet on the loopback interface, no multicast,
-// unicast discovery to 127.0.0.1. Used when neither a config nor CYCLONEDDS_URI is given.
+// unicast discovery to 127.0.0.1: the text of deploy/dds/loopback.xml, built in. Used when
+// neither a config nor CYCLONEDDS_URI is given.
 std::string_view LoopbackConfig();
 
 // Owns one DDS entity; deleting it deletes its children.
