@@ -60,6 +60,14 @@ for root in "${roots[@]}"; do
   done
 done
 
+# Fast DDS's shared-memory segments (data sharing, the SHM transport): the interop peer turns
+# both off, so any here were left by a run that did not.
+for entry in /dev/shm/fast_datasharing_* /dev/shm/fastrtps_*; do
+  [ -e "$entry" ] || continue
+  echo "leftover: $entry (a Fast DDS shared-memory segment)"
+  left+=("$entry")
+done
+
 if [ ${#left[@]} -eq 0 ]; then
   echo "no leftovers: no doppel-* files of ended processes in ${roots[*]}"
   exit 0

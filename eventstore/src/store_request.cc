@@ -72,10 +72,12 @@ Status CheckRequestFrame(const uint8_t* bytes, size_t size, const fb::StoreReque
   auto verified = schemas::VerifyRoot<fb::StoreRequest>(
       std::string_view(reinterpret_cast<const char*>(bytes), size), "request", nullptr,
       {kMaxDepth, kMaxTables});
+  if (verified.status().code() == Status::Code::kInvalidArgument) return verified.status();
   if (!verified.ok()) {
-    return Status::InvalidArgument(
-        fmt::format("malformed request: {} (a StoreRequest has at most {} tables, {} deep)",
-                    verified.status().message(), kMaxTables, kMaxDepth));
+    return Status::InvalidArgument(fmt::format(
+        "malformed request: {} bytes that do not verify as a StoreRequest (at most {} tables, "
+        "{} deep)",
+        size, kMaxTables, kMaxDepth));
   }
   const fb::StoreRequest* r = *verified;
   *request_id = r->request_id();

@@ -139,12 +139,16 @@ int main(int argc, char** argv) {
   wqos.reliability().kind = RELIABLE_RELIABILITY_QOS;
   wqos.history().kind = KEEP_LAST_HISTORY_QOS;
   wqos.history().depth = 10;
+  // No data sharing: Fast DDS would put its segments in /dev/shm, and a peer that is killed
+  // leaves them there. Everything goes over UDP on loopback, as it does to doppel.
+  wqos.data_sharing().off();
   DataWriter* joints_writer = publisher->create_datawriter(joints_out, wqos);
   DataWriter* cmd_writer = publisher->create_datawriter(cmd_out, wqos);
   DataReaderQos rqos = DATAREADER_QOS_DEFAULT;
   rqos.reliability().kind = RELIABLE_RELIABILITY_QOS;
   rqos.history().kind = KEEP_LAST_HISTORY_QOS;
   rqos.history().depth = 100;
+  rqos.data_sharing().off();
   JointsListener joints_listener;
   TfListener tf_listener;
   DataReader* twin_reader = subscriber->create_datareader(twin_in, rqos, &joints_listener);
