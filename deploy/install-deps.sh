@@ -14,6 +14,7 @@ PACKAGES=(
   liblz4-dev libzstd-dev
   # MCAP import: BLAKE2b of a file's bytes names its events (crypto_generichash).
   libsodium-dev
+  libre2-dev  # MCAP import: --robot-from-topic over the file's topics in linear time (RE2)
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev uuid-dev
   libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev

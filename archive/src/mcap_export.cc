@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "doppel/archive/output_file.h"
 #include "doppel/core/aligned_bytes.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/event_json.h"
@@ -387,26 +388,22 @@ class Exporter {
 }  // namespace
 
 Result<ExportReport> ExportMcap(const eventstore::EventStore& store, const ExportOptions& options) {
-  const std::string partial = options.out + ".partial";
+  // Written under <out>.partial and renamed over `out` when complete; only a regular file (or
+  // nothing) at `out` is replaced (output_file.h).
+  auto file = OutputFile::Begin(options.out);
+  if (!file.ok()) return file.status();
   mcap::WriterOptions wo;
   wo.profile = "ros2";
   wo.library = "doppel " DOPPEL_VERSION;
   wo.compression = options.compression;
   wo.chunk_size = options.chunk_size;
   wo.fsync_on_close = true;
-  auto writer = mcap::Writer::Open(partial, wo);
+  auto writer = mcap::Writer::Open(file->partial(), wo);
   if (!writer.ok()) return writer.status();
   log::Info(kComponent, "exporting {} to {}", options.window.Describe(), options.out);
   auto report = Exporter(store, options, std::move(writer).value()).Run();
-  if (!report.ok()) {
-    std::remove(partial.c_str());
-    return report.status();
-  }
-  if (std::rename(partial.c_str(), options.out.c_str()) != 0) {
-    std::remove(partial.c_str());
-    return Status::IOError(
-        fmt::format("renaming {} to {}: {}", partial, options.out, std::strerror(errno)));
-  }
+  if (!report.ok()) return report.status();  // ~OutputFile removes the partial file
+  DOPPEL_RETURN_IF_ERROR(file->Commit());
   return report;
 }
 

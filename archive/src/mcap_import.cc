@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fnmatch.h>
+#include <re2/re2.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -11,8 +12,6 @@
 #include <deque>
 #include <future>
 #include <memory>
-#include <optional>
-#include <regex>
 #include <vector>
 
 #include "doppel/core/log.h"
@@ -114,17 +113,7 @@ class Importer {
 
   Status Run() {
     if (sodium_init() < 0) return Status::Unavailable("libsodium failed to initialise");
-    if (!options_.robot_from_topic.empty()) {
-      try {
-        robot_regex_.emplace(options_.robot_from_topic, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return Status::InvalidArgument(
-            fmt::format("--robot-from-topic '{}': {}", options_.robot_from_topic, e.what()));
-      }
-      if (robot_regex_->mark_count() < 1) {
-        return Status::InvalidArgument("--robot-from-topic needs a group naming the robot");
-      }
-    }
+    DOPPEL_RETURN_IF_ERROR(CompileRobotPattern());
     auto hash = HashFile(options_.file);
     if (!hash.ok()) return hash.status();
     file_hash_ = *hash;
@@ -233,15 +222,31 @@ class Importer {
 
   std::string RobotOf(const std::string& topic) const {
     if (!options_.robot.empty()) return options_.robot;
-    if (robot_regex_) {
-      std::smatch m;
-      if (std::regex_search(topic, m, *robot_regex_) && m.size() > 1) return m[1].str();
-      return "";
+    std::string robot;
+    return RE2::PartialMatch(topic, *robot_pattern_, &robot) ? robot : "";
+  }
+
+  // The topic -> robot pattern: --robot-from-topic, else "/<robot>/<leaf>" (exactly two
+  // segments). RE2, not std::regex: topics come from the file, and std::regex recurses once per
+  // character (a 200,000-character topic overflowed the stack); RE2 runs in time linear in the
+  // text and constant stack. Latin-1 keeps std::regex's byte-wise matching: a topic need not be
+  // valid UTF-8, and `.` or `[^/]` should match any byte of it.
+  Status CompileRobotPattern() {
+    RE2::Options o;
+    o.set_encoding(RE2::Options::EncodingLatin1);
+    o.set_log_errors(false);  // the error goes back in the status, once
+    const bool given = !options_.robot_from_topic.empty();
+    robot_pattern_ =
+        std::make_unique<RE2>(given ? options_.robot_from_topic : "^/?([^/]+)/[^/]+$", o);
+    if (!robot_pattern_->ok()) {
+      return Status::InvalidArgument(fmt::format("--robot-from-topic '{}' (RE2 syntax): {}",
+                                                 options_.robot_from_topic,
+                                                 robot_pattern_->error()));
     }
-    // "/<robot>/<leaf>": exactly two segments.
-    static const std::regex kDefault("^/?([^/]+)/[^/]+$");
-    std::smatch m;
-    return std::regex_match(topic, m, kDefault) ? m[1].str() : "";
+    if (robot_pattern_->NumberOfCapturingGroups() < 1) {
+      return Status::InvalidArgument("--robot-from-topic needs a group naming the robot");
+    }
+    return Status::Ok();
   }
 
   Status Message(const mcap::MessageView& m) {
@@ -414,7 +419,7 @@ class Importer {
   static constexpr uint64_t kUnchunked = UINT64_MAX - 1;
   eventstore::EventStore& store_;
   const ImportOptions& options_;
-  std::optional<std::regex> robot_regex_;
+  std::unique_ptr<RE2> robot_pattern_;  // set by Run()
   std::string file_hash_;
   std::map<uint16_t, std::string> schemas_;
   std::map<uint16_t, ChannelRoute> routes_;

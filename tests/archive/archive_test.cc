@@ -1,11 +1,18 @@
 // MCAP export and import through the library: the opening state of an export, a round trip
 // that keeps every observation, and files whose schema says something doppel would misread.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "doppel/archive/mcap_export.h"
 #include "doppel/archive/mcap_import.h"
+#include "doppel/archive/output_file.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/mcap/reader.h"
 #include "doppel/mcap/writer.h"
@@ -151,6 +158,149 @@ TEST(ArchiveTest, ExportOfAnEmptyWindowIsAValidFileWithProvenance) {
   // A failed export leaves no file under the name asked for.
   o.out = dir.Sub("no/such/dir/x.mcap");
   EXPECT_FALSE(ExportMcap(*log, o).ok());
+}
+
+// A file with one JointState message on `topic`.
+void WriteJointStateFile(const std::string& file, const std::string& topic) {
+  mcap::WriterOptions wo;
+  wo.profile = "ros2";
+  wo.compression = mcap::Compression::kNone;  // what is tested is the topic, not the codec
+  auto w = std::move(mcap::Writer::Open(file, wo).value());
+  const uint16_t schema =
+      w->AddSchema("sensor_msgs/msg/JointState", "ros2msg",
+                   ros2::Ros2MsgDefinition("sensor_msgs/msg/JointState").value());
+  const uint16_t channel = w->AddChannel(schema, topic, "cdr", {});
+  ros2::JointState js;
+  js.name = {"j1"};
+  js.position = {1};
+  js.header.stamp = ros2::ToRosTime(WallNowNs());
+  ros2::CdrWriter cdr;
+  ros2::Encode(js, cdr);
+  ASSERT_TRUE(w->WriteMessage(channel, 1, 1, 1, cdr.bytes()).ok());
+  ASSERT_TRUE(w->Close().ok());
+}
+
+// Topics come from the file: a pattern over them must not recurse per character (std::regex
+// overflowed the stack on this one) nor take more than linear time.
+TEST(ArchiveTest, ARobotPatternOverAHugeTopicNeitherCrashesNorStalls) {
+  TempDir dir;
+  const std::string file = dir.Sub("long.mcap");
+  const std::string topic = "/fleet/" + std::string(200'000, 'a');
+  WriteJointStateFile(file, topic);
+  auto log = std::move(eventstore::EventLog::Open(dir.Sub("s")).value());
+  ImportOptions io;
+  io.file = file;
+  io.robot_from_topic = "^/fleet/([^/]+)/";  // no '/' after the robot: no match
+  auto r = ImportMcap(*log, io);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->unmapped_topics[topic], 1u);
+  EXPECT_EQ(r->appended, 0u);
+  // The default "/<robot>/<leaf>" over the same topic: robot "fleet".
+  io.robot_from_topic.clear();
+  r = ImportMcap(*log, io);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->robots, (std::set<std::string>{"fleet"}));
+  EXPECT_EQ(r->appended, 2u);  // the registration and the observation
+}
+
+TEST(ArchiveTest, ARobotPatternRe2RefusesIsInvalidArgumentWithItsReason) {
+  TempDir dir;
+  const std::string file = dir.Sub("f.mcap");
+  WriteJointStateFile(file, "/fleet/r1/joint_states");
+  auto log = std::move(eventstore::EventLog::Open(dir.Sub("s")).value());
+  ImportOptions io;
+  io.file = file;
+  io.robot_from_topic = "^/fleet/(?=x)([^/]+)/";  // lookahead: not RE2 syntax
+  auto r = ImportMcap(*log, io);
+  ASSERT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("RE2"), std::string::npos) << r.status().message();
+  io.robot_from_topic = "^/fleet/[^/]+/";  // no group
+  EXPECT_EQ(ImportMcap(*log, io).status().code(), Status::Code::kInvalidArgument);
+  io.robot_from_topic = "^/fleet/([^/]+)/";
+  r = ImportMcap(*log, io);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->robots, (std::set<std::string>{"r1"}));
+}
+
+std::string Contents(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+mode_t TypeOf(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 ? (st.st_mode & S_IFMT) : 0;
+}
+
+// `--out P` is written as P.partial renamed over P: only a regular file (or nothing) at P may be
+// replaced. Anything else is refused, untouched, with its kind named.
+TEST(ArchiveTest, ExportReplacesOnlyARegularFileAndNeverFollowsALink) {
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.Sub("a")).value());
+  ASSERT_TRUE(log->Append({"robot-r1", ExpectedVersion::Any(), {Joints(1)}}).ok());
+  ExportOptions o;
+  o.window.from = 0;
+  o.compression = mcap::Compression::kNone;  // what is tested is the path, not the codec
+  const std::string victim = dir.Sub("victim");
+  std::ofstream(victim) << "keep me";
+
+  auto refused = [&](const std::string& out, const std::string& kind) {
+    o.out = out;
+    auto r = ExportMcap(*log, o);
+    ASSERT_EQ(r.status().code(), Status::Code::kInvalidArgument)
+        << out << ": " << r.status().ToString();
+    EXPECT_NE(r.status().message().find(kind), std::string::npos) << r.status().message();
+  };
+  // A symbolic link: neither it nor its target changes.
+  ASSERT_EQ(::symlink(victim.c_str(), dir.Sub("link.mcap").c_str()), 0);
+  refused(dir.Sub("link.mcap"), "symbolic link");
+  EXPECT_EQ(TypeOf(dir.Sub("link.mcap")), S_IFLNK);
+  EXPECT_EQ(Contents(victim), "keep me");
+  // A FIFO (what /dev/null or /dev/full are to this rule: not a regular file).
+  ASSERT_EQ(::mkfifo(dir.Sub("fifo.mcap").c_str(), 0600), 0);
+  refused(dir.Sub("fifo.mcap"), "FIFO");
+  EXPECT_EQ(TypeOf(dir.Sub("fifo.mcap")), S_IFIFO);
+  // A directory, and a socket.
+  ASSERT_EQ(::mkdir(dir.Sub("dir.mcap").c_str(), 0700), 0);
+  refused(dir.Sub("dir.mcap"), "directory");
+  EXPECT_EQ(TypeOf(dir.Sub("dir.mcap")), S_IFDIR);
+  {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string sock = dir.Sub("sock.mcap");
+    ASSERT_LT(sock.size(), sizeof(addr.sun_path));
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::close(fd);
+    refused(sock, "socket");
+    EXPECT_EQ(TypeOf(sock), S_IFSOCK);
+  }
+  // A link planted at P.partial: not written through, and P not created.
+  ASSERT_EQ(::symlink(victim.c_str(), dir.Sub("p.mcap.partial").c_str()), 0);
+  refused(dir.Sub("p.mcap"), "symbolic link");
+  EXPECT_EQ(Contents(victim), "keep me");
+  EXPECT_EQ(TypeOf(dir.Sub("p.mcap.partial")), S_IFLNK);
+  EXPECT_EQ(TypeOf(dir.Sub("p.mcap")), 0u);
+  // Refused paths leave no .partial behind.
+  for (const char* name : {"link.mcap", "fifo.mcap", "dir.mcap", "sock.mcap"}) {
+    EXPECT_EQ(TypeOf(dir.Sub(std::string(name) + ".partial")), 0u) << name;
+  }
+
+  // A new path, then over that regular file (and over a stale regular .partial): written.
+  o.out = dir.Sub("new.mcap");
+  auto r = ExportMcap(*log, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Messages(o.out)["/r1/joint_states"].size(), 1u);
+  std::ofstream(o.out + ".partial") << "a crashed export's";
+  std::ofstream(o.out, std::ios::app) << "old bytes";
+  r = ExportMcap(*log, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(TypeOf(o.out), S_IFREG);
+  EXPECT_EQ(Messages(o.out)["/r1/joint_states"].size(), 1u);
+  EXPECT_EQ(TypeOf(o.out + ".partial"), 0u);
 }
 
 }  // namespace

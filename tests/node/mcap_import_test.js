@@ -183,6 +183,26 @@ run(async () => {
     checkStore(readEvents(doppel, data), expectedFrom(bag), "--robot-from-topic");
     assert.deepEqual([...report.robots].sort(), ["r7", "r8"], "--robot-from-topic: report");
   }
+  // A topic from the file 200,000 characters long: the pattern runs in linear time (std::regex
+  // recursed per character and crashed), the import ends with its usual report.
+  {
+    const long = `/fleet/${"a".repeat(200000)}`; // no '/' after the robot: no match
+    const bag = await writeBag(path.join(dir, "bag-long-topic.mcap"), {
+      start, robots: ["r7"], seconds: 1,
+      topic: (robot, leaf) => (leaf === "joint_states" ? long : `/fleet/${robot}/${leaf}`) });
+    const data = freshStore("store-long-topic");
+    const t0 = Date.now();
+    const r = importBag(doppel, bag.file, data, ["--robot-from-topic", "^/fleet/([^/]+)/"]);
+    check(r.signal === null, `long topic: killed by ${r.signal}`);
+    const report = reportOf(r);
+    check(report.unmapped_topics[long] === bag.messages.filter((m) => m.topic === long).length,
+          "long topic: unmapped, every message counted");
+    assert.deepEqual(report.robots, ["r7"], "long topic: the other topics still map");
+    console.log(`--robot-from-topic over a 200000-character topic: exit 0 in ${Date.now() - t0} ms`);
+    // A pattern RE2 refuses: a usage error with RE2's reason.
+    const bad = importBag(doppel, bag.file, data, ["--robot-from-topic", "^/fleet/(?=x)([^/]+)/"]);
+    check(bad.status === 2 && /RE2/.test(bad.stderr), `lookahead pattern: exit ${bad.status}, want 2: ${bad.stderr}`);
+  }
   console.log("--robots, --robot and --robot-from-topic map the robots");
 
   // Damaged files: exit 1, the offset named, nothing of a bad chunk in the store.
@@ -257,5 +277,18 @@ run(async () => {
       }
     }
     console.log(`round trip: ${compared} joint state and odometry messages decode to the bag's values`);
+  }
+
+  // --out at a symbolic link: a usage error naming it; the link and its target untouched.
+  {
+    const target = path.join(dir, "link-target.txt");
+    fs.writeFileSync(target, "keep me");
+    const link = path.join(dir, "link.mcap");
+    fs.symlinkSync(target, link);
+    const r = runDoppel(doppel, ["export", "--data", stores.zstd, "--from", "0", "--to", "now", "--out", link]);
+    check(r.status === 2 && /symbolic link/.test(r.stderr), `export --out <symlink>: exit ${r.status}, want 2: ${r.stderr}`);
+    check(fs.lstatSync(link).isSymbolicLink() && fs.readFileSync(target, "utf8") === "keep me",
+          "export --out <symlink>: the link and its target unchanged");
+    console.log(`export --out <symlink>: exit 2, ${r.stderr.trim().split("\n").pop()}`);
   }
 });

@@ -236,7 +236,10 @@ void AddArchiveCommands(CLI::App& app) {
   ex->add_option("--robots", export_flags->robots, "Robot ids to export (glob)");
   ex->add_option("--types", export_flags->types, "Event types to export (default: all)")
       ->delimiter(',');
-  ex->add_option("--out", export_flags->out, "The .mcap file to write")->required();
+  ex->add_option("--out", export_flags->out,
+                 "The .mcap file to write (a new path or a regular file, replaced when complete; a "
+                 "link, device, FIFO or directory is refused)")
+      ->required();
   ex->add_option("--compression", export_flags->compression, "zstd, lz4 or none");
   ex->add_option("--chunk-size", export_flags->chunk_size, "Uncompressed bytes per chunk");
   ex->add_option("--twin-hz", export_flags->twin_hz,
@@ -253,7 +256,8 @@ void AddArchiveCommands(CLI::App& app) {
   AddStoreOptions(*im, import_flags->store);
   im->add_option("--robots", import_flags->options.robots, "Robots to import (glob)");
   im->add_option("--robot-from-topic", import_flags->options.robot_from_topic,
-                 "Regex whose first group names the robot (default: /<robot>/<leaf>)");
+                 "Regex (RE2 syntax, searched in the topic) whose first group names the robot "
+                 "(default: /<robot>/<leaf>)");
   im->add_option("--robot", import_flags->options.robot,
                  "File every topic under this robot (a single robot's recording)");
   im->callback([import_flags] { ExitCode() = RunImport(*import_flags); });

@@ -37,7 +37,7 @@ namespace doppel::archive {
 
 struct ExportOptions {
   replay::Window window;
-  std::string out;  // the .mcap file, created or replaced
+  std::string out;  // the .mcap file: created, or replaced if a regular file (output_file.h)
   mcap::Compression compression = mcap::Compression::kZstd;
   uint64_t chunk_size = 4 << 20;
   int64_t twin_period_ns = 100'000'000;  // 0: no twin channels
@@ -59,7 +59,8 @@ struct ExportReport {
 };
 
 // Writes the window to options.out (through a temporary file renamed at the end, so a failed
-// export never leaves a half file under that name).
+// export never leaves a half file under that name). InvalidArgument, before anything is
+// written, when options.out (or its .partial) exists and is not a regular file.
 Result<ExportReport> ExportMcap(const eventstore::EventStore& store, const ExportOptions& options);
 
 }  // namespace doppel::archive

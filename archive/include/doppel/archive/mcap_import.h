@@ -31,7 +31,7 @@ namespace doppel::archive {
 struct ImportOptions {
   std::string file;
   std::string robots = "*";      // glob: robots to import
-  std::string robot_from_topic;  // ECMAScript regex; its first group names the robot
+  std::string robot_from_topic;  // RE2 regex, searched in each topic; group 1 names the robot
   std::string robot;             // every mapped topic belongs to this robot
   std::function<void(uint64_t done, uint64_t total)> progress;  // bytes of the file
 };
@@ -48,8 +48,9 @@ struct ImportReport {
   std::string file_hash;  // hex BLAKE2b-128 of the file's bytes
 };
 
-// InvalidArgument for a bad regex; the reader's Corruption/InvalidArgument for a damaged file
-// (with `partial` holding what was appended before it, when given).
+// InvalidArgument for a robot_from_topic RE2 refuses or without a group; the reader's
+// Corruption/InvalidArgument for a damaged file (with `partial` holding what was appended
+// before it, when given).
 Result<ImportReport> ImportMcap(eventstore::EventStore& store, const ImportOptions& options,
                                 ImportReport* partial = nullptr);
 
