@@ -12,10 +12,15 @@
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "doppel/eventstore/types.h"
+#include "doppel/mcap/compression.h"
+#include "doppel/mcap/crc32.h"
+#include "doppel/mcap/records.h"
+#include "doppel/mcap/writer.h"
 #include "doppel/schemas/payloads.h"
 #include "doppel/twins/robot_aggregate.h"
 #include "doppel/twins/robot_model.h"
@@ -326,6 +331,88 @@ void WsFramingSeeds() {
   Write("ws_framing", "invalid_too_big", ClientFrame(true, 0x2, std::string(2000, 'y')));
 }
 
+// rosbridge_fuzz's input: a role byte (even viewer, odd operator), then NUL-separated client
+// messages.
+void RosbridgeSeeds() {
+  auto session = [](char role, std::initializer_list<std::string_view> messages) {
+    std::string out(1, role);
+    for (const auto m : messages) out.append(m).push_back('\0');
+    out.pop_back();
+    return out;
+  };
+  Write("rosbridge", "viewer_subscribe_throttled_fragmented",
+        session(0, {R"({"op":"subscribe","id":"s1","topic":"/r1/odom","throttle_rate":20,)"
+                    R"("queue_length":2,"fragment_size":64})",
+                    R"({"op":"subscribe","topic":"/tf"})",
+                    R"({"op":"unsubscribe","id":"s1","topic":"/r1/odom"})"}));
+  Write("rosbridge", "viewer_services",
+        session(0, {R"({"op":"call_service","id":"c1","service":"/doppel/list_robots"})",
+                    R"({"op":"call_service","id":2,"service":"/doppel/robot_state",)"
+                    R"("args":[{"robot":"r1","at":"2024-01-01T00:00:00Z"}]})"}));
+  Write("rosbridge", "operator_publish",
+        session(
+            1, {R"({"op":"advertise","id":"a","topic":"/r1/cmd_vel","type":"geometry_msgs/Twist"})",
+                R"({"op":"publish","id":"p","topic":"/r1/cmd_vel",)"
+                R"("msg":{"linear":{"x":0.5},"angular":{"z":0.1}}})",
+                R"({"op":"publish","topic":"/r1/stop","msg":{}})",
+                R"({"op":"unadvertise","topic":"/r1/cmd_vel"})"}));
+  Write("rosbridge", "invalid_deep_args",
+        session(0, {R"({"op":"call_service","service":"/doppel/robot_state","args":)" +
+                    std::string(100, '[') + std::string(100, ']') + "}"}));
+  Write("rosbridge", "invalid_json_and_ops",
+        session(1, {"{not json", R"({"op":"teleport"})", "[]", R"({"op":"publish"})"}));
+}
+
+// mcap_reader_fuzz's input: an MCAP file. Small files from doppel's writer with lz4 and zstd
+// chunks (written straight into the corpus), then hand-built chunks that declare 30 GiB, more
+// than their data holds, and less.
+void McapReaderSeeds() {
+  for (const auto compression : {mcap::Compression::kLz4, mcap::Compression::kZstd}) {
+    const std::string name = "writer_" + std::string(mcap::CompressionName(compression));
+    mcap::WriterOptions options;
+    options.profile = "ros2";
+    options.compression = compression;
+    options.chunk_size = 2048;  // two chunks, each over the 1 KiB under which none is compressed
+    fs::create_directories(g_root / "mcap_reader");
+    auto writer = mcap::Writer::Open((g_root / "mcap_reader" / name).string(), options);
+    DOPPEL_FUZZ_CHECK(writer.ok(), "%s", writer.status().ToString().c_str());
+    const uint16_t schema = (*writer)->AddSchema("doppel/Pose", "jsonschema", "{}");
+    const uint16_t channel = (*writer)->AddChannel(schema, "/r1/pose", "json", {{"robot", "r1"}});
+    for (uint32_t i = 0; i < 40; ++i) {
+      const std::string data = R"({"x":)" + std::to_string(i) + R"(,"y":0.5,"frame":"map"})";
+      DOPPEL_FUZZ_CHECK((*writer)->WriteMessage(channel, i, 1000 + i, 1000 + i, data).ok(), "msg");
+    }
+    DOPPEL_FUZZ_CHECK((*writer)->WriteAttachment(7, 7, "calib.yaml", "text/yaml", "fx: 1\n").ok(),
+                      "attachment");
+    DOPPEL_FUZZ_CHECK((*writer)->Close().ok(), "close");
+  }
+  std::string records;
+  mcap::Encode(mcap::Schema{1, "T", "jsonschema", "{}"}, records);
+  mcap::Encode(mcap::Channel{1, 1, "/a", "json", {}}, records);
+  mcap::Encode(mcap::Message{1, 0, 10, 10, std::string(600, 'x')}, records);
+  auto chunk_file = [&](mcap::Compression compression, uint64_t declared) {
+    std::string packed;
+    DOPPEL_FUZZ_CHECK(mcap::Compress(compression, records, packed).ok(), "compress");
+    std::string file(mcap::kMagic);
+    mcap::Encode(mcap::Header{"", "seed"}, file);
+    mcap::Encode(mcap::Chunk{10, 10, declared, mcap::Crc32(records),
+                             std::string(mcap::CompressionName(compression)), packed},
+                 file);
+    mcap::Encode(mcap::DataEnd{0}, file);
+    mcap::Encode(mcap::Footer{0, 0, 0}, file);
+    return file.append(mcap::kMagic);
+  };
+  for (const auto compression : {mcap::Compression::kLz4, mcap::Compression::kZstd}) {
+    const std::string codec(mcap::CompressionName(compression));
+    Write("mcap_reader", "chunk_" + codec, chunk_file(compression, records.size()));
+    Write("mcap_reader", "invalid_declares_30gib_" + codec, chunk_file(compression, 30ull << 30));
+    Write("mcap_reader", "invalid_declares_more_" + codec,
+          chunk_file(compression, records.size() + 1));
+    Write("mcap_reader", "invalid_declares_less_" + codec,
+          chunk_file(compression, records.size() - 1));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -344,6 +431,8 @@ int main(int argc, char** argv) {
   SceneSeeds();
   UrdfSeeds(fuzz_dir / ".." / "twins" / "models");
   WsFramingSeeds();
+  RosbridgeSeeds();
+  McapReaderSeeds();
   std::printf("seeds written to %s\n", g_root.c_str());
   return 0;
 }

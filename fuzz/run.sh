@@ -21,13 +21,13 @@ BUILD="$ROOT/build/fuzz"
 MODE="${FUZZ_MODE:-smoke}"
 SEED="${FUZZ_SEED:-1}"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-600}"
-TARGETS=(${FUZZ_TARGETS:-store_request payload envelope scene urdf twin_apply ws_framing})
+TARGETS=(${FUZZ_TARGETS:-store_request payload envelope scene urdf twin_apply ws_framing rosbridge mcap_reader})
 
 # Executions of the fixed-seed run, per target: 10-40 s each on one core (store_request opens a
 # log per input, so it runs fewer).
 declare -A RUNS=(
-  [store_request]=500 [payload]=300000 [envelope]=300000 [scene]=150000 [urdf]=150000
-  [twin_apply]=60000 [ws_framing]=500000
+  [store_request]=500 [payload]=300000 [envelope]=300000 [scene]=150000 [urdf]=80000
+  [twin_apply]=60000 [ws_framing]=500000 [rosbridge]=6000 [mcap_reader]=40000
 )
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"

@@ -2,8 +2,9 @@
 
 #include <lz4frame.h>
 #include <zstd.h>
-#include <zstd_errors.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 
 namespace doppel::mcap {
@@ -82,39 +83,87 @@ Status ZstdCompress(std::string_view in, std::string& out, int level) {
   return Status::Ok();
 }
 
+// Decompressed output grows with what the frame has actually produced, never with what the
+// chunk declares: uncompressed_size comes from the file, and a 155-byte chunk may declare
+// 30 GiB. Each step adds at least kDecompressStep and at most as much again as has been
+// produced (going to the declared size at once when that is less than a quarter further), and
+// the buffer is never sized past the declared size.
+constexpr size_t kDecompressStep = 1 << 20;
+
+// Where the decoder writes next: the rest of `out`, grown by one step when full; once `out`
+// holds the declared size, a one-byte probe, since any further output makes the chunk bad.
+struct Room {
+  char* data;
+  size_t size;
+  bool probe;
+};
+
+Room NextRoom(std::string& out, size_t produced, uint64_t declared, char* probe) {
+  if (produced == out.size()) {
+    if (produced >= declared) return Room{probe, 1, true};
+    uint64_t target = std::min<uint64_t>(declared, produced + std::max(kDecompressStep, produced));
+    if (declared - target <= target / 4) target = declared;
+    if (target > out.capacity()) {
+      // Sized exactly: std::string's own growth would double the capacity past `target`.
+      std::string larger;
+      larger.reserve(static_cast<size_t>(target));
+      larger.append(out, 0, produced);
+      out.swap(larger);
+    }
+    out.resize(static_cast<size_t>(target));
+  }
+  return Room{out.data() + produced, out.size() - produced, false};
+}
+
+Status MoreThanDeclared(const char* codec, uint64_t size) {
+  return Status::Corruption(std::string(codec) + ": data decompresses to more than the " +
+                            std::to_string(size) + " bytes the chunk declares");
+}
+
 Status Lz4Decompress(std::string_view in, uint64_t size, std::string& out) {
   LZ4F_dctx* ctx = Lz4Decompressor();
   if (ctx == nullptr) return Status::IOError("lz4: cannot create a decompression context");
   // A previous call may have stopped mid-frame on bad input.
   LZ4F_resetDecompressionContext(ctx);
-  out.resize(size);
+  out.clear();
+  char probe;
   size_t in_pos = 0;
-  size_t out_pos = 0;
-  size_t hint = 1;
-  while (in_pos < in.size()) {
-    size_t dst_size = out.size() - out_pos;
+  size_t produced = 0;
+  size_t hint = 1;  // 0 once the last frame is decoded and flushed
+  while (true) {
+    const Room room = NextRoom(out, produced, size, &probe);
+    size_t dst_size = room.size;
     size_t src_size = in.size() - in_pos;
-    hint = LZ4F_decompress(ctx, out.data() + out_pos, &dst_size, in.data() + in_pos, &src_size,
-                           nullptr);
-    if (LZ4F_isError(hint)) {
+    const size_t result =
+        LZ4F_decompress(ctx, room.data, &dst_size, in.data() + in_pos, &src_size, nullptr);
+    if (LZ4F_isError(result)) {
       LZ4F_resetDecompressionContext(ctx);
-      return Status::Corruption(std::string("lz4: ") + LZ4F_getErrorName(hint));
+      return Status::Corruption(std::string("lz4: ") + LZ4F_getErrorName(result));
+    }
+    // A call that moves nothing after a frame has ended asks for the next frame's header:
+    // that is no truncation, so only calls that did something say where the frame stands.
+    if (src_size > 0 || dst_size > 0) hint = result;
+    if (room.probe && dst_size > 0) {
+      LZ4F_resetDecompressionContext(ctx);
+      return MoreThanDeclared("lz4", size);
     }
     in_pos += src_size;
-    out_pos += dst_size;
+    if (!room.probe) produced += dst_size;
+    // All input taken and room left over: nothing more is buffered inside the context.
+    if (in_pos == in.size() && dst_size < room.size) break;
     if (src_size == 0 && dst_size == 0) {
-      // No progress: the output is full but the frame has more to give.
+      // Not expected with input and room on both sides; guards against spinning forever.
       LZ4F_resetDecompressionContext(ctx);
-      return Status::Corruption("lz4: data decompresses to more than the " + std::to_string(size) +
-                                " bytes the chunk declares");
+      return Status::Corruption("lz4: the decoder makes no progress");
     }
   }
+  out.resize(produced);
   if (hint != 0) {
     LZ4F_resetDecompressionContext(ctx);
     return Status::Corruption("lz4: the frame is truncated");
   }
-  if (out_pos != size) {
-    return Status::Corruption("lz4: data decompresses to " + std::to_string(out_pos) +
+  if (produced != size) {
+    return Status::Corruption("lz4: data decompresses to " + std::to_string(produced) +
                               " bytes, the chunk declares " + std::to_string(size));
   }
   return Status::Ok();
@@ -123,17 +172,39 @@ Status Lz4Decompress(std::string_view in, uint64_t size, std::string& out) {
 Status ZstdDecompress(std::string_view in, uint64_t size, std::string& out) {
   ZSTD_DCtx* ctx = ZstdDecompressor();
   if (ctx == nullptr) return Status::IOError("zstd: cannot create a decompression context");
-  out.resize(size);
-  size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), in.data(), in.size());
-  if (ZSTD_isError(n)) {
-    if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
-      return Status::Corruption("zstd: data decompresses to more than the " + std::to_string(size) +
-                                " bytes the chunk declares");
+  // A previous call may have stopped mid-frame on bad input.
+  ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
+  out.clear();
+  char probe;
+  ZSTD_inBuffer input{in.data(), in.size(), 0};
+  size_t produced = 0;
+  size_t hint = 0;  // 0 once a frame is decoded and flushed (no input: no frame, as before)
+  while (!in.empty()) {
+    const Room room = NextRoom(out, produced, size, &probe);
+    ZSTD_outBuffer output{room.data, room.size, 0};
+    const size_t in_before = input.pos;
+    const size_t result = ZSTD_decompressStream(ctx, &output, &input);
+    if (ZSTD_isError(result)) {
+      ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
+      return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(result));
     }
-    return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+    // As for lz4: a call that moves nothing after a frame has ended is no truncation.
+    if (input.pos > in_before || output.pos > 0) hint = result;
+    if (room.probe && output.pos > 0) {
+      ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
+      return MoreThanDeclared("zstd", size);
+    }
+    if (!room.probe) produced += output.pos;
+    // All input taken and room left over: the decoder has flushed everything it holds.
+    if (input.pos == input.size && output.pos < output.size) break;
   }
-  if (n != size) {
-    return Status::Corruption("zstd: data decompresses to " + std::to_string(n) +
+  out.resize(produced);
+  if (hint != 0) {
+    ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
+    return Status::Corruption("zstd: the frame is truncated");
+  }
+  if (produced != size) {
+    return Status::Corruption("zstd: data decompresses to " + std::to_string(produced) +
                               " bytes, the chunk declares " + std::to_string(size));
   }
   return Status::Ok();
@@ -174,7 +245,7 @@ Status Compress(Compression compression, std::string_view in, std::string& out, 
 }
 
 Status Decompress(std::string_view compression_name, std::string_view in,
-                  uint64_t uncompressed_size, std::string& out) {
+                  uint64_t uncompressed_size, std::string& out, uint64_t max_uncompressed_size) {
   if (compression_name.empty()) {
     if (in.size() != uncompressed_size) {
       return Status::Corruption("uncompressed records are " + std::to_string(in.size()) +
@@ -183,22 +254,19 @@ Status Decompress(std::string_view compression_name, std::string_view in,
     out.assign(in);
     return Status::Ok();
   }
-  // A corrupt size must not make us allocate (and zero) gigabytes: no valid frame expands by
-  // more than these ratios (lz4: 255:1; zstd: an RLE block of 4 bytes yields 128 KiB).
   const bool lz4 = compression_name == "lz4";
-  const bool zstd = compression_name == "zstd";
-  if (lz4 || zstd) {
-    const uint64_t ratio = lz4 ? 256 : 32768;
-    if (uncompressed_size / ratio > in.size() + (1u << 20)) {
-      return Status::Corruption("the chunk declares " + std::to_string(uncompressed_size) +
-                                " uncompressed bytes, impossible from " +
-                                std::to_string(in.size()) + " bytes of " +
-                                std::string(compression_name));
-    }
+  if (!lz4 && compression_name != "zstd") {
+    return Status::InvalidArgument("unknown compression '" + std::string(compression_name) + "'");
   }
-  if (lz4) return Lz4Decompress(in, uncompressed_size, out);
-  if (zstd) return ZstdDecompress(in, uncompressed_size, out);
-  return Status::InvalidArgument("unknown compression '" + std::string(compression_name) + "'");
+  // Refused before any work: the output may never exceed the declared size, so this bounds
+  // what a chunk can cost however it is compressed.
+  if (uncompressed_size > max_uncompressed_size) {
+    return Status::Corruption("declares " + std::to_string(uncompressed_size) +
+                              " uncompressed bytes, over the limit of " +
+                              std::to_string(max_uncompressed_size) + " bytes per chunk");
+  }
+  return lz4 ? Lz4Decompress(in, uncompressed_size, out)
+             : ZstdDecompress(in, uncompressed_size, out);
 }
 
 }  // namespace doppel::mcap

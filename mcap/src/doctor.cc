@@ -42,6 +42,7 @@ class Examination {
 
   std::vector<Finding> Run(const std::string& path, Status* io_error) {
     ReadOptions options;
+    options.max_chunk_uncompressed_bytes = options_.max_chunk_uncompressed_bytes;
     options.on_bad_chunk = [this](const Status& error, uint64_t offset) {
       FinishChunk();
       Add(error.message(), offset);

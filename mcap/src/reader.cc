@@ -63,12 +63,15 @@ class InputFile {
       *out = std::string_view(buffer_.data() + buffer_pos_, n);
       buffer_pos_ += n;
     } else if (n <= kBufferSize) {
-      if (buffer_.size() < kBufferSize) buffer_.resize(kBufferSize);
+      // No larger than the file: reading a small file costs what it holds, not a whole buffer.
+      // (n <= remaining() <= size_, so n still fits.)
+      const size_t capacity = static_cast<size_t>(std::min<uint64_t>(kBufferSize, size_));
+      if (buffer_.size() < capacity) buffer_.resize(capacity);
       std::memmove(buffer_.data(), buffer_.data() + buffer_pos_, buffered);
       buffer_pos_ = 0;
       buffer_end_ = buffered;
       const size_t want = static_cast<size_t>(
-          std::min<uint64_t>(kBufferSize - buffered, size_ - position_ - buffered));
+          std::min<uint64_t>(capacity - buffered, size_ - position_ - buffered));
       DOPPEL_RETURN_IF_ERROR(ReadFully(buffer_.data() + buffered, want, position_ + buffered));
       buffer_end_ += want;
       *out = std::string_view(buffer_.data(), n);
@@ -269,8 +272,8 @@ class Scanner {
     if (!chunk.ok()) return Status::Corruption(where + ": " + chunk.status().message());
     std::string_view records = chunk->records;
     if (!chunk->compression.empty() || records.size() != chunk->uncompressed_size) {
-      Status status =
-          Decompress(chunk->compression, chunk->records, chunk->uncompressed_size, decompressed_);
+      Status status = Decompress(chunk->compression, chunk->records, chunk->uncompressed_size,
+                                 decompressed_, options_.max_chunk_uncompressed_bytes);
       if (status.code() == Status::Code::kInvalidArgument) {
         return Status::InvalidArgument("unknown compression '" + chunk->compression + "' in " +
                                        where);

@@ -20,6 +20,7 @@
 #include "doppel/core/clock.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "doppel/schemas/twin_state_generated.h"
+#include "gateway_client.h"
 #include "test_support.h"
 
 namespace doppel {
@@ -31,149 +32,9 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using nlohmann::json;
-
-// A TwinState as a twin publishes it, with `joints` joints.
-std::string TwinStateBytes(const std::string& robot, int joints, TimeNs published) {
-  flatbuffers::FlatBufferBuilder fbb(joints * 40 + 256);
-  std::vector<std::string> names;
-  std::vector<double> q;
-  for (int i = 0; i < joints; ++i) {
-    names.push_back("joint_" + std::to_string(i));
-    q.push_back(0.001 * i + published % 1000);
-  }
-  auto n = fbb.CreateVectorOfStrings(names);
-  auto p = fbb.CreateVector(q);
-  auto id = fbb.CreateString(robot);
-  auto model = fbb.CreateString("doppel_arm6");
-  twin::TwinStateBuilder b(fbb);
-  b.add_robot_id(id);
-  b.add_model(model);
-  b.add_joint_names(n);
-  b.add_joint_position(p);
-  b.add_joint_velocity(p);
-  b.add_stream_version(1);
-  b.add_last_observation_ns(published);
-  b.add_published_ns(published);
-  twin::FinishTwinStateBuffer(fbb, b.Finish());
-  return {reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()};
-}
-
-// A synchronous foxglove.websocket.v1 client.
-class Client {
- public:
-  explicit Client(uint16_t port, int receive_buffer = 0) : ws_(io_) {
-    tcp::socket& s = ws_.next_layer();
-    s.open(tcp::v4());
-    if (receive_buffer > 0) s.set_option(net::socket_base::receive_buffer_size(receive_buffer));
-    s.connect({net::ip::make_address("127.0.0.1"), port});
-    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(http::field::sec_websocket_protocol, "foxglove.websocket.v1");
-    }));
-    ws_.handshake("127.0.0.1", "/");
-  }
-
-  // The next message: text as JSON, binary as {"op": opcode, "sub":..., "stamp":..., "size"}.
-  json Next() {
-    beast::flat_buffer buffer;
-    ws_.read(buffer);
-    const std::string data = beast::buffers_to_string(buffer.data());
-    if (ws_.got_text()) return json::parse(data);
-    json out = {{"op", static_cast<uint8_t>(data[0])}, {"size", data.size()}};
-    if (data[0] == 0x01) {
-      uint32_t sub;
-      uint64_t stamp;
-      std::memcpy(&sub, data.data() + 1, 4);
-      std::memcpy(&stamp, data.data() + 5, 8);
-      out["sub"] = sub;
-      out["stamp"] = stamp;
-    }
-    return out;
-  }
-
-  // Reads until a channel with `topic` is advertised; returns its id.
-  uint32_t WaitForChannel(const std::string& topic) {
-    for (;;) {
-      json m = Next();
-      if (m.value("op", json()) == "advertise") {
-        for (const auto& c : m["channels"]) {
-          if (c["topic"] == topic) return c["id"];
-        }
-      }
-    }
-  }
-
-  void Send(const json& j) {
-    ws_.text(true);
-    ws_.write(net::buffer(j.dump()));
-  }
-  // Sends a ping and reads until its pong comes back (Beast reports it to the callback).
-  bool PingPong() {
-    bool ponged = false;
-    ws_.control_callback([&](websocket::frame_type kind, beast::string_view) {
-      if (kind == websocket::frame_type::pong) ponged = true;
-    });
-    ws_.ping({});
-    while (!ponged) Next();
-    ws_.control_callback();
-    return ponged;
-  }
-  // Sends `j` split into WebSocket continuation frames of a few bytes each.
-  void SendFragmented(const json& j) {
-    const std::string text = j.dump();
-    ws_.text(true);
-    for (size_t at = 0; at < text.size(); at += 7) {
-      const bool last = at + 7 >= text.size();
-      ws_.write_some(last, net::buffer(text.data() + at, std::min<size_t>(7, text.size() - at)));
-    }
-  }
-  void SendBinary(const std::string& bytes) {
-    ws_.binary(true);
-    ws_.write(net::buffer(bytes));
-  }
-  // Writes `bytes` on the socket as they are, bypassing Beast's framing (which would refuse
-  // to send what a hostile client sends).
-  void SendRaw(const std::string& bytes) { net::write(ws_.next_layer(), net::buffer(bytes)); }
-  // Reads until the server closes; returns its close code (0 if the connection ended without
-  // a close frame) and counts the pongs seen on the way.
-  uint16_t ReadUntilClosed(int& pongs) {
-    ws_.control_callback([&](websocket::frame_type kind, beast::string_view) {
-      if (kind == websocket::frame_type::pong) ++pongs;
-    });
-    beast::flat_buffer buffer;
-    beast::error_code ec;
-    while (!ec) {
-      buffer.clear();
-      ws_.read(buffer, ec);
-    }
-    ws_.control_callback();
-    return ec == websocket::error::closed ? ws_.reason().code : 0;
-  }
-
- private:
-  net::io_context io_;
-  websocket::stream<tcp::socket> ws_;
-};
-
-std::pair<int, std::string> HttpGet(uint16_t port, const std::string& target,
-                                    const std::string& subprotocol = "", bool upgrade = false) {
-  net::io_context io;
-  tcp::socket s(io);
-  s.connect({net::ip::make_address("127.0.0.1"), port});
-  http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, "127.0.0.1");
-  if (upgrade) {
-    req.set(http::field::connection, "Upgrade");
-    req.set(http::field::upgrade, "websocket");
-    req.set(http::field::sec_websocket_version, "13");
-    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
-    if (!subprotocol.empty()) req.set(http::field::sec_websocket_protocol, subprotocol);
-  }
-  http::write(s, req);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(s, buffer, res);
-  return {res.result_int(), res.body()};
-}
+using testing::HttpGet;
+using testing::TwinStateBytes;
+using testing::WsClient;
 
 uint64_t RssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -234,7 +95,7 @@ TEST_F(GatewayTest, HealthzMetricsAndRefusals) {
 }
 
 TEST_F(GatewayTest, GarbageGetsAStatusAndTheClientKeepsBeingServed) {
-  Client c(port_);
+  WsClient c(port_);
   EXPECT_EQ(c.Next()["op"], "serverInfo");
   EXPECT_EQ(c.Next()["op"], "advertise");
   auto expect_error = [&](const std::string& what) {
@@ -286,8 +147,8 @@ TEST_F(GatewayTest, ClientThatNeverReadsDoesNotGrowMemoryOrDelayOthers) {
   constexpr int kJoints = 300;
   // Warm up: robots appear, both clients subscribe to everything of robot 0..7 (the slow one)
   // and to robot_0's flatbuffer channel (the fast one).
-  Client fast(port_);
-  Client slow(port_, 4096);
+  WsClient fast(port_);
+  WsClient slow(port_, {.receive_buffer = 4096});
   std::atomic<bool> stop{false};
   std::thread warm([&] {
     while (!stop) {
@@ -380,8 +241,8 @@ TEST_F(GatewayTest, ClientThatNeverReadsDoesNotGrowMemoryOrDelayOthers) {
 // 1 MiB ping with a 1 MiB pong; now the connection fails with 1002 and no pong, and other
 // clients are not affected.
 TEST_F(GatewayTest, OversizedPingGetsA1002CloseNotAPongAndOthersKeepBeingServed) {
-  Client good(port_);
-  Client bad(port_);
+  WsClient good(port_);
+  WsClient bad(port_);
   EXPECT_EQ(bad.Next()["op"], "serverInfo");
   // A masked ping with a 1 MiB payload (64-bit length), written whole: the gateway keeps
   // reading what a failed client sends, so the write completes.
@@ -404,7 +265,7 @@ TEST_F(GatewayTest, OversizedPingGetsA1002CloseNotAPongAndOthersKeepBeingServed)
       break;
     }
   }
-  Client later(port_);
+  WsClient later(port_);
   EXPECT_EQ(later.Next()["op"], "serverInfo");
   EXPECT_EQ(later.Next()["op"], "advertise");
 }
@@ -422,7 +283,7 @@ TEST_F(GatewayRobotCapTest, ThousandsOfRobotNamesAreCappedAndClientsStillJoin) {
   constexpr int kCap = 2500;
   constexpr int kNames = 4000;
   constexpr size_t kChannels = 2 + 6 * kCap;  // /fleet/summary, /fleet/alerts, 6 per robot
-  Client early(port_);
+  WsClient early(port_);
   EXPECT_EQ(early.Next()["op"], "serverInfo");
 
   // Every name, a few times over in case the gateway's SUB socket missed some.
@@ -439,7 +300,7 @@ TEST_F(GatewayRobotCapTest, ThousandsOfRobotNamesAreCappedAndClientsStillJoin) {
   EXPECT_EQ(refused, kNames - kCap);
 
   // Reads pages until every channel was advertised; returns the number of pages.
-  auto read_catalogue = [&](Client& c, const char* who) {
+  auto read_catalogue = [&](WsClient& c, const char* who) {
     std::set<uint32_t> ids;
     int pages = 0;
     while (ids.size() < kChannels) {
@@ -452,7 +313,7 @@ TEST_F(GatewayRobotCapTest, ThousandsOfRobotNamesAreCappedAndClientsStillJoin) {
     EXPECT_EQ(ids.size(), kChannels) << who;
     return pages;
   };
-  Client late(port_);
+  WsClient late(port_);
   EXPECT_EQ(late.Next()["op"], "serverInfo");
   EXPECT_GT(read_catalogue(late, "late"), 1);
   read_catalogue(early, "early");

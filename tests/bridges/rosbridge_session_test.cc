@@ -248,6 +248,121 @@ TEST_F(RosbridgeSessionTest, SubscriptionsOfOneTopicMergeAndTheLastUnsubscribeSt
   EXPECT_TRUE(s.TakeActions().empty());
 }
 
+// Issue 26: 100,000 subscribes to /tf with distinct ids from one viewer re-merged all of the
+// topic's subscriptions each time (5e9 steps on the network thread). Now those past the cap
+// are refused and change nothing, and the merge of those held is kept incrementally.
+TEST_F(RosbridgeSessionTest, SubscriptionsPastTheCapAreRefusedAndTheMergeIsIncremental) {
+  constexpr size_t kCap = RosbridgeSession::kMaxSubscriptions;
+  constexpr size_t kAttack = 100'000;
+  auto s = Make(Role::kViewer);
+  // Held ones throttle 1000 + i ms with queue_length 1; the refused ones ask for 1 ms and 100,
+  // which would change the merge if any of them were taken.
+  auto subscribe = [&s](size_t i, bool held) {
+    s.OnText(json({{"op", "subscribe"},
+                   {"id", "s" + std::to_string(i)},
+                   {"topic", "/tf"},
+                   {"throttle_rate", held ? 1000 + i : 1},
+                   {"queue_length", held ? 1 : 100}})
+                 .dump(),
+             0);
+  };
+  for (size_t i = 0; i < kCap; ++i) {
+    subscribe(i, true);
+    auto actions = s.TakeActions();
+    // The first starts the watch; no other is answered (rosbridge acks no subscribe).
+    ASSERT_EQ(actions.size(), i == 0 ? 1u : 0u) << "subscribe " << i;
+  }
+  for (size_t i = kCap; i < kAttack; ++i) {
+    subscribe(i, false);
+    auto actions = s.TakeActions();
+    // Fatal, so that without the cap this stops here instead of running quadratic.
+    ASSERT_EQ(actions.size(), 1u) << "subscribe " << i << " past the cap was not refused";
+    const auto m = json::parse(*std::get<RosbridgeSend>(actions[0]).texts[0]);
+    ASSERT_EQ(m["op"], "status");
+    ASSERT_EQ(m["level"], "error");
+    ASSERT_EQ(m["id"], "s" + std::to_string(i));
+    if (i == kCap) {
+      EXPECT_NE(m["msg"].get<std::string>().find("holds 10000 subscriptions"), std::string::npos)
+          << m["msg"];
+    }
+  }
+  EXPECT_EQ(s.subscription_count(), kCap);
+  // The work is one merge step per subscription held, not one per subscription per subscribe
+  // (without the incremental merge: kCap * (kCap + 1) / 2 for these alone).
+  EXPECT_EQ(s.merge_steps(), kCap);
+
+  // Messages flow at the merge of the held ones: 1000 ms (s0's), one waiting (queue_length 1).
+  const int64_t t0 = 10'000 * kMs;
+  s.OnMessage("/tf", "base1", Publish("/tf", 1), t0);
+  for (int n = 2; n <= 4; ++n) s.OnMessage("/tf", "base1", Publish("/tf", n), t0 + n * kMs);
+  auto actions = s.TakeActions();
+  auto sent = Sent(actions);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0]["msg"]["n"], 1);
+  ASSERT_TRUE(s.next_deadline().has_value());
+  EXPECT_EQ(*s.next_deadline(), t0 + 1000 * kMs);
+  s.OnTick(t0 + 1000 * kMs);
+  s.OnTick(t0 + 100'000 * kMs);
+  actions = s.TakeActions();
+  sent = Sent(actions);
+  ASSERT_EQ(sent.size(), 1u);  // only the newest waited
+  EXPECT_EQ(sent[0]["msg"]["n"], 4);
+
+  // Unsubscribing s0 by id takes its 1000 ms out: the merge is s1's 1001 ms. Unsubscribing
+  // a refused id changes nothing.
+  s.OnText(R"({"op":"unsubscribe","id":"s0","topic":"/tf"})", 0);
+  s.OnText(
+      json({{"op", "unsubscribe"}, {"id", "s" + std::to_string(kCap)}, {"topic", "/tf"}}).dump(),
+      0);
+  EXPECT_TRUE(s.TakeActions().empty());
+  EXPECT_EQ(s.subscription_count(), kCap - 1);
+  const int64_t t1 = 200'000 * kMs;
+  s.OnMessage("/tf", "base1", Publish("/tf", 5), t1);
+  s.OnMessage("/tf", "base1", Publish("/tf", 6), t1 + kMs);
+  ASSERT_EQ(Sent(actions = s.TakeActions()).size(), 1u);
+  EXPECT_EQ(*s.next_deadline(), t1 + 1001 * kMs);
+  s.OnTick(t1 + 1001 * kMs);
+  ASSERT_EQ(Sent(actions = s.TakeActions()).size(), 1u);
+
+  // Room again for one; at the cap a held id may still be re-subscribed (its values replace
+  // the old ones: s1's 1001 ms becomes 5000, so s2's 1002 ms is the merge).
+  subscribe(kAttack, true);
+  subscribe(1, true);
+  EXPECT_TRUE(s.TakeActions().empty());
+  s.OnText(R"({"op":"subscribe","id":"s1","topic":"/tf","throttle_rate":5000})", 0);
+  EXPECT_TRUE(s.TakeActions().empty());
+  EXPECT_EQ(s.subscription_count(), kCap);
+  const int64_t t2 = 400'000 * kMs;
+  s.OnMessage("/tf", "base1", Publish("/tf", 7), t2);
+  s.OnMessage("/tf", "base1", Publish("/tf", 8), t2 + kMs);
+  ASSERT_EQ(Sent(actions = s.TakeActions()).size(), 1u);
+  EXPECT_EQ(*s.next_deadline(), t2 + 1002 * kMs);
+  EXPECT_LE(s.merge_steps(), kCap + 10);
+
+  // An unsubscribe without id ends them all and the watch.
+  s.OnText(R"({"op":"unsubscribe","topic":"/tf"})", 0);
+  actions = s.TakeActions();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_FALSE(std::get<RosbridgeWatch>(actions[0]).watch);
+  EXPECT_EQ(s.subscription_count(), 0u);
+}
+
+TEST_F(RosbridgeSessionTest, ASubscriptionIdPastItsBudgetIsRefusedAndNothingIsHeld) {
+  auto s = Make(Role::kViewer);
+  const std::string id(RosbridgeSession::kMaxSubscriptionIdBytes + 1, 'x');
+  s.OnText(json({{"op", "subscribe"}, {"id", id}, {"topic", "/tf"}}).dump(), 0);
+  auto actions = s.TakeActions();
+  ASSERT_EQ(actions.size(), 1u);
+  const auto m = json::parse(*std::get<RosbridgeSend>(actions[0]).texts[0]);
+  EXPECT_EQ(m["level"], "error");
+  EXPECT_NE(m["msg"].get<std::string>().find("1024"), std::string::npos) << m["msg"];
+  EXPECT_EQ(s.subscription_count(), 0u);
+  s.OnText(json({{"op", "subscribe"}, {"id", id.substr(1)}, {"topic", "/tf"}}).dump(), 0);
+  actions = s.TakeActions();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<RosbridgeWatch>(actions[0]));
+}
+
 TEST(RosTopicTypeTest, NamesTheTopicsDoppelServes) {
   std::string robot;
   EXPECT_EQ(RosTopicType("/tf"), "tf2_msgs/msg/TFMessage");

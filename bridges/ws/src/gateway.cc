@@ -417,6 +417,16 @@ std::string Gateway::Impl::Metrics() const {
                "Robots not served because --max-robots were already served", c.robots_refused);
   page.Gauge("doppel_gateway_lag_seconds",
              "Largest delay from twin publish to send since the last scrape", lag);
+  const ReplayWorker::Counters r = replay_worker_->counters();
+  page.Counter("doppel_gateway_replay_seeks_total", "Replay seeks run (each folds the fleet)",
+               r.seeks_run);
+  page.Counter("doppel_gateway_replay_seeks_coalesced_total",
+               "Replay seeks replaced by a later seek of the same session before they started",
+               r.seeks_coalesced);
+  page.Counter("doppel_gateway_replay_jobs_dropped_total",
+               "Replay jobs not run because their session had closed", r.jobs_dropped);
+  page.Counter("doppel_gateway_replay_requests_refused_total",
+               "Replay requests refused: too many pending for their session", r.requests_refused);
   if (options_.extra_metrics) page.Append(options_.extra_metrics());
   return page.text();
 }

@@ -26,7 +26,7 @@
 #include "doppel/core/log.h"
 #include "doppel/eventstore/store_client.h"
 #include "fleet_feed.h"
-#include "serial_worker.h"
+#include "replay_worker.h"
 #include "state_queries.h"
 
 namespace doppel::gateway {
@@ -66,7 +66,7 @@ class Gateway::Impl {
   // without a store or when too many queries wait).
   void QueryStore(StateQueries::Work work, std::function<void(Result<nlohmann::json>)> done);
   // Where replay sessions run (off the network thread).
-  SerialWorker& replay_worker() { return *replay_worker_; }
+  ReplayWorker& replay_worker() { return *replay_worker_; }
   // The store the gateway reads and appends to; null without one (replay needs it).
   const eventstore::EventStore* store() const { return store_.get(); }
   boost::asio::io_context& io() { return io_; }
@@ -139,7 +139,7 @@ class Gateway::Impl {
   std::unordered_map<std::string, std::set<WsSession*>> ros_watchers_;
   size_t rosbridge_sessions_ = 0;
   std::unique_ptr<StateQueries> state_queries_;
-  std::unique_ptr<SerialWorker> replay_worker_ = std::make_unique<SerialWorker>();
+  std::unique_ptr<ReplayWorker> replay_worker_ = std::make_unique<ReplayWorker>();
   log::RateLimitedWarning robot_refused_warning_{"gateway"};
 
   std::atomic<size_t> backlog_{0};

@@ -22,6 +22,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -76,6 +77,18 @@ class RosbridgeSession {
   // A subscription's queue_length is capped here: each queued message is held for the
   // client, and a client must not be able to make the gateway hold a fleet's history.
   static constexpr size_t kMaxQueueLength = 100;
+  // Subscriptions one connection may hold, over all topics (a re-subscribe of a held id
+  // replaces it and does not count twice); one past it is refused with an error status and
+  // changes nothing. Each costs a map entry (its id, up to kMaxSubscriptionIdBytes) and O(log
+  // n) per subscribe/unsubscribe, so this bounds the memory and work one client can make the
+  // network thread spend. A real page needs one per widget and topic: a roslibjs fleet view of
+  // the 1,000 robots `make bench` runs subscribes 3 topics each plus /tf and /diagnostics
+  // (3,002); 10,000 leaves room for several widgets on one topic.
+  static constexpr size_t kMaxSubscriptions = 10'000;
+  // A subscription's id is held for as long as it lives, so its size is bounded too (roslibjs
+  // sends "subscribe:<topic>:<n>", under 600 bytes for the longest robot name): at most
+  // kMaxSubscriptions x 1 KiB of ids per connection.
+  static constexpr size_t kMaxSubscriptionIdBytes = 1024;
   // The services served.
   static constexpr std::string_view kListRobots = "/doppel/list_robots";
   static constexpr std::string_view kRobotState = "/doppel/robot_state";
@@ -106,6 +119,13 @@ class RosbridgeSession {
   // The warning a client gets when its send queue falls behind.
   static std::string SlowClientWarning();
 
+  // Subscriptions held, over all topics.
+  size_t subscription_count() const { return subscription_count_; }
+  // For tests: how many times one subscription's parameters were added to or taken out of its
+  // topic's merge. Each step is O(log n); a subscribe or unsubscribe takes at most two, so the
+  // work of merging is linear in the ops, never a walk over every subscription.
+  uint64_t merge_steps() const { return merge_steps_; }
+
  private:
   struct Params {
     int64_t throttle_ns = 0;
@@ -120,10 +140,19 @@ class RosbridgeSession {
   };
   struct Topic {
     std::map<std::string, Params> subscriptions;  // by subscription id
+    // Every subscription's values, so that the merge is the ends of these, kept as
+    // subscriptions come and go instead of recomputed over all of them.
+    std::multiset<int64_t> throttles_ns;
+    std::multiset<size_t> queue_lengths;
+    std::multiset<size_t> fragment_sizes;  // the nonzero ones (0 is "never fragment")
     Params merged;
     std::map<std::string, Slot, std::less<>> slots;  // by robot
   };
 
+  // Adds one subscription's values to (or takes them out of) `topic`'s merge and updates
+  // `merged`: O(log n).
+  void AddToMerge(Topic& topic, const Params& p);
+  void RemoveFromMerge(Topic& topic, const Params& p);
   void Subscribe(const nlohmann::json& j, const std::string& id);
   void Unsubscribe(const nlohmann::json& j, const std::string& id);
   void Advertise(const nlohmann::json& j, const std::string& id);
@@ -148,6 +177,8 @@ class RosbridgeSession {
   uint32_t next_key_ = 1;
   uint64_t next_fragment_id_ = 1;
   uint64_t next_subscription_ = 1;  // ids for subscriptions that came without one
+  size_t subscription_count_ = 0;
+  uint64_t merge_steps_ = 0;
 };
 
 }  // namespace doppel::gateway

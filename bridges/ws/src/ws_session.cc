@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "client_command.h"
+#include "client_json.h"
 #include "doppel/core/log.h"
 #include "foxglove_messages.h"
 
@@ -168,6 +169,11 @@ void WsSession::Close() {
   closed_ = true;
   close_timer_.cancel();
   tick_timer_.cancel();
+  if (replay_) {
+    // Its pending replay jobs are not run. They hold this session: keep it alive until the end.
+    auto keep = weak_from_this().lock();
+    gateway_.replay_worker().Drop(this);
+  }
   beast::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -341,8 +347,14 @@ void WsSession::OnText(const std::string& text) {
     RunRosbridge();
     return;
   }
-  const json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("op") || !j["op"].is_string()) {
+  auto parsed = ParseClientJson(text);
+  if (!parsed.ok()) {
+    SendText(StatusJson(2, fmt::format("{} message: {}", ClientJsonVerdict(parsed.status()),
+                                       parsed.status().message())));
+    return;
+  }
+  const json& j = *parsed;
+  if (!j.is_object() || !j.contains("op") || !j["op"].is_string()) {
     SendText(StatusJson(2, "Malformed message: want a JSON object with an \"op\""));
     return;
   }
@@ -353,15 +365,19 @@ void WsSession::OnText(const std::string& text) {
       for (const auto& s : j.at("subscriptions")) {
         subscriptions.emplace_back(s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
       }
-      OnReplayWorker([subscriptions](ReplaySession& replay, ReplayFrames& frames) {
-        for (const auto& [id, channel] : subscriptions) replay.Subscribe(id, channel, frames);
-      });
+      OnReplayWorker(
+          [subscriptions](ReplaySession& replay, ReplayFrames& frames) {
+            for (const auto& [id, channel] : subscriptions) replay.Subscribe(id, channel, frames);
+          },
+          {}, ReplayWorker::Kind::kSubscription);
     } else if (op == "unsubscribe" && replay_) {
       std::vector<uint32_t> ids;
       for (const auto& id : j.at("subscriptionIds")) ids.push_back(id.get<uint32_t>());
-      OnReplayWorker([ids](ReplaySession& replay, ReplayFrames&) {
-        for (uint32_t id : ids) replay.Unsubscribe(id);
-      });
+      OnReplayWorker(
+          [ids](ReplaySession& replay, ReplayFrames&) {
+            for (uint32_t id : ids) replay.Unsubscribe(id);
+          },
+          {}, ReplayWorker::Kind::kSubscription);
     } else if (op == "subscribe") {
       for (const auto& s : j.at("subscriptions")) {
         gateway_.Subscribe(this, s.at("id").get<uint32_t>(), s.at("channelId").get<uint32_t>());
@@ -423,9 +439,14 @@ void WsSession::OnBinary(const std::string& data) {
       SendText(StatusJson(2, "A replay session takes PlaybackControlRequest (opcode 0x03) only"));
       return;
     }
-    OnReplayWorker([data](ReplaySession& replay, ReplayFrames& frames) {
-      replay.Control(data, MonotonicNowNs(), frames);
-    });
+    // Only the latest seek matters: a seek not yet started is replaced by the next one. A
+    // malformed request goes as a plain request, for Control to answer.
+    auto request = DecodePlaybackControl(data);
+    OnReplayWorker([data](ReplaySession& replay,
+                          ReplayFrames& frames) { replay.Control(data, MonotonicNowNs(), frames); },
+                   {},
+                   request.ok() && request->had_seek ? ReplayWorker::Kind::kSeek
+                                                     : ReplayWorker::Kind::kRequest);
     return;
   }
   if (data.size() < 5 || static_cast<uint8_t>(data[0]) != 0x01) {
@@ -448,8 +469,14 @@ void WsSession::OnBinary(const std::string& data) {
     SendText(StatusJson(2, fmt::format("Unknown robot '{}'", robot)));
     return;
   }
-  const json msg = json::parse(data.substr(5), nullptr, false);
-  if (msg.is_discarded() || !msg.is_object()) {
+  auto parsed = ParseClientJson(std::string_view(data).substr(5));
+  if (!parsed.ok()) {
+    SendText(StatusJson(2, fmt::format("{} {} message: {}", ClientJsonVerdict(parsed.status()),
+                                       kind, parsed.status().message())));
+    return;
+  }
+  const json& msg = *parsed;
+  if (!msg.is_object()) {
     SendText(StatusJson(2, fmt::format("Malformed {} message: want a JSON object", kind)));
     return;
   }
@@ -487,10 +514,10 @@ void WsSession::SendReplay(ReplayFrames& frames) {
 }
 
 void WsSession::OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)> work,
-                               std::function<void()> after) {
+                               std::function<void()> after, ReplayWorker::Kind kind) {
   if (closed_) return;
-  gateway_.replay_worker().Post(
-      [self = shared_from_this(), work = std::move(work), after = std::move(after)] {
+  const auto posted = gateway_.replay_worker().Post(
+      this, kind, [self = shared_from_this(), work = std::move(work), after = std::move(after)] {
         auto frames = std::make_shared<ReplayFrames>();
         work(*self->replay_, *frames);
         net::post(self->gateway_.io(), [self, frames, after] {
@@ -499,6 +526,15 @@ void WsSession::OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)
           if (after) after();
         });
       });
+  if (posted == ReplayWorker::Posted::kRefused) {
+    SendText(StatusJson(
+        2,
+        fmt::format("Replay request refused: {} of this session's requests are already "
+                    "waiting; send the next when one is answered",
+                    kind == ReplayWorker::Kind::kSubscription ? ReplayWorker::kMaxSubscriptionOps
+                                                              : ReplayWorker::kMaxRequests),
+        "replay-busy"));
+  }
 }
 
 // One tick at a time: the next is armed when this one's frames are queued.

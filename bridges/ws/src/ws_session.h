@@ -134,8 +134,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void ReplayTick();
   // Runs `work` on the gateway's replay worker (the ReplaySession is only ever touched
   // there, one job at a time), then sends its frames and runs `after` on the network thread.
+  // `kind` says whether the worker may coalesce (a seek) or refuse it (a client request: the
+  // client is told); see replay_worker.h.
   void OnReplayWorker(std::function<void(ReplaySession&, ReplayFrames&)> work,
-                      std::function<void()> after = {});
+                      std::function<void()> after = {},
+                      ReplayWorker::Kind kind = ReplayWorker::Kind::kInternal);
   // Data frames queued at most for a replay client before its playback waits (buffering).
   static constexpr size_t kReplayQueueFrames = 1000;
 

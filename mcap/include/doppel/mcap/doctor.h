@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "doppel/core/status.h"
+#include "doppel/mcap/compression.h"
 
 namespace doppel::mcap {
 
@@ -47,6 +48,9 @@ struct Finding {
 struct DoctorOptions {
   // The stricter rules: the warnings above that a tidy writer avoids become errors.
   bool strict = false;
+  // As ReadOptions::max_chunk_uncompressed_bytes: a compressed chunk declaring more is a finding
+  // at its offset and is skipped unread.
+  uint64_t max_chunk_uncompressed_bytes = kMaxChunkUncompressedBytes;
 };
 
 // Findings in file order of discovery; none for a tidy file, only warnings for a valid one. A

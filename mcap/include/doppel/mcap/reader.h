@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "doppel/core/status.h"
+#include "doppel/mcap/compression.h"
 #include "doppel/mcap/records.h"
 
 namespace doppel::mcap {
@@ -27,6 +28,12 @@ struct ReadOptions {
   // Check chunk CRCs, the data-section CRC (DataEnd) and the summary CRC (Footer). A stored CRC
   // of 0 means "not available" and is never checked.
   bool verify_crcs = true;
+  // A compressed chunk that declares more uncompressed bytes than this is a bad chunk ("chunk at
+  // offset N: declares M uncompressed bytes, over the limit of L bytes per chunk"), refused
+  // before anything is allocated for it; below it, memory follows what the chunk really
+  // decompresses to, not what it declares (see Decompress). Uncompressed chunks are already
+  // held whole, as every record is.
+  uint64_t max_chunk_uncompressed_bytes = kMaxChunkUncompressedBytes;
   // When set, a chunk that cannot be used (CRC mismatch, undecodable header, unknown
   // compression, bad frame, badly framed or undecodable records inside) is reported here and
   // skipped, none of it visited, and the scan goes on with the next record. When unset, such a
@@ -48,8 +55,10 @@ struct ReadOptions {
 // compression 'foo' in chunk at offset N", a bad magic, a missing Footer. When `error_offset`
 // is not null and the scan fails on the file's contents, it receives the offset the error names.
 //
-// Memory stays constant: the file is streamed through a buffer; at most one chunk (compressed
-// and decompressed) is held at a time.
+// Memory stays constant: the file is streamed through a buffer; at most one record and one
+// chunk's decompressed records are held at a time. Lengths from the file are checked against
+// what the file holds before anything is read, and a chunk's decompressed size against
+// max_chunk_uncompressed_bytes and then against what it really decompresses to.
 Status ScanFile(const std::string& path, const std::function<Status(const RecordRef&)>& visit,
                 ReadOptions options = {}, uint64_t* error_offset = nullptr);
 
