@@ -65,9 +65,15 @@ for t in "${TARGETS[@]}"; do
     # so nothing but the seed and the inputs decides what runs.
     runs="${RUNS[$t]:-20000}"
     mkdir -p "$SCRATCH/corpus/$t" "$SCRATCH/crashes/$t"
+    # The committed seeds, copied one by one in name order: libFuzzer orders seeds of equal
+    # size as the folder lists them, and a small folder lists files in the order they were
+    # made, which a git checkout does not fix.
+    while IFS= read -r seed; do
+      cp "$ROOT/fuzz/corpus/$t/$seed" "$SCRATCH/corpus/$t/"
+    done < <(ls -1 "$ROOT/fuzz/corpus/$t" | LC_ALL=C sort)
     "$bin" -seed="$SEED" -runs="$runs" -reload=0 -timeout=25 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$SCRATCH/crashes/$t/" \
-      "$SCRATCH/corpus/$t" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1
+      "$SCRATCH/corpus/$t" >"$log" 2>&1
     rc=$?
     what="$runs runs with -seed=$SEED"
   else

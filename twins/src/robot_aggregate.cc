@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "doppel/core/aligned_bytes.h"
 #include "doppel/schemas/limits.h"
@@ -13,6 +14,20 @@
 
 namespace doppel::twins {
 namespace {
+
+// Times in a stored payload are any int64 (a damaged or hostile PredictionMade): arithmetic on
+// them must not overflow (UBSan: signed overflow, found by fuzz_twin_apply).
+uint64_t Distance(int64_t a, int64_t b) {
+  return a >= b ? static_cast<uint64_t>(a) - static_cast<uint64_t>(b)
+                : static_cast<uint64_t>(b) - static_cast<uint64_t>(a);
+}
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return sum;
+}
 
 template <typename T>
 const T* Payload(std::string_view bytes) {
@@ -264,13 +279,13 @@ void Apply(RobotState& s, const eventstore::RecordedEvent& event, const RobotMod
         if (kScoredHorizonsNs[h] > pm->horizon_ns()) continue;
         const events::PredictedSample* nearest = nullptr;
         for (const auto* sample : *pm->trajectory()) {
-          if (!nearest || std::llabs(sample->t_offset_ns() - kScoredHorizonsNs[h]) <
-                              std::llabs(nearest->t_offset_ns() - kScoredHorizonsNs[h])) {
+          if (!nearest || Distance(sample->t_offset_ns(), kScoredHorizonsNs[h]) <
+                              Distance(nearest->t_offset_ns(), kScoredHorizonsNs[h])) {
             nearest = sample;
           }
         }
         RobotState::PendingCheck check;
-        check.due_ns = pm->start_ns() + nearest->t_offset_ns();
+        check.due_ns = SaturatingAdd(pm->start_ns(), nearest->t_offset_ns());
         check.horizon = h;
         if (nearest->base_pose()) check.base = V(nearest->base_pose()->position());
         if (model.has_kinematics() && nearest->joint_positions()) {
