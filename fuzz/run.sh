@@ -34,6 +34,17 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$ROOT/fuzz/ubsan.supp}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0}"
 
+# The fixed-seed run is the same from run to run only at the same addresses: some targets'
+# code paths depend on where buffers land (alignment checks, pointer-keyed containers), and
+# address-space randomization moves them every run. Without it (setarch -R), two runs of one
+# binary agree exactly; where the personality call is refused, the run goes on randomized.
+NO_ASLR=()
+if setarch "$(uname -m)" -R true 2>/dev/null; then
+  NO_ASLR=(setarch "$(uname -m)" -R)
+elif [ "$MODE" = smoke ]; then
+  echo "fuzz: cannot turn off address randomization here; fixed-seed runs may differ" >&2
+fi
+
 # The smoke run's findings and new corpus live here, and nowhere else.
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/doppel-fuzz-smoke-$$-XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT INT TERM
@@ -71,7 +82,7 @@ for t in "${TARGETS[@]}"; do
     while IFS= read -r seed; do
       cp "$ROOT/fuzz/corpus/$t/$seed" "$SCRATCH/corpus/$t/"
     done < <(ls -1 "$ROOT/fuzz/corpus/$t" | LC_ALL=C sort)
-    "$bin" -seed="$SEED" -runs="$runs" -reload=0 -timeout=25 -rss_limit_mb=2048 \
+    "${NO_ASLR[@]}" "$bin" -seed="$SEED" -runs="$runs" -reload=0 -timeout=25 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$SCRATCH/crashes/$t/" \
       "$SCRATCH/corpus/$t" >"$log" 2>&1
     rc=$?
