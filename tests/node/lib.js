@@ -233,7 +233,23 @@ function run(main) {
               });
 }
 
+// A Foxglove PlaybackControlRequest (opcode 0x03) as a client sends it to /replay: command
+// (0 play, 1 pause), speed, an optional seek time in ns, and a request id.
+function playbackControlFrame({ command = 0, speed = 1, seek = null, id = "" }) {
+  const idBytes = Buffer.from(id, "utf8");
+  const b = Buffer.alloc(19 + idBytes.length);
+  b.writeUInt8(0x03, 0);
+  b.writeUInt8(command, 1);
+  b.writeFloatLE(speed, 2);
+  b.writeUInt8(seek === null ? 0 : 1, 6);
+  b.writeBigUInt64LE(seek === null ? 0n : BigInt(seek), 7);
+  b.writeUInt32LE(idBytes.length, 15);
+  idBytes.copy(b, 19);
+  return b;
+}
+
 module.exports = {
   args, domainFor, sleep, waitFor, startUp, readStream, check, run,
   tempDir, removeTempDir, removeStaleTempDirs, track, onCleanup, mulberry32, seededRandom,
+  playbackControlFrame,
 };

@@ -15,7 +15,9 @@ const WebSocket = require("ws");
 const { spawn, spawnSync, execFile } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { args, domainFor, sleep, waitFor, check, run, tempDir, track } = require("./lib");
+const {
+  args, domainFor, sleep, waitFor, check, run, tempDir, track, playbackControlFrame: controlFrame,
+} = require("./lib");
 
 const ROBOTS = 4;
 const NS_PER_MS = 1000000n;
@@ -42,19 +44,6 @@ const nsOf = (t) => BigInt(t.sec) * NS_PER_S + BigInt(t.nsec);
 const rel = (ns, base) => `${Number(ns - base) / 1e9}s`;
 
 // ---- Frames by hand -------------------------------------------------------------------------
-
-function controlFrame({ command = 0, speed = 1, seek = null, id = "" }) {
-  const idBytes = Buffer.from(id, "utf8");
-  const b = Buffer.alloc(19 + idBytes.length);
-  b.writeUInt8(0x03, 0);
-  b.writeUInt8(command, 1);
-  b.writeFloatLE(speed, 2);
-  b.writeUInt8(seek === null ? 0 : 1, 6);
-  b.writeBigUInt64LE(seek === null ? 0n : BigInt(seek), 7);
-  b.writeUInt32LE(idBytes.length, 15);
-  idBytes.copy(b, 19);
-  return b;
-}
 
 const STATUS = ["playing", "paused", "buffering", "ended"];
 

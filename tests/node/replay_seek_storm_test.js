@@ -7,7 +7,7 @@
 "use strict";
 const WebSocket = require("ws");
 const http = require("node:http");
-const { args, sleep, waitFor, check, run, startUp } = require("./lib");
+const { args, sleep, waitFor, check, run, startUp, playbackControlFrame } = require("./lib");
 
 const SEEKS = 2000;
 const NS_PER_MS = 1000000n;
@@ -17,19 +17,6 @@ function ok(condition, message) {
   check(condition, message);
   checks++;
   console.log(`  ok ${message}`);
-}
-
-function controlFrame({ command = 1, speed = 1, seek = null, id = "" }) {
-  const idBytes = Buffer.from(id, "utf8");
-  const b = Buffer.alloc(19 + idBytes.length);
-  b.writeUInt8(0x03, 0);
-  b.writeUInt8(command, 1);
-  b.writeFloatLE(speed, 2);
-  b.writeUInt8(seek === null ? 0 : 1, 6);
-  b.writeBigUInt64LE(seek === null ? 0n : BigInt(seek), 7);
-  b.writeUInt32LE(idBytes.length, 15);
-  idBytes.copy(b, 19);
-  return b;
 }
 
 // A replay client keeping what it needs: serverInfo, channels, statuses, message and state frames.
@@ -100,7 +87,7 @@ run(async () => {
     const p0 = Date.now();
     const PROBES = 20;
     for (let i = 0; i < PROBES; i++) {
-      probe.ws.send(controlFrame({ seek: from + BigInt(i % 2 ? 4000 : 500) * NS_PER_MS, id: `p${i}` }));
+      probe.ws.send(playbackControlFrame({ command: 1, seek: from + BigInt(i % 2 ? 4000 : 500) * NS_PER_MS, id: `p${i}` }));
       await waitFor(`probe seek ${i}`, () => probe.states.some((s) => s.id === `p${i}`), 10000);
     }
     const seekMs = (Date.now() - p0) / PROBES;
@@ -114,7 +101,7 @@ run(async () => {
     await waitFor("A serverInfo and channels", () => a.serverInfo && a.channels.size > 0);
     a.subscribeTwins();
     for (let i = 0; i < SEEKS; i++) {
-      a.ws.send(controlFrame({ seek: from + BigInt(100 + (i % 4000)) * NS_PER_MS, id: `a${i}` }));
+      a.ws.send(playbackControlFrame({ command: 1, seek: from + BigInt(100 + (i % 4000)) * NS_PER_MS, id: `a${i}` }));
     }
     await waitFor("A's seeks written", () => a.ws.bufferedAmount === 0, 10000);
     a.ws.terminate();
@@ -127,7 +114,7 @@ run(async () => {
     const twins = b.subscribeTwins();
     await waitFor("B's first replayed state", () => b.messages.length > 0, 20000);
     const bMs = Date.now() - b0;
-    b.ws.send(controlFrame({ seek: from + 2000n * NS_PER_MS, id: "b-seek" }));
+    b.ws.send(playbackControlFrame({ command: 1, seek: from + 2000n * NS_PER_MS, id: "b-seek" }));
     await waitFor("B's seek answered", () => b.states.some((s) => s.id === "b-seek"), 20000);
     const bSeekMs = Date.now() - b0;
     ok(bMs < 3000 && bMs < (seekMs * SEEKS) / 4,
@@ -157,8 +144,8 @@ run(async () => {
     await c.opened;
     await waitFor("C serverInfo and channels", () => c.serverInfo && c.channels.size > 0);
     // A seek first keeps the worker busy on C while the requests queue behind it.
-    c.ws.send(controlFrame({ seek: from + 4500n * NS_PER_MS, id: "c-seek" }));
-    for (let i = 0; i < 200; i++) c.ws.send(controlFrame({ command: 1, id: `c${i}` }));
+    c.ws.send(playbackControlFrame({ command: 1, seek: from + 4500n * NS_PER_MS, id: "c-seek" }));
+    for (let i = 0; i < 200; i++) c.ws.send(playbackControlFrame({ command: 1, id: `c${i}` }));
     await waitFor("C's last request answered or refused", () =>
       c.states.some((s) => s.id === "c199") || c.statuses.some((s) => s.id === "replay-busy"), 20000);
     await sleep(300);
