@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "doppel/core/stale_dirs.h"
+
 namespace doppel::bench {
 
 // A server child process, killed on destruction.
@@ -87,38 +89,6 @@ inline int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// Whether process `pid` runs: a zombie has a /proc entry but will never clean up.
-inline bool ProcessRuns(const std::string& pid) {
-  std::ifstream stat("/proc/" + pid + "/stat");
-  std::string text;
-  if (!std::getline(stat, text)) return false;
-  const size_t close = text.rfind(')');
-  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
-}
-
-// Removes the entries of `root` named <prefix>...-<pid>-<suffix> whose process <pid> no
-// longer runs (no /proc/<pid>, or a zombie): what killed runs left. Live processes' stay.
-inline void RemoveStaleDirs(const std::string& root, std::string_view prefix) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::directory_iterator it(root, ec);
-  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const size_t suffix = name.rfind('-');
-    if (suffix == std::string::npos || suffix <= prefix.size()) continue;
-    const size_t pid_start = name.rfind('-', suffix - 1) + 1;
-    const std::string pid = name.substr(pid_start, suffix - pid_start);
-    if (pid_start < prefix.size() || pid.empty() ||
-        pid.find_first_not_of("0123456789") != std::string::npos) {
-      continue;  // not named by this scheme: whose it is cannot be told
-    }
-    if (ProcessRuns(pid)) continue;
-    std::error_code remove_ec;
-    fs::remove_all(it->path(), remove_ec);
-  }
-}
-
 // A benchmark's data directory, $TMPDIR/doppel-bench-<name>-<pid>-XXXXXX (TMPDIR defaults to
 // /tmp): a store bench writes hundreds of MB, and a machine that runs them daily must not
 // keep them. Removed on destruction, and at exit for the std::exit paths (a Die() skips the
@@ -130,7 +100,7 @@ class BenchDir {
   explicit BenchDir(const std::string& name) {
     const char* tmp = std::getenv("TMPDIR");
     const std::string root = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-    RemoveStaleDirs(root, kPrefix);
+    doppel::RemoveStaleDirs(root, kPrefix);
     std::string pattern =
         root + "/" + std::string(kPrefix) + name + "-" + std::to_string(::getpid()) + "-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) {

@@ -6,9 +6,12 @@
 // Each input is a whole session (fuzz_inputs.h) against a fresh, empty log held in memory
 // (RocksDB's in-memory Env): later requests read what earlier ones wrote, nothing carries
 // over from one input to the next, and nothing is written to disk, so a saved input
-// reproduces its crash alone and a killed run leaves nothing behind.
+// reproduces its crash alone and a killed run leaves nothing behind. The log's clock and the
+// ids it gives events sent without one count up from fixed values for each input, so an input
+// takes the same paths on every run and every day (retention compares recorded times with now).
 #include <rocksdb/env.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -80,9 +83,19 @@ void Serve(EventLog& log, const std::string& frame) {
 
 constexpr char kDir[] = "/doppel-fuzz/log";
 
+// The log's time: 2026-01-01T00:00:00Z, then one millisecond later at each reading.
+constexpr doppel::TimeNs kStartNs = 1'767'225'600'000'000'000;
+std::atomic<int64_t> clock_readings{0};
+// The ids the log gives events sent without one: 1, 2, 3, ... (high word fixed).
+std::atomic<uint64_t> ids_given{0};
+
 doppel::eventstore::EventLogOptions LogOptions(rocksdb::Env* env) {
   doppel::eventstore::EventLogOptions options;
   options.env = env;
+  options.wall_clock = [] { return kStartNs + clock_readings.fetch_add(1) * 1'000'000; };
+  options.new_event_id = [] { return doppel::EventId(0xD0BBE1F0ULL << 32, ++ids_given); };
+  // The sync point's timer must not fire in some runs and not in others.
+  options.sync_point_interval_ms = 3'600'000;
   // A sync of an in-memory file costs nothing, so the log runs as in production.
   options.sync = true;
   // Small memtables: a log per input must open fast (the defaults allocate and clear
@@ -125,6 +138,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       doppel::fuzz::SplitFrames(std::string_view(reinterpret_cast<const char*>(data), size));
   if (frames.empty()) return 0;
 
+  clock_readings = 0;
+  ids_given = 0;
   std::unique_ptr<rocksdb::Env> memory(rocksdb::NewMemEnv(rocksdb::Env::Default()));
   DOPPEL_FUZZ_CHECK(
       memory->CreateDirIfMissing("/doppel-fuzz").ok() && memory->CreateDirIfMissing(kDir).ok(),

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "doppel/core/stale_dirs.h"
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 
@@ -44,39 +45,7 @@ std::string ProgramName() {
   return name.empty() ? "unknown" : name;
 }
 
-// Whether process `pid` runs: a zombie (killed, its parent gone or not yet waiting) has a
-// /proc entry but will never clean up.
-bool ProcessRuns(const std::string& pid) {
-  std::ifstream stat("/proc/" + pid + "/stat");
-  std::string text;
-  if (!std::getline(stat, text)) return false;
-  const size_t close = text.rfind(')');
-  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
-}
-
 }  // namespace
-
-void RemoveStaleTempDirs(const std::string& root, std::string_view prefix) {
-  std::error_code ec;
-  fs::directory_iterator it(root, ec);
-  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    // <prefix><owner>-<pid>-<suffix>: the pid is the field before the last dash.
-    const size_t suffix = name.rfind('-');
-    if (suffix == std::string::npos || suffix <= prefix.size()) continue;
-    const size_t pid_start = name.rfind('-', suffix - 1) + 1;
-    const std::string pid = name.substr(pid_start, suffix - pid_start);
-    // Not named by this scheme (no pid): whose it is cannot be told, so it stays.
-    if (pid_start < prefix.size() || pid.empty() ||
-        pid.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    if (ProcessRuns(pid)) continue;
-    std::error_code remove_ec;
-    fs::remove_all(it->path(), remove_ec);
-  }
-}
 
 TempDir::TempDir() {
   const std::string root = TempRoot();
@@ -85,7 +54,7 @@ TempDir::TempDir() {
     static std::mutex mu;
     static std::set<std::string> swept;
     std::lock_guard lock(mu);
-    if (swept.insert(root).second) RemoveStaleTempDirs(root, kTempPrefix);
+    if (swept.insert(root).second) RemoveStaleDirs(root, kTempPrefix);
   }
   std::string pattern = root + "/" + std::string(kTempPrefix) + ProgramName() + "-" +
                         std::to_string(::getpid()) + "-XXXXXX";

@@ -34,10 +34,6 @@ class TempDir {
   std::string path_;
 };
 
-// Removes the entries of `root` named <prefix>...-<pid>-<suffix> whose process <pid> no
-// longer runs (no /proc/<pid>, or a zombie): what killed runs left. Live processes' stay.
-void RemoveStaleTempDirs(const std::string& root, std::string_view prefix);
-
 // The seed of a randomized test. DOPPEL_TEST_SEED, when set, replaces `fallback` so that a
 // failure can be replayed or other cases explored; otherwise the fixed `fallback`, never a
 // random one, so that the same commit runs the same cases every time. Prints the seed and

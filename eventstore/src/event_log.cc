@@ -274,7 +274,7 @@ Status EventLog::RecordLoss(GlobalPosition recovered, GlobalPosition acknowledge
   format::PutBigEndian64(&lost, lost_ + count);
   format::PutBigEndian64(&until, acknowledged);
   format::PutBigEndian64(&key, recovered);
-  const std::string record = fmt::format("accepted at {}: {}", FormatTime(WallNowNs()), what);
+  const std::string record = fmt::format("accepted at {}: {}", FormatTime(Now()), what);
   rocksdb::WriteBatch batch;
   batch.Put(meta_cf_, kLostKey, lost);
   batch.Put(meta_cf_, kLostUntilKey, until);
@@ -493,11 +493,17 @@ Status EventLog::CheckRequest(const AppendRequest& request) const {
   return Status::Ok();
 }
 
+TimeNs EventLog::Now() const { return options_.wall_clock ? options_.wall_clock() : WallNowNs(); }
+
+void EventLog::AssignIds(AppendRequest& request) const {
+  for (NewEvent& e : request.events) {
+    if (e.id.is_nil()) e.id = options_.new_event_id ? options_.new_event_id() : EventId::Random();
+  }
+}
+
 Result<AppendResult> EventLog::Append(AppendRequest request) {
   if (Status s = CheckRequest(request); !s.ok()) return s;
-  for (NewEvent& e : request.events) {
-    if (e.id.is_nil()) e.id = EventId::Random();
-  }
+  AssignIds(request);
   std::promise<Result<AppendResult>> promise;
   std::future<Result<AppendResult>> future = promise.get_future();
   AppendCallback done = [&promise](Result<AppendResult> result) {
@@ -524,9 +530,7 @@ void EventLog::AppendAsync(AppendRequest request, AppendCallback done) {
     done(std::move(s));
     return;
   }
-  for (NewEvent& e : request.events) {
-    if (e.id.is_nil()) e.id = EventId::Random();
-  }
+  AssignIds(request);
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
@@ -546,9 +550,7 @@ void EventLog::AppendMany(std::vector<std::pair<AppendRequest, AppendCallback>> 
       done(std::move(s));
       continue;
     }
-    for (NewEvent& e : request.events) {
-      if (e.id.is_nil()) e.id = EventId::Random();
-    }
+    AssignIds(request);
     accepted.push_back(Pending{std::move(request), std::move(done)});
   }
   if (accepted.empty()) return;
@@ -630,7 +632,7 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
   }
   GroupState state;
   state.next_position = next_position_;
-  state.recorded_ns = std::max(WallNowNs(), last_recorded_ns_);
+  state.recorded_ns = std::max(Now(), last_recorded_ns_);
   state.keep_envelopes = static_cast<bool>(listener_);
   const GlobalPosition first_position = state.next_position;
 
@@ -905,7 +907,7 @@ Result<ReadPage> EventLog::ReadStream(std::string_view stream, StreamVersion fro
     db_->MultiGet(rocksdb::ReadOptions(), log_cf_, refs.size(), keys.data(), values.data(),
                   statuses.data(), /*sorted_input=*/forward);
   }
-  const TimeNs now = WallNowNs();
+  const TimeNs now = Now();
   page.events.reserve(refs.size());
   for (size_t i = 0; i < refs.size(); ++i) {
     const StreamVersion version = refs[i].first;
@@ -945,7 +947,7 @@ Result<ReadPage> EventLog::ReadAll(GlobalPosition from, size_t max_count, TimeNs
   page.next = from;
   page.end = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_cf_));
-  const TimeNs now = WallNowNs();
+  const TimeNs now = Now();
   for (it->Seek(format::LogKey(from)); it->Valid(); it->Next()) {
     const GlobalPosition position = format::GetBigEndian64(View(it->key()));
     if (page.events.size() >= max_count) {

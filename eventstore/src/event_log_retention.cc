@@ -122,7 +122,7 @@ Result<ScavengeStats> EventLog::Scavenge() {
     if (!it->status().ok()) return FromRocks(it->status(), "listing stream metadata");
   }
   log::Progress progress(kComponent, "scavenge (streams with retention)", streams.size());
-  const TimeNs now = WallNowNs();
+  const TimeNs now = Now();
   for (const std::string& stream : streams) {
     ++stats.streams_visited;
     auto head = LoadHead(stream);

@@ -67,8 +67,7 @@ Status EventLog::SaveSnapshot(const Snapshot& snapshot) {
   auto state = fbb.CreateVector(reinterpret_cast<const uint8_t*>(snapshot.state.data()),
                                 snapshot.state.size());
   fbb.Finish(fb::CreateSnapshotRecord(fbb, stream, snapshot.version, snapshot.schema_version,
-                                      snapshot.recorded_ns ? snapshot.recorded_ns : WallNowNs(),
-                                      state));
+                                      snapshot.recorded_ns ? snapshot.recorded_ns : Now(), state));
   const rocksdb::Slice value(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
   rocksdb::WriteBatch batch;
   batch.Put(snapshots_cf_, snapshot.stream, value);

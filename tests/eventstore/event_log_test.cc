@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -417,18 +418,54 @@ TEST(EventLogTest, RetentionHidesEventsAndScavengeReclaimsThem) {
   EXPECT_EQ(next->first_version, 20u);
 }
 
-TEST(EventLogTest, MaxAgeHidesOldEvents) {
+TEST(EventLogTest, MaxAgeHidesOldEventsByTheLogsClock) {
   TempDir dir;
-  auto log = OpenOrDie(dir.path());
+  // The log's clock, not the machine's: the test does not depend on how fast it runs.
+  std::atomic<TimeNs> now{1'700'000'000'000'000'000};
+  EventLogOptions options;
+  options.wall_clock = [&now] { return now.load(); };
+  auto log = OpenOrDie(dir.path(), options);
   ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 3)).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  now += 60'000'000;
   ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 2)).ok());
   ASSERT_TRUE(log->SetStreamMetadata("robot-1", {50'000'000, 0, 0}).ok());
   auto page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->events.size(), 2u);
   EXPECT_EQ(page->events[0].version(), 3u);
+  EXPECT_EQ(page->events[0].recorded_ns(), now.load());
   EXPECT_EQ(*log->GetStreamMetadata("robot-1"), (StreamMetadata{50'000'000, 0, 0}));
+  // 50 ms on, exactly at the limit, they are still there; 1 ns later they are gone.
+  now += 50'000'000;
+  page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events.size(), 2u);
+  now += 1;
+  page = log->ReadStream("robot-1", 0, Direction::kForward, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->events.empty());
+  // Retention only hides: the log's own reads of $all still count every position.
+  EXPECT_EQ(log->NextPosition(), 5u);
+}
+
+TEST(EventLogTest, EventsWithoutAnIdGetOnesFromTheLogsIdSource) {
+  TempDir dir;
+  uint64_t given = 0;
+  EventLogOptions options;
+  options.new_event_id = [&given] { return EventId(7, ++given); };
+  auto log = OpenOrDie(dir.path(), options);
+  AppendRequest request{"robot-1", ExpectedVersion::NoStream(), {}};
+  request.events.push_back(JointStateEvent(1.0, EventId()));
+  request.events.push_back(JointStateEvent(2.0, EventId(9, 9)));  // a client's id is kept
+  request.events.push_back(JointStateEvent(3.0, EventId()));
+  ASSERT_TRUE(log->Append(std::move(request)).ok());
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->events.size(), 3u);
+  EXPECT_EQ(page->events[0].id(), EventId(7, 1));
+  EXPECT_EQ(page->events[1].id(), EventId(9, 9));
+  EXPECT_EQ(page->events[2].id(), EventId(7, 2));
+  EXPECT_EQ(given, 2u);
 }
 
 TEST(EventLogTest, HugeRetentionLimitsHideNothingInsteadOfWrapping) {

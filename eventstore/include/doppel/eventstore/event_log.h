@@ -77,6 +77,12 @@ struct EventLogOptions {
   // The environment RocksDB and the sync point use (tests inject simulated power cuts);
   // nullptr = rocksdb::Env::Default(). Not owned; must outlive the log.
   rocksdb::Env* env = nullptr;
+  // Where the log takes the time it records (recorded_ns) and judges retention by, and the
+  // ids it gives events that arrive without one. Empty = the wall clock and random ids.
+  // Fuzzing and tests set both, so one input gives the same log, and the same code paths,
+  // on every run.
+  std::function<TimeNs()> wall_clock;
+  std::function<EventId()> new_event_id;
 };
 
 struct ScavengeStats {
@@ -178,6 +184,10 @@ class EventLog final : public EventStore {
   const CommitStats& commit_stats() const { return commit_stats_; }
 
  private:
+  // The time to record and to judge retention by (options_.wall_clock or the wall clock).
+  TimeNs Now() const;
+  // Gives every event of `request` without an id a new one.
+  void AssignIds(AppendRequest& request) const;
   struct Pending;
   struct StagedEvent;
   struct GroupState;
