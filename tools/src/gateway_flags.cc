@@ -29,6 +29,13 @@ void AddGatewayOptions(CLI::App& cmd, GatewayFlags& f) {
   cmd.add_option("--max-robots", f.options.max_robots,
                  "Robots served at most; more are refused (doppel_gateway_robots_refused_total)")
       ->capture_default_str();
+  cmd.add_option("--max-connections", f.options.max_connections,
+                 "TCP connections open at once (HTTP and WebSocket); more are answered 503 and "
+                 "closed (doppel_gateway_tcp_refused_total). At most ulimit -n less 256")
+      ->capture_default_str();
+  cmd.add_option("--max-connections-per-address", f.options.max_connections_per_address,
+                 "TCP connections one client address may keep open at once")
+      ->capture_default_str();
   cmd.add_option("--forget-after", f.options.forget_after_s,
                  "Unadvertise a robot not heard from for this many seconds (0: never)")
       ->capture_default_str();

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "doppel/core/log.h"
+#include "doppel/core/metrics.h"
+#include "doppel/net/guarded_acceptor.h"
 
 namespace doppel::tools {
 
@@ -23,13 +25,16 @@ constexpr std::string_view kComponent = "metrics";
 // One connection: read a request, answer it, and again while the client keeps it alive.
 class MetricsConnection : public std::enable_shared_from_this<MetricsConnection> {
  public:
-  MetricsConnection(tcp::socket socket, const MetricsHttp::Render& render)
-      : stream_(std::move(socket)), render_(render) {}
+  MetricsConnection(tcp::socket socket, doppel::net::ConnectionTicket ticket,
+                    const MetricsHttp::Render& render)
+      : stream_(std::move(socket)), ticket_(std::move(ticket)), render_(render) {}
 
   void Read() {
     request_ = {};
-    // A scraper that goes quiet is dropped; Prometheus reconnects on its next scrape.
-    stream_.expires_after(std::chrono::seconds(60));
+    // A new connection must ask within 5 s (idle sockets would hold the budget); a scraper
+    // that keeps its connection between scrapes gets 60 s, and reconnects after that.
+    stream_.expires_after(first_request_ ? std::chrono::seconds(5) : std::chrono::seconds(60));
+    first_request_ = false;
     http::async_read(stream_, buffer_, request_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (!ec) self->Answer();
@@ -74,6 +79,8 @@ class MetricsConnection : public std::enable_shared_from_this<MetricsConnection>
   }
 
   beast::tcp_stream stream_;
+  doppel::net::ConnectionTicket ticket_;  // the connection's place in the server's budget
+  bool first_request_ = true;
   const MetricsHttp::Render& render_;  // owned by MetricsHttp::Impl, which outlives the thread
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
@@ -83,7 +90,12 @@ class MetricsConnection : public std::enable_shared_from_this<MetricsConnection>
 
 class MetricsHttp::Impl {
  public:
-  explicit Impl(Render render) : render_(std::move(render)), acceptor_(io_) {}
+  // Each scrape serves `render`'s page and this server's own connection counts.
+  explicit Impl(Render render)
+      : render_([this, page = std::move(render)] { return page() + ConnectionMetrics(); }),
+        acceptor_(io_, std::string(kComponent), kLimits,
+                  "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+                  "Content-Length: 0\r\n\r\n") {}
 
   ~Impl() {
     io_.stop();
@@ -91,39 +103,40 @@ class MetricsHttp::Impl {
   }
 
   Status Start(const std::string& address, uint16_t port) {
-    beast::error_code ec;
-    const auto ip = net::ip::make_address(address, ec);
-    if (ec) return Status::InvalidArgument(fmt::format("bad metrics address {}", address));
-    const tcp::endpoint endpoint(ip, port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Status::Unavailable(
-          fmt::format("cannot serve metrics on {}:{}: {}", address, port, ec.message()));
+    if (Status s = acceptor_.Listen(address, port); !s.ok()) {
+      return Status::Unavailable(fmt::format("cannot serve metrics: {}", s.message()));
     }
-    port_ = acceptor_.local_endpoint().port();
-    Accept();
+    acceptor_.Start([this](tcp::socket socket, doppel::net::ConnectionTicket ticket) {
+      std::make_shared<MetricsConnection>(std::move(socket), std::move(ticket), render_)->Read();
+    });
     thread_ = std::thread([this] { io_.run(); });
     return Status::Ok();
   }
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return acceptor_.port(); }
 
  private:
-  void Accept() {
-    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == net::error::operation_aborted) return;
-      if (!ec) std::make_shared<MetricsConnection>(std::move(socket), render_)->Read();
-      Accept();
-    });
+  std::string ConnectionMetrics() const {
+    const doppel::net::AcceptCounters c = acceptor_.counters();
+    MetricsPage page;
+    page.Gauge("doppel_metrics_http_connections", "Connections open to this metrics endpoint",
+               c.open);
+    page.Counter("doppel_metrics_http_refused_total",
+                 "Connections to this metrics endpoint closed at once: over its budget of 64, or "
+                 "16 from one address",
+                 c.refused_total + c.refused_per_address);
+    page.Counter("doppel_metrics_http_accept_errors_total",
+                 "accept(2) failures on this metrics endpoint (EMFILE, ...)", c.accept_errors);
+    return page.text();
   }
+
+  // Scrapers are few: a budget this small cannot be mistaken for one, and a flood of idle
+  // connections to a metrics port cannot take the descriptors its process needs.
+  static constexpr doppel::net::AcceptLimits kLimits{.max_connections = 64, .max_per_address = 16};
 
   const Render render_;
   net::io_context io_{1};
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
+  doppel::net::GuardedAcceptor acceptor_;
   std::thread thread_;
 };
 

@@ -28,9 +28,24 @@ constexpr std::string_view kComponent = "gateway";
 constexpr size_t kMaxBacklogMessages = 20000;  // handed to the network thread, not yet sent
 constexpr size_t kMaxCachedPages = 32;         // 16 MB at most
 
+// What a connection over the budget reads before it is closed.
+std::string BusyResponse() {
+  constexpr std::string_view kBody = "doppel gateway: too many connections; try again later\n";
+  return fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+      "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+      kBody.size(), kBody);
+}
+
 }  // namespace
 
-Gateway::Impl::Impl(GatewayOptions options) : options_(std::move(options)), acceptor_(io_) {}
+Gateway::Impl::Impl(GatewayOptions options)
+    : options_(std::move(options)),
+      acceptor_(std::make_unique<doppel::net::GuardedAcceptor>(
+          io_, std::string(kComponent),
+          doppel::net::AcceptLimits{.max_connections = options_.max_connections,
+                                    .max_per_address = options_.max_connections_per_address},
+          BusyResponse())) {}
 
 Gateway::Counters Gateway::Impl::counters() const {
   Counters c;
@@ -43,6 +58,11 @@ Gateway::Counters Gateway::Impl::counters() const {
   c.commands = commands_.load();
   c.robots = robots_.load();
   c.robots_refused = robots_refused_.load();
+  const doppel::net::AcceptCounters tcp = acceptor_->counters();
+  c.tcp_open = tcp.open;
+  c.tcp_refused_total = tcp.refused_total;
+  c.tcp_refused_per_address = tcp.refused_per_address;
+  c.tcp_accept_errors = tcp.accept_errors;
   return c;
 }
 
@@ -58,19 +78,8 @@ void Gateway::Impl::NoteSent(size_t bytes, TimeNs stamp) {
 }
 
 Status Gateway::Impl::Start() {
-  beast::error_code ec;
-  const auto address = net::ip::make_address(options_.address, ec);
-  if (ec) return Status::InvalidArgument(fmt::format("bad address {}", options_.address));
-  const tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status::IOError(
-        fmt::format("cannot listen on {}:{}: {}", options_.address, options_.port, ec.message()));
-  }
-  port_ = acceptor_.local_endpoint().port();
+  DOPPEL_RETURN_IF_ERROR(acceptor_->Listen(options_.address, options_.port));
+  port_ = acceptor_->port();
 
   if (!options_.store.empty()) {
     eventstore::StoreClientOptions so;
@@ -109,7 +118,16 @@ Status Gateway::Impl::Start() {
   if (!feed.ok()) return feed.status();
   feed_ = std::move(feed).value();
 
-  Accept();
+  const auto first_request_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(std::max(0.001, options_.first_request_timeout_s) * 1000));
+  acceptor_->Start(
+      [this, first_request_timeout](tcp::socket socket, doppel::net::ConnectionTicket ticket) {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<HttpSession>(std::move(socket), std::move(ticket), *this,
+                                      first_request_timeout)
+            ->Read();
+      });
   thread_ = std::thread([this] { io_.run(); });
   log::Info(kComponent, "serving http://{}:{}/ (foxglove.websocket.v1 on the same port)",
             options_.address, port_);
@@ -120,8 +138,7 @@ Gateway::Impl::~Impl() {
   feed_.reset();
   state_queries_.reset();
   net::post(io_, [this] {
-    beast::error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_->Close();
     for (auto& [ptr, session] : sessions_) session->Close();
     for (auto& [ptr, weak] : replay_sessions_) {
       if (auto session = weak.lock()) session->Close();
@@ -136,22 +153,6 @@ Gateway::Impl::~Impl() {
   sessions_.clear();
   channels_.clear();
   store_.reset();
-}
-
-void Gateway::Impl::Accept() {
-  acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec) {
-      if (ec != net::error::operation_aborted) {
-        log::Warn(kComponent, "accept: {}", ec.message());
-        Accept();
-      }
-      return;
-    }
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<HttpSession>(std::move(socket), *this)->Read();
-    Accept();
-  });
 }
 
 std::optional<Token> Gateway::Impl::Authorize(std::string_view token) {
@@ -415,6 +416,16 @@ std::string Gateway::Impl::Metrics() const {
   page.Gauge("doppel_gateway_robots", "Robots with advertised channels", c.robots);
   page.Counter("doppel_gateway_robots_refused_total",
                "Robots not served because --max-robots were already served", c.robots_refused);
+  page.Gauge("doppel_gateway_tcp_connections", "TCP connections open now (HTTP and WebSocket)",
+             c.tcp_open);
+  page.Counter("doppel_gateway_tcp_refused_total",
+               "TCP connections closed at once: --max-connections were open", c.tcp_refused_total);
+  page.Counter("doppel_gateway_tcp_refused_per_address_total",
+               "TCP connections closed at once: their address had --max-connections-per-address "
+               "open",
+               c.tcp_refused_per_address);
+  page.Counter("doppel_gateway_tcp_accept_errors_total",
+               "accept(2) failures, such as running out of file descriptors", c.tcp_accept_errors);
   page.Gauge("doppel_gateway_lag_seconds",
              "Largest delay from twin publish to send since the last scrape", lag);
   const ReplayWorker::Counters r = replay_worker_->counters();

@@ -25,6 +25,7 @@
 #include "doppel/core/clock.h"
 #include "doppel/core/log.h"
 #include "doppel/eventstore/store_client.h"
+#include "doppel/net/guarded_acceptor.h"
 #include "fleet_feed.h"
 #include "replay_worker.h"
 #include "state_queries.h"
@@ -110,7 +111,6 @@ class Gateway::Impl {
     uint32_t next = 0;
   };
 
-  void Accept();
   void OnBatch(FeedBatch batch);
   void AddRobot(const std::string& robot);
   void AddChannel(const std::string& topic);
@@ -118,7 +118,7 @@ class Gateway::Impl {
 
   GatewayOptions options_;
   boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<net::GuardedAcceptor> acceptor_;
   uint16_t port_ = 0;
   std::unique_ptr<FleetFeed> feed_;
   std::unique_ptr<eventstore::StoreClient> store_;

@@ -71,7 +71,11 @@ std::string_view MimeType(std::string_view path) {
 
 void HttpSession::Read() {
   request_ = {};
-  stream_.expires_after(std::chrono::seconds(30));
+  // A connection that says nothing is closed quickly: idle sockets are how a client without
+  // a token would hold the gateway's connections.
+  stream_.expires_after(first_request_ ? first_request_timeout_
+                                       : std::chrono::milliseconds(std::chrono::seconds(30)));
+  first_request_ = false;
   http::async_read(stream_, buffer_, request_,
                    [self = shared_from_this()](beast::error_code ec, size_t) {
                      if (ec) return;
@@ -166,8 +170,8 @@ void HttpSession::Upgrade() {
   const WsProtocol protocol = rosbridge ? WsProtocol::kRosbridge
                               : replay  ? WsProtocol::kReplay
                                         : WsProtocol::kFoxglove;
-  std::make_shared<WsSession>(stream_.release_socket(), gateway_, *who, protocol,
-                              std::move(subprotocol), std::move(replay))
+  std::make_shared<WsSession>(stream_.release_socket(), std::move(ticket_), gateway_, *who,
+                              protocol, std::move(subprotocol), std::move(replay))
       ->Start(std::move(request_));
 }
 

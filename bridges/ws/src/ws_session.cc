@@ -38,7 +38,8 @@ log::RateLimitedWarning& ProtocolWarning() {
 
 }  // namespace
 
-WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsProtocol protocol,
+WsSession::WsSession(tcp::socket socket, doppel::net::ConnectionTicket ticket,
+                     Gateway::Impl& gateway, Token who, WsProtocol protocol,
                      std::string subprotocol, std::unique_ptr<ReplaySession> replay)
     : protocol_(protocol),
       subprotocol_(std::move(subprotocol)),
@@ -48,7 +49,8 @@ WsSession::WsSession(tcp::socket socket, Gateway::Impl& gateway, Token who, WsPr
       socket_(handshake_.get_executor()),
       close_timer_(handshake_.get_executor()),
       gateway_(gateway),
-      who_(std::move(who)) {
+      who_(std::move(who)),
+      ticket_(std::move(ticket)) {
   if (protocol_ == WsProtocol::kRosbridge) {
     rosbridge_ = std::make_unique<RosbridgeSession>(
         who_.role, [&gateway](std::string_view robot) { return gateway.KnowsRobot(robot); });

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "doppel/bridges/ws_framing.h"
+#include "doppel/net/guarded_acceptor.h"
 #include "gateway_impl.h"
 #include "replay_session.h"
 #include "rosbridge_session.h"
@@ -43,9 +44,10 @@ enum class WsProtocol { kFoxglove, kRosbridge, kReplay };
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   // `subprotocol`: the one the client offered that the session answers with ("" for
-  // rosbridge); `replay`: an opened ReplaySession for kReplay.
-  WsSession(boost::asio::ip::tcp::socket socket, Gateway::Impl& gateway, Token who,
-            WsProtocol protocol = WsProtocol::kFoxglove,
+  // rosbridge); `replay`: an opened ReplaySession for kReplay; `ticket`: the connection's
+  // place in the gateway's budget, held until the session ends.
+  WsSession(boost::asio::ip::tcp::socket socket, net::ConnectionTicket ticket,
+            Gateway::Impl& gateway, Token who, WsProtocol protocol = WsProtocol::kFoxglove,
             std::string subprotocol = std::string(kFoxgloveSubprotocol),
             std::unique_ptr<ReplaySession> replay = nullptr);
   ~WsSession();
@@ -154,6 +156,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   boost::asio::steady_timer close_timer_;
   Gateway::Impl& gateway_;
   Token who_;
+  net::ConnectionTicket ticket_;
   std::array<char, 65536> in_{};
   WsFrameReader reader_{kMaxMessage};
   bool closing_ = false;  // our close frame is queued: nothing more is sent

@@ -60,6 +60,12 @@ struct GatewayOptions {
   // network, so this bounds the channel catalogue. 10,000 is the largest fleet doppel's twins
   // are benchmarked with; a new client receives the catalogue in pages whatever its size.
   size_t max_robots = 10000;
+  // TCP connections open at once (HTTP and WebSocket), in total and from one address; more
+  // are answered 503 and closed. The total is clamped to the process's file limit (ulimit -n)
+  // less 256. A connection must send its first request within first_request_timeout_s.
+  size_t max_connections = 4096;
+  size_t max_connections_per_address = 256;
+  double first_request_timeout_s = 5;
   std::string name = "doppel";
   // More Prometheus text appended to /metrics on each scrape (whole families), so a process
   // that runs other components beside the gateway (doppel up) serves theirs on this port.
@@ -83,7 +89,11 @@ class Gateway {
     uint64_t bytes_sent = 0;
     uint64_t commands = 0;
     uint64_t robots = 0;
-    uint64_t robots_refused = 0;  // new robots not served: max_robots were already served
+    uint64_t robots_refused = 0;           // new robots not served: max_robots were already served
+    uint64_t tcp_open = 0;                 // TCP connections open now (HTTP and WebSocket)
+    uint64_t tcp_refused_total = 0;        // over max_connections
+    uint64_t tcp_refused_per_address = 0;  // over max_connections_per_address
+    uint64_t tcp_accept_errors = 0;        // accept(2) failures (EMFILE, ...)
   };
   Counters counters() const;
 
