@@ -265,9 +265,11 @@ Result RunGateway(const Load& load, int clients, const std::string& doppel, Stat
   zmq::socket_t pub(doppel::eventstore::SharedZmqContext(), zmq::socket_type::pub);
   pub.set(zmq::sockopt::sndhwm, 0);
   pub.bind("tcp://127.0.0.1:0");
-  Child server(
-      {doppel, "gateway", "--twin-publish", pub.get(zmq::sockopt::last_endpoint), "--port", "0"},
-      true);
+  // Every client comes from 127.0.0.1: no connection budget (the file limit still clamps it,
+  // and this benchmark raises that).
+  Child server({doppel, "gateway", "--twin-publish", pub.get(zmq::sockopt::last_endpoint), "--port",
+                "0", "--max-connections", "0", "--max-connections-per-address", "0"},
+               true);
   const auto port = nlohmann::json::parse(server.ReadLine())["port"].get<uint16_t>();
   std::atomic<bool> stop{false};
   std::thread publisher([&] {

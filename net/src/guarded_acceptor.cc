@@ -205,12 +205,19 @@ void GuardedAcceptor::OnAccepted(tcp::socket socket) {
           address, limits_.max_per_address);
       break;
   }
-  if (!refusal_.empty()) {
+  socket.non_blocking(true, ec);
+  if (!refusal_.empty() && !ec) {
     // Best effort, never blocking: a client that does not read gets nothing.
-    socket.non_blocking(true, ec);
-    if (!ec) socket.write_some(asio::buffer(refusal_), ec);
+    socket.write_some(asio::buffer(refusal_), ec);
   }
-  socket.shutdown(tcp::socket::shutdown_both, ec);
+  // What the client sent already (its request) is read and dropped: closing a socket with
+  // unread data sends a reset, which can destroy the refusal on its way.
+  char sink[4096];
+  for (int i = 0; i < 4; ++i) {
+    socket.read_some(asio::buffer(sink), ec);
+    if (ec) break;
+  }
+  socket.shutdown(tcp::socket::shutdown_send, ec);
   socket.close(ec);
 }
 
@@ -229,6 +236,7 @@ void GuardedAcceptor::OnError(const boost::system::error_code& ec) {
   backoff_ = std::min(backoff_ * 2, limits_.max_backoff);
   backoff_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
     if (timer_ec || !acceptor_.is_open()) return;
+    if (spare_fd_ < 0) spare_fd_ = OpenSpare();  // lost to another thread's open last time
     Accept();
   });
 }

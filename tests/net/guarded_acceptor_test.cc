@@ -119,9 +119,10 @@ TEST(GuardedAcceptorTest, OneAddressGetsItsShareAndOthersAreStillServed) {
   EXPECT_EQ(Listen(other, 2000).text, "hi");
   // A place freed by a client that leaves is taken by the next.
   ::close(mine[0]);
-  for (int tries = 0; tries < 50 && server.counters().open != 3; ++tries) {
+  for (int tries = 0; tries < 500 && server.counters().open != 3; ++tries) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ASSERT_EQ(server.counters().open, 3u);
   const int again = Connect(server.port(), "127.0.0.2");
   EXPECT_EQ(Listen(again, 2000).text, "hi");
   const AcceptCounters c = server.counters();
@@ -208,10 +209,18 @@ TEST(GuardedAcceptorTest, OutOfDescriptorsItBacksOffAndServesAgainOnceTheyAreFre
   const long per_second = ::sysconf(_SC_CLK_TCK);
   EXPECT_LT(used, per_second / 5) << "the server used " << used << " ticks in 2 s";
 
-  int greeted = 0;
-  for (int fd : flood) greeted += Listen(fd, 20).text == "hi" ? 1 : 0;
+  // Greeted until the limit; then one dropped through the spare per backoff step (about ten
+  // in 2.5 s); the rest still waiting in the backlog. Without the backoff the spare would
+  // have dropped them all at once.
+  int greeted = 0, dropped = 0;
+  for (int fd : flood) {
+    const Heard h = Listen(fd, 20);
+    greeted += h.text == "hi" ? 1 : 0;
+    dropped += h.closed && h.text.empty() ? 1 : 0;
+  }
   EXPECT_GT(greeted, 10);
   EXPECT_LT(greeted, 40);
+  EXPECT_LT(dropped, 25) << "greeted " << greeted;
   for (int fd : flood) ::close(fd);
 
   // Descriptors free again: a new client is served within the longest backoff and then some.
@@ -228,8 +237,8 @@ TEST(GuardedAcceptorTest, OutOfDescriptorsItBacksOffAndServesAgainOnceTheyAreFre
   long errors = 0, accepted = 0;
   std::istringstream(report) >> errors >> accepted;
   EXPECT_GT(errors, 0) << report;
-  // Backing off 50 ms..1 s for ~3 s makes a handful of failed accepts, not thousands.
-  EXPECT_LT(errors, 200) << report;
+  // Backing off 50 ms..1 s for ~3 s makes a handful of failed accepts, not one per client.
+  EXPECT_LT(errors, 30) << report;
   for (int fd :
        {port_pipe[0], port_pipe[1], stop_pipe[0], stop_pipe[1], report_pipe[0], report_pipe[1]}) {
     ::close(fd);

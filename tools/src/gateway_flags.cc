@@ -36,6 +36,13 @@ void AddGatewayOptions(CLI::App& cmd, GatewayFlags& f) {
   cmd.add_option("--max-connections-per-address", f.options.max_connections_per_address,
                  "TCP connections one client address may keep open at once")
       ->capture_default_str();
+  cmd.add_option("--max-replay-sessions", f.options.max_replay_sessions,
+                 "/replay sessions open at once; more are refused with 503")
+      ->capture_default_str();
+  cmd.add_option("--max-replay-sessions-per-token", f.options.max_replay_sessions_per_token,
+                 "/replay sessions one token (one address, without tokens) may keep open; more "
+                 "are refused with 429")
+      ->capture_default_str();
   cmd.add_option("--forget-after", f.options.forget_after_s,
                  "Unadvertise a robot not heard from for this many seconds (0: never)")
       ->capture_default_str();

@@ -43,6 +43,7 @@ class MetricsConnection : public std::enable_shared_from_this<MetricsConnection>
 
  private:
   void Answer() {
+    stream_.expires_after(std::chrono::seconds(60));  // the read's deadline no longer applies
     const std::string target(request_.target());
     const std::string path = target.substr(0, target.find('?'));
     auto response = std::make_shared<http::response<http::string_body>>();

@@ -428,6 +428,12 @@ std::string Gateway::Impl::Metrics() const {
                "accept(2) failures, such as running out of file descriptors", c.tcp_accept_errors);
   page.Gauge("doppel_gateway_lag_seconds",
              "Largest delay from twin publish to send since the last scrape", lag);
+  page.Gauge("doppel_gateway_replay_sessions", "Replay sessions open now",
+             static_cast<double>(replay_slots_.open()));
+  page.Counter("doppel_gateway_replay_sessions_refused_total",
+               "Replay sessions refused: --max-replay-sessions or --max-replay-sessions-per-token "
+               "were open",
+               static_cast<double>(replay_slots_.refused()));
   const ReplayWorker::Counters r = replay_worker_->counters();
   page.Counter("doppel_gateway_replay_seeks_total", "Replay seeks run (each folds the fleet)",
                r.seeks_run);

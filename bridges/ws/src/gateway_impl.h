@@ -27,6 +27,7 @@
 #include "doppel/eventstore/store_client.h"
 #include "doppel/net/guarded_acceptor.h"
 #include "fleet_feed.h"
+#include "replay_slots.h"
 #include "replay_worker.h"
 #include "state_queries.h"
 
@@ -63,6 +64,7 @@ class Gateway::Impl {
   uint16_t port() const { return port_; }
   Counters counters() const;
   const GatewayOptions& options() const { return options_; }
+  ReplaySlots& replay_slots() { return replay_slots_; }
   // Runs `work` on the store off the network thread; `done` runs back on it (Unavailable
   // without a store or when too many queries wait).
   void QueryStore(StateQueries::Work work, std::function<void(Result<nlohmann::json>)> done);
@@ -117,6 +119,7 @@ class Gateway::Impl {
   void CatalogueChanged() { pages_.clear(); }
 
   GatewayOptions options_;
+  ReplaySlots replay_slots_{options_.max_replay_sessions, options_.max_replay_sessions_per_token};
   boost::asio::io_context io_;
   std::unique_ptr<net::GuardedAcceptor> acceptor_;
   uint16_t port_ = 0;

@@ -84,6 +84,9 @@ void HttpSession::Read() {
 }
 
 void HttpSession::OnRequest() {
+  // The first-request deadline covered the read; the answer (a store query, a large file to a
+  // slow client) gets the usual 30 s.
+  stream_.expires_after(std::chrono::seconds(30));
   if (websocket::is_upgrade(request_)) {
     Upgrade();
     return;
@@ -159,12 +162,26 @@ void HttpSession::Upgrade() {
   }
   std::unique_ptr<ReplaySession> replay;
   if (path == "/replay") {
+    // Sessions are counted per token, or per address when the gateway has no tokens.
+    beast::error_code ec;
+    const std::string client =
+        gateway_.options().tokens.empty()
+            ? "address " + stream_.socket().remote_endpoint(ec).address().to_string()
+            : "token " + who->token;
+    bool client_full = false;
+    auto slot = gateway_.replay_slots().Take(client, &client_full);
+    if (!slot.ok()) {
+      Refuse(client_full ? http::status::too_many_requests : http::status::service_unavailable,
+             slot.status().message());
+      return;
+    }
     auto opened = OpenReplay();
     if (!opened.ok()) {
       Refuse(http::status::bad_request, opened.status().message());
       return;
     }
     replay = std::move(opened).value();
+    replay->HoldSlot(std::move(slot).value());
   }
   stream_.expires_never();
   const WsProtocol protocol = rosbridge ? WsProtocol::kRosbridge

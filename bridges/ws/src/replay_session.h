@@ -25,6 +25,7 @@
 #include "doppel/replay/replay_clock.h"
 #include "fleet_feed.h"
 #include "playback_messages.h"
+#include "replay_slots.h"
 
 namespace doppel::gateway {
 
@@ -59,6 +60,9 @@ class ReplaySession {
   // Advances playback to the clock at `mono`, sending at most about `room` data messages.
   void Tick(int64_t mono, size_t room, ReplayFrames& out);
 
+  // The session's place in the gateway's budget, given back when the session is destroyed.
+  void HoldSlot(ReplaySlot slot) { slot_ = std::move(slot); }
+
   TimeNs time() const { return player_.time(); }
   PlaybackStatus status() const { return status_; }
 
@@ -74,6 +78,7 @@ class ReplaySession {
   void State(PlaybackStatus status, bool did_seek, std::string_view request_id, ReplayFrames& out);
   void AddChannel(const std::string& topic);
 
+  ReplaySlot slot_;  // first: released last, after the player and fleet below are gone
   const eventstore::EventStore& store_;
   replay::Player player_;
   replay::ReplayClock clock_;

@@ -66,6 +66,10 @@ struct GatewayOptions {
   size_t max_connections = 4096;
   size_t max_connections_per_address = 256;
   double first_request_timeout_s = 5;
+  // /replay sessions open at once, in total and per token (per client address when the
+  // gateway has no tokens); more are refused with 503 / 429 naming the flag.
+  size_t max_replay_sessions = 64;
+  size_t max_replay_sessions_per_token = 8;
   std::string name = "doppel";
   // More Prometheus text appended to /metrics on each scrape (whole families), so a process
   // that runs other components beside the gateway (doppel up) serves theirs on this port.
