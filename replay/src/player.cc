@@ -4,8 +4,8 @@
 
 namespace doppel::replay {
 
-Player::Player(const eventstore::EventStore& store, Window window)
-    : store_(store), window_(std::move(window)) {}
+Player::Player(const eventstore::EventStore& store, Window window, ReadAheadOptions read_ahead)
+    : store_(store), window_(std::move(window)), read_ahead_(std::move(read_ahead)) {}
 
 Status Player::Open(TimeNs now) {
   start_ = window_.from;
@@ -30,7 +30,7 @@ Status Player::MoveTo(TimeNs state_at, TimeNs next_from) {
   rest.to = end_;
   rest.types.clear();
   reader_.reset();  // the old one stops before the new one starts
-  reader_ = std::make_unique<ReadAhead>(store_, rest);
+  reader_ = std::make_unique<ReadAhead>(store_, rest, read_ahead_);
   DOPPEL_RETURN_IF_ERROR(reader_->Open());
   ahead_.clear();
   at_end_ = false;

@@ -1,13 +1,16 @@
 // The replay core: moments as the CLI spells them, windows over the log's timeline, and the
 // fleet folded to a moment exactly as `doppel state --at` folds each robot.
+#include <dirent.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <thread>
 
 #include "doppel/eventstore/event_log.h"
 #include "doppel/replay/fleet_state.h"
 #include "doppel/replay/incident_report.h"
+#include "doppel/replay/read_ahead.h"
 #include "doppel/replay/window.h"
 #include "doppel/replay/window_reader.h"
 #include "doppel/ros2/observations.h"
@@ -99,6 +102,70 @@ TEST(WindowReaderTest, ReadsExactlyTheWindowInLogOrderWithRobotAndTypeFilters) {
   EXPECT_EQ(read({0, eventstore::kTimeMax, "*", {}}).size(), 7u);
   EXPECT_EQ(read({0, eventstore::kTimeMax, "a1", {}}).size(), 4u);
   EXPECT_TRUE(read({to + 1'000'000'000, eventstore::kTimeMax, "*", {}}).empty());
+}
+
+// Threads of this process now.
+size_t ThreadCount() {
+  size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
+    ::closedir(d);
+  }
+  return n;
+}
+
+TEST(ReadAheadTest, ManyReadersOnOnePoolReadWhatTheirOwnThreadsReadWithTwoThreads) {
+  TempDir dir;
+  auto log = std::move(eventstore::EventLog::Open(dir.path()).value());
+  for (int i = 0; i < 300; ++i) {
+    Append(*log, i % 3 == 0 ? "a1" : "b1", {Joints(i), Joints(-i)});
+  }
+  const Window all{0, eventstore::kTimeMax, "*", {}};
+  auto drain = [](ReadAhead& r) {
+    std::vector<uint64_t> positions;
+    EXPECT_TRUE(r.Open().ok());
+    while (!r.done()) {
+      auto page = r.Next();
+      EXPECT_TRUE(page.ok());
+      for (const auto& e : *page) positions.push_back(e.position());
+    }
+    return positions;
+  };
+  ReadAhead own(*log, all, {.page_events = 7, .max_pages = 3, .pool = nullptr});
+  const std::vector<uint64_t> expected = drain(own);
+  ASSERT_EQ(expected.size(), 600u);
+
+  auto pool = std::make_shared<ReadAheadPool>(2);
+  const size_t threads_before = ThreadCount();
+  std::vector<std::unique_ptr<ReadAhead>> readers;
+  for (int i = 0; i < 40; ++i) {
+    readers.push_back(std::make_unique<ReadAhead>(
+        *log, all, ReadAheadOptions{.page_events = 7, .max_pages = 2, .pool = pool}));
+    ASSERT_TRUE(readers.back()->Open().ok());
+  }
+  EXPECT_EQ(ThreadCount(), threads_before);  // forty readers, no thread of their own
+  // Half are read to the end, taking turns; the other half are dropped part-way, with jobs
+  // queued or running, which must neither hang nor touch a reader that is gone.
+  for (int i = 0; i < 40; ++i) {
+    if (i % 2 == 0) {
+      std::vector<uint64_t> got;
+      while (!readers[i]->done()) {
+        auto page = readers[i]->Next();
+        ASSERT_TRUE(page.ok());
+        for (const auto& e : *page) got.push_back(e.position());
+      }
+      EXPECT_EQ(got, expected) << "reader " << i;
+    } else {
+      auto page = readers[i]->Next();
+      ASSERT_TRUE(page.ok());
+      readers[i].reset();
+    }
+  }
+  readers.clear();
+  // The pool outlives its users' handles safely, and a last reader can be read alone.
+  ReadAhead last(*log, {0, eventstore::kTimeMax, "a1", {}},
+                 {.page_events = 5, .max_pages = 1, .pool = pool});
+  EXPECT_EQ(drain(last).size(), 200u);
 }
 
 TEST(FleetStateTest, FoldedFleetAtTEqualsStateAtTOfEachRobotAndCarriesForward) {

@@ -26,6 +26,7 @@
 #include "doppel/core/log.h"
 #include "doppel/eventstore/store_client.h"
 #include "doppel/net/guarded_acceptor.h"
+#include "doppel/replay/read_ahead.h"
 #include "fleet_feed.h"
 #include "replay_slots.h"
 #include "replay_worker.h"
@@ -65,6 +66,11 @@ class Gateway::Impl {
   Counters counters() const;
   const GatewayOptions& options() const { return options_; }
   ReplaySlots& replay_slots() { return replay_slots_; }
+  // How replay sessions read ahead: on the gateway's two shared threads, two pages of 256
+  // events each, instead of a thread and eight pages of 1,024 per session.
+  replay::ReadAheadOptions replay_read_ahead() const {
+    return {.page_events = 256, .max_pages = 2, .pool = read_ahead_pool_};
+  }
   // Runs `work` on the store off the network thread; `done` runs back on it (Unavailable
   // without a store or when too many queries wait).
   void QueryStore(StateQueries::Work work, std::function<void(Result<nlohmann::json>)> done);
@@ -120,6 +126,8 @@ class Gateway::Impl {
 
   GatewayOptions options_;
   ReplaySlots replay_slots_{options_.max_replay_sessions, options_.max_replay_sessions_per_token};
+  std::shared_ptr<replay::ReadAheadPool> read_ahead_pool_ =
+      std::make_shared<replay::ReadAheadPool>(2);
   boost::asio::io_context io_;
   std::unique_ptr<net::GuardedAcceptor> acceptor_;
   uint16_t port_ = 0;

@@ -240,7 +240,8 @@ Result<std::unique_ptr<ReplaySession>> HttpSession::OpenReplay() {
   if (!window.ok()) return window.status();
   log::Info(kComponent, "replay session over {}", window->Describe());
   // Opened on the replay worker once the WebSocket is up (ws_session.cc).
-  return std::make_unique<ReplaySession>(*store, *window, gateway_.options().frame);
+  return std::make_unique<ReplaySession>(*store, *window, gateway_.options().frame,
+                                         gateway_.replay_read_ahead());
 }
 
 void HttpSession::Reply(http::status status, std::string_view type, std::string body,

@@ -20,8 +20,10 @@ constexpr int64_t kTimeFramePeriod = 16'666'666;  // time frames at most 60 Hz
 }  // namespace
 
 ReplaySession::ReplaySession(const eventstore::EventStore& store, replay::Window window,
-                             std::string frame)
-    : store_(store), player_(store, std::move(window)), frame_(std::move(frame)) {}
+                             std::string frame, replay::ReadAheadOptions read_ahead)
+    : store_(store),
+      player_(store, std::move(window), std::move(read_ahead)),
+      frame_(std::move(frame)) {}
 
 void ReplaySession::AddChannel(const std::string& topic) {
   if (ids_.count(topic)) return;

@@ -44,8 +44,10 @@ struct ReplayFrames {
 
 class ReplaySession {
  public:
-  // REQUIRES: `store` outlives the session.
-  ReplaySession(const eventstore::EventStore& store, replay::Window window, std::string frame);
+  // REQUIRES: `store` outlives the session. `read_ahead`: how its player reads ahead (the
+  // gateway's shared pool).
+  ReplaySession(const eventstore::EventStore& store, replay::Window window, std::string frame,
+                replay::ReadAheadOptions read_ahead = {});
 
   // Finds the window's robots and folds the fleet to the window's start (paused there).
   Status Open(TimeNs now = WallNowNs());

@@ -23,8 +23,9 @@ inline constexpr TimeNs kReplayStatePeriodNs = 33'000'000;
 
 class Player {
  public:
-  // REQUIRES: `store` outlives the player.
-  Player(const eventstore::EventStore& store, Window window);
+  // REQUIRES: `store` outlives the player. `read_ahead`: how the events are read ahead (on a
+  // thread of the player's own unless it names a pool).
+  Player(const eventstore::EventStore& store, Window window, ReadAheadOptions read_ahead = {});
 
   // Fixes the data range (a window ending "now" ends when opened) and stands at its start,
   // with the state just before it: every event of the window is then played.
@@ -61,6 +62,7 @@ class Player {
 
   const eventstore::EventStore& store_;
   Window window_;
+  ReadAheadOptions read_ahead_;
   TimeNs start_ = 0, end_ = 0, time_ = 0;
   FleetState fleet_;
   std::unique_ptr<ReadAhead> reader_;  // every type: the fold needs them all
