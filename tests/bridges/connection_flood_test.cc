@@ -1,7 +1,8 @@
 // Idle TCP connections without a token against a real `doppel gateway` process: they get a
 // share of the connection budget and no more, are closed when they send nothing, and a
 // client with a token is served throughout or right after. The total budget follows the
-// process's file limit (ulimit -n), so a flood meets a 503 instead of EMFILE.
+// process's file limit (ulimit -n), so a flood meets a 503 instead of EMFILE. The same for a
+// store's --metrics-port: a flood there leaves its appends alone.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "gateway_client.h"
 #include "test_support.h"
@@ -173,6 +175,61 @@ TEST_F(ConnectionFloodTest, AFloodMeetsTheBudgetOfTheFileLimitAndTheGatewayRecov
   EXPECT_EQ(status, 200);
   EXPECT_EQ(MetricValue(metrics, "doppel_gateway_tcp_refused_total"), 300 - 256 + 1) << metrics;
   EXPECT_EQ(MetricValue(metrics, "doppel_gateway_tcp_accept_errors_total"), 0) << metrics;
+}
+
+// A port nobody listens on now.
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(MetricsFloodTest, IdleConnectionsToAStoresMetricsPortGetItsBudgetAndAppendsGoOn) {
+  testing::TempDir dir;
+  const uint16_t port = FreePort();
+  auto store = testing::StartStore(dir.Sub("log"), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0",
+                                   {"--metrics-port", std::to_string(port)});
+  ASSERT_NE(store.process, nullptr);
+  ASSERT_EQ(HttpGet(port, "/healthz").first, 200);
+  // 100 idle connections from ten addresses: the endpoint keeps 64 (16 per address at most).
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.push_back(IdleConnection(port, "127.0.0." + std::to_string(2 + i / 10)));
+  }
+  std::vector<bool> answered(idle.size(), false);
+  int refused = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (refused < 100 - 64 && std::chrono::steady_clock::now() < until) {
+    for (size_t i = 0; i < idle.size(); ++i) {
+      if (answered[i]) continue;
+      const Ending e = WaitForClose(idle[i], 0);
+      if (e.closed && e.said.rfind("HTTP/1.1 503", 0) == 0) answered[i] = true, ++refused;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(refused, 100 - 64);
+  // The store answers appends from a new client meanwhile.
+  eventstore::StoreClientOptions options;
+  options.endpoint = store.listen;
+  auto client = eventstore::StoreClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto appended = (*client)->Append(
+      {"robot-metrics-flood", eventstore::ExpectedVersion::Any(), {testing::JointStateEvent(1)}});
+  EXPECT_TRUE(appended.ok()) << appended.status().ToString();
+  // The silent ones are closed after 5 s; then a scrape is served and counts the refusals.
+  int closed = 0;
+  for (size_t i = 0; i < idle.size(); ++i) closed += WaitForClose(idle[i], 9000).closed ? 1 : 0;
+  EXPECT_EQ(closed, 100);
+  auto [status, metrics] = HttpGet(port, "/metrics");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(MetricValue(metrics, "doppel_metrics_http_refused_total"), 100 - 64) << metrics;
+  for (int fd : idle) ::close(fd);
 }
 
 }  // namespace
