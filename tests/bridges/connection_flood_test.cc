@@ -20,29 +20,16 @@
 #include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "gateway_client.h"
+#include "loopback_socket.h"
 #include "test_support.h"
 
 namespace doppel {
 namespace {
 
 using nlohmann::json;
+using testing::ConnectFrom;  // an idle client: it connects and says nothing
 using testing::HttpGet;
 using testing::WsClient;
-
-// A client socket from `from` (in 127.0.0.0/8) that connects and says nothing.
-int IdleConnection(uint16_t port, const std::string& from) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  ::inet_pton(AF_INET, from.c_str(), &local.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << from;
-  sockaddr_in server{};
-  server.sin_family = AF_INET;
-  server.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &server.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof(server)), 0);
-  return fd;
-}
 
 // Whether the gateway closed `fd` within `timeout_ms`, and what it said first.
 struct Ending {
@@ -114,7 +101,7 @@ class ConnectionFloodTest : public ::testing::Test {
 TEST_F(ConnectionFloodTest, OneAddressGetsItsShareAndATokenClientIsServedMeanwhile) {
   StartGateway({"--max-connections-per-address", "20"});
   const auto start = std::chrono::steady_clock::now();  // before any accept
-  for (int i = 0; i < 30; ++i) idle_.push_back(IdleConnection(port_, "127.0.0.2"));
+  for (int i = 0; i < 30; ++i) idle_.push_back(ConnectFrom(port_, "127.0.0.2"));
   // The ten over the share are answered 503 and closed at once.
   int refused = 0;
   for (size_t i = 20; i < idle_.size(); ++i) {
@@ -143,7 +130,7 @@ TEST_F(ConnectionFloodTest, AFloodMeetsTheBudgetOfTheFileLimitAndTheGatewayRecov
   // 512 files: the budget is 256 connections (512 less 256 kept for the process's own).
   StartGateway({}, 512);
   for (int i = 0; i < 300; ++i) {
-    idle_.push_back(IdleConnection(port_, "127.0.0." + std::to_string(2 + i / 50)));
+    idle_.push_back(ConnectFrom(port_, "127.0.0." + std::to_string(2 + i / 50)));
   }
   // The refused ones are answered and closed as they come (well before the 5 s the others
   // get to speak).
@@ -160,7 +147,7 @@ TEST_F(ConnectionFloodTest, AFloodMeetsTheBudgetOfTheFileLimitAndTheGatewayRecov
   }
   EXPECT_EQ(refused, 300 - 256);
   // Full: a newcomer is told so, not left hanging.
-  const int newcomer = IdleConnection(port_, "127.0.0.1");
+  const int newcomer = ConnectFrom(port_, "127.0.0.1");
   const Ending told = WaitForClose(newcomer, 2000);
   EXPECT_TRUE(told.closed);
   EXPECT_EQ(told.said.rfind("HTTP/1.1 503", 0), 0u) << told.said;
@@ -200,7 +187,7 @@ TEST(MetricsFloodTest, IdleConnectionsToAStoresMetricsPortGetItsBudgetAndAppends
   // 100 idle connections from ten addresses: the endpoint keeps 64 (16 per address at most).
   std::vector<int> idle;
   for (int i = 0; i < 100; ++i) {
-    idle.push_back(IdleConnection(port, "127.0.0." + std::to_string(2 + i / 10)));
+    idle.push_back(ConnectFrom(port, "127.0.0." + std::to_string(2 + i / 10)));
   }
   std::vector<bool> answered(idle.size(), false);
   int refused = 0;

@@ -19,26 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_socket.h"
+
 namespace doppel::net {
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-// A blocking client socket from `from` (a 127.0.0.0/8 address) to 127.0.0.1:port.
-int Connect(uint16_t port, const std::string& from = "127.0.0.1") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  ::inet_pton(AF_INET, from.c_str(), &local.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)), 0) << from;
-  sockaddr_in server{};
-  server.sin_family = AF_INET;
-  server.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &server.sin_addr);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof(server)), 0);
-  return fd;
-}
+using testing::ConnectFrom;
 
 // What the server sent before `timeout_ms`, up to its close or its whole greeting: "" and
 // closed=false when it sent nothing yet.
@@ -105,7 +93,7 @@ class GreetingServer {
 TEST(GuardedAcceptorTest, OneAddressGetsItsShareAndOthersAreStillServed) {
   GreetingServer server(AcceptLimits{.max_connections = 100, .max_per_address = 3});
   std::vector<int> mine;
-  for (int i = 0; i < 5; ++i) mine.push_back(Connect(server.port(), "127.0.0.2"));
+  for (int i = 0; i < 5; ++i) mine.push_back(ConnectFrom(server.port(), "127.0.0.2"));
   int greeted = 0, refused = 0;
   for (int fd : mine) {
     const Heard h = Listen(fd, 2000);
@@ -115,7 +103,7 @@ TEST(GuardedAcceptorTest, OneAddressGetsItsShareAndOthersAreStillServed) {
   EXPECT_EQ(greeted, 3);
   EXPECT_EQ(refused, 2);
   // Another address is served at once.
-  const int other = Connect(server.port(), "127.0.0.3");
+  const int other = ConnectFrom(server.port(), "127.0.0.3");
   EXPECT_EQ(Listen(other, 2000).text, "hi");
   // A place freed by a client that leaves is taken by the next.
   ::close(mine[0]);
@@ -123,7 +111,7 @@ TEST(GuardedAcceptorTest, OneAddressGetsItsShareAndOthersAreStillServed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_EQ(server.counters().open, 3u);
-  const int again = Connect(server.port(), "127.0.0.2");
+  const int again = ConnectFrom(server.port(), "127.0.0.2");
   EXPECT_EQ(Listen(again, 2000).text, "hi");
   const AcceptCounters c = server.counters();
   EXPECT_EQ(c.accepted, 5u);
@@ -140,7 +128,7 @@ TEST(GuardedAcceptorTest, TheTotalBudgetHoldsAcrossAddresses) {
   std::vector<int> fds;
   int greeted = 0, refused = 0;
   for (int i = 0; i < 8; ++i) {
-    fds.push_back(Connect(server.port(), "127.0.0." + std::to_string(2 + i)));
+    fds.push_back(ConnectFrom(server.port(), "127.0.0." + std::to_string(2 + i)));
     const Heard h = Listen(fds.back(), 2000);
     if (h.text == "hi") ++greeted;
     if (h.text == "busy" && h.closed) ++refused;
@@ -199,7 +187,7 @@ TEST(GuardedAcceptorTest, OutOfDescriptorsItBacksOffAndServesAgainOnceTheyAreFre
   ASSERT_EQ(::read(port_pipe[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
 
   std::vector<int> flood;
-  for (int i = 0; i < 100; ++i) flood.push_back(Connect(port));
+  for (int i = 0; i < 100; ++i) flood.push_back(ConnectFrom(port));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   // Held out of descriptors for 2 s: an accept loop that re-armed at once would burn ~2 s of
   // CPU here; with the backoff it sleeps.
@@ -224,7 +212,7 @@ TEST(GuardedAcceptorTest, OutOfDescriptorsItBacksOffAndServesAgainOnceTheyAreFre
   for (int fd : flood) ::close(fd);
 
   // Descriptors free again: a new client is served within the longest backoff and then some.
-  const int late = Connect(port);
+  const int late = ConnectFrom(port);
   EXPECT_EQ(Listen(late, 5000).text, "hi");
   ::close(late);
 

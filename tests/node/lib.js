@@ -1,6 +1,7 @@
 // Shared helpers of doppel's Node tests: start `doppel up` as a real process, read its log,
 // temporary directories that do not outlive the test, and seeded randomness.
 "use strict";
+const http = require("node:http");
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -248,8 +249,25 @@ function playbackControlFrame({ command = 0, speed = 1, seek = null, id = "" }) 
   return b;
 }
 
+// The Prometheus page a gateway serves at http://<base>/metrics.
+function fetchMetrics(base) {
+  return new Promise((resolve, reject) => {
+    http.get(`http://${base}/metrics`, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+}
+
+// The value of an unlabelled metric in a Prometheus page; undefined if absent.
+function metricValue(text, name) {
+  const m = new RegExp(`\\n${name} (\\d+)`).exec(`\n${text}`);
+  return m ? Number(m[1]) : undefined;
+}
+
 module.exports = {
   args, domainFor, sleep, waitFor, startUp, readStream, check, run,
   tempDir, removeTempDir, removeStaleTempDirs, track, onCleanup, mulberry32, seededRandom,
-  playbackControlFrame,
+  playbackControlFrame, fetchMetrics, metricValue,
 };

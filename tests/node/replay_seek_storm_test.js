@@ -6,8 +6,7 @@
 // Also: a session's client requests are bounded (beyond that, a refusal status).
 "use strict";
 const WebSocket = require("ws");
-const http = require("node:http");
-const { args, sleep, waitFor, check, run, startUp, playbackControlFrame } = require("./lib");
+const { args, sleep, waitFor, check, run, startUp, playbackControlFrame, fetchMetrics, metricValue } = require("./lib");
 
 const SEEKS = 2000;
 const NS_PER_MS = 1000000n;
@@ -53,21 +52,6 @@ function client(url) {
   return c;
 }
 
-function metrics(base) {
-  return new Promise((resolve, reject) => {
-    http.get(`http://${base}/metrics`, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
-  });
-}
-
-function counter(text, name) {
-  const m = new RegExp(`\\n${name} (\\d+)`).exec(`\n${text}`);
-  return m ? Number(m[1]) : undefined;
-}
-
 run(async () => {
   const { doppel } = args();
   const t00 = Date.now();
@@ -93,7 +77,7 @@ run(async () => {
     const seekMs = (Date.now() - p0) / PROBES;
     probe.ws.close();
     ok(true, `one seek costs about ${seekMs.toFixed(2)} ms: ${SEEKS} would cost ${(seekMs * SEEKS / 1000).toFixed(1)} s`);
-    const before = await metrics(up.base);
+    const before = await fetchMetrics(up.base);
 
     // A: the storm, then gone as soon as the seeks are on the wire.
     const a = client(replay);
@@ -123,14 +107,14 @@ run(async () => {
 
     // The worker ran a handful of A's seeks; the rest were replaced or dropped with A.
     const after = await waitFor("A's jobs settled", async () => {
-      const text = await metrics(up.base);
-      const run_ = counter(text, "doppel_gateway_replay_seeks_total");
-      const co = counter(text, "doppel_gateway_replay_seeks_coalesced_total");
-      const dr = counter(text, "doppel_gateway_replay_jobs_dropped_total");
+      const text = await fetchMetrics(up.base);
+      const run_ = metricValue(text, "doppel_gateway_replay_seeks_total");
+      const co = metricValue(text, "doppel_gateway_replay_seeks_coalesced_total");
+      const dr = metricValue(text, "doppel_gateway_replay_jobs_dropped_total");
       return [run_, co, dr].every((v) => v !== undefined) && text;
     }, 10000).catch(() => null);
     ok(after !== null, "/metrics has doppel_gateway_replay_seeks_total, _seeks_coalesced_total, _jobs_dropped_total");
-    const delta = (name) => counter(after, name) - (counter(before, name) || 0);
+    const delta = (name) => metricValue(after, name) - (metricValue(before, name) || 0);
     const ran = delta("doppel_gateway_replay_seeks_total") - 1;  // B's own
     const coalesced = delta("doppel_gateway_replay_seeks_coalesced_total");
     const dropped = delta("doppel_gateway_replay_jobs_dropped_total");

@@ -6,9 +6,8 @@
 // and 12 in all.
 "use strict";
 const WebSocket = require("ws");
-const http = require("node:http");
 const fs = require("node:fs");
-const { args, sleep, waitFor, check, run, startUp } = require("./lib");
+const { args, sleep, waitFor, check, run, startUp, fetchMetrics, metricValue } = require("./lib");
 
 // The process's thread count and resident memory (MB), from /proc.
 function usage(pid) {
@@ -18,21 +17,6 @@ function usage(pid) {
 }
 
 const NS_PER_MS = 1000000n;
-
-function metrics(base) {
-  return new Promise((resolve, reject) => {
-    http.get(`http://${base}/metrics`, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
-  });
-}
-
-function gauge(text, name) {
-  const m = new RegExp(`\\n${name} (\\d+)`).exec(`\n${text}`);
-  return m ? Number(m[1]) : undefined;
-}
 
 // Opens a replay session: resolves { ws } once its serverInfo arrives, or { status, body } when
 // the upgrade is refused.
@@ -85,9 +69,9 @@ run(async () => {
     const a1 = await open(url(up.tokens.admin));
     ok(a1.status === 503 && /--max-replay-sessions\b/.test(a1.body),
        `a thirteenth session in all is refused: ${a1.status} ${a1.body.trim()}`);
-    let text = await metrics(up.base);
-    ok(gauge(text, "doppel_gateway_replay_sessions") === 12 &&
-       gauge(text, "doppel_gateway_replay_sessions_refused_total") === 2,
+    let text = await fetchMetrics(up.base);
+    ok(metricValue(text, "doppel_gateway_replay_sessions") === 12 &&
+       metricValue(text, "doppel_gateway_replay_sessions_refused_total") === 2,
        "/metrics: 12 replay sessions open, 2 refused");
     const open12 = usage(up.proc.pid);
     ok(open12.threads - before.threads <= 2,
@@ -98,12 +82,12 @@ run(async () => {
     // A session that closes gives its place back.
     v1.ws.close();
     await waitFor("the closed session's place freed", async () =>
-      gauge(await metrics(up.base), "doppel_gateway_replay_sessions") === 11, 10000);
+      metricValue(await fetchMetrics(up.base), "doppel_gateway_replay_sessions") === 11, 10000);
     const v4 = await open(url(up.tokens.viewer));
     ok(v4.ws, "the viewer opens a session again once one of its own closed");
     for (const s of [...viewers.slice(1), o1, o2, v4]) s.ws.close();
     await waitFor("every place freed", async () =>
-      gauge(await metrics(up.base), "doppel_gateway_replay_sessions") === 0, 10000);
+      metricValue(await fetchMetrics(up.base), "doppel_gateway_replay_sessions") === 0, 10000);
     const after = usage(up.proc.pid);
     ok(after.threads <= open12.threads,
        `all sessions closed: none open; ${after.threads} threads, RSS ${after.rssMb.toFixed(0)} MB`);
