@@ -83,6 +83,10 @@ void Serve(EventLog& log, const std::string& frame) {
 
 constexpr char kDir[] = "/doppel-fuzz/log";
 
+// Every so many frames the log's memtables are written to table files, so later requests
+// also read from them.
+constexpr size_t kFramesPerFlush = 4;
+
 // The log's time: 2026-01-01T00:00:00Z, then one millisecond later at each reading.
 constexpr doppel::TimeNs kStartNs = 1'767'225'600'000'000'000;
 std::atomic<int64_t> clock_readings{0};
@@ -98,10 +102,13 @@ doppel::eventstore::EventLogOptions LogOptions(rocksdb::Env* env) {
   options.sync_point_interval_ms = 3'600'000;
   // A sync of an in-memory file costs nothing, so the log runs as in production.
   options.sync = true;
-  // Small memtables: a log per input must open fast (the defaults allocate and clear
-  // megabytes of hash buckets and bloom filters), and a session that writes a few hundred
-  // kilobytes flushes, so reads also come from table files.
+  // A log per input must open fast: the defaults allocate and clear megabytes of hash
+  // buckets and bloom filters.
   options.memtable_bytes = 256 << 10;
+  // Memtables go to table files where the session says (kFramesPerFlush), never when a
+  // background thread decides: which branches an input reaches must not depend on when a
+  // flush ran.
+  options.flush_only_on_request = true;
   return options;
 }
 
@@ -153,7 +160,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DOPPEL_FUZZ_CHECK(opened.ok(), "cannot open an in-memory log: %s",
                     opened.status().ToString().c_str());
   std::unique_ptr<EventLog> log = std::move(opened).value();
-  for (const std::string& frame : frames) Serve(*log, frame);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    Serve(*log, frames[i]);
+    if ((i + 1) % kFramesPerFlush == 0) {
+      auto flushed = log->Flush();
+      DOPPEL_FUZZ_CHECK(flushed.ok(), "cannot flush the in-memory log: %s",
+                        flushed.ToString().c_str());
+    }
+  }
   log.reset();  // before the Env it lives in
   return 0;
 }

@@ -85,9 +85,16 @@ class RocksDbLogger final : public rocksdb::Logger {
 };
 
 rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids,
-                                           size_t memtable_bytes) {
+                                           size_t memtable_bytes, bool flush_only_on_request) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = memtable_bytes;
+  if (flush_only_on_request) {
+    // A memtable that never fills (its arena grows in small blocks as it is used), and no
+    // compaction that a background thread would start.
+    cf.write_buffer_size = size_t{1} << 30;
+    cf.arena_block_size = 64 << 10;
+    cf.disable_auto_compactions = true;
+  }
   rocksdb::BlockBasedTableOptions table;
   if (point_lookups) {
     // Idempotency checks look up random ids that are almost never there: a bloom filter
@@ -96,7 +103,8 @@ rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids,
     table.whole_key_filtering = true;
     // The same for the memtable, where recent ids live: an absent id costs a bloom probe
     // instead of a skiplist search.
-    cf.memtable_prefix_bloom_size_ratio = 0.1;
+    cf.memtable_prefix_bloom_size_ratio =
+        0.1 * static_cast<double>(memtable_bytes) / static_cast<double>(cf.write_buffer_size);
     cf.memtable_whole_key_filtering = true;
   }
   if (hashed_ids) {
@@ -376,7 +384,8 @@ Status EventLog::OpenDb(bool point_in_time) {
   for (const auto& f : families) {
     const bool lookups = f == format::kIdsFamily || f == format::kStreamsFamily;
     descriptors.emplace_back(
-        f, FamilyOptions(lookups, f == format::kIdsFamily, options_.memtable_bytes));
+        f, FamilyOptions(lookups, f == format::kIdsFamily, options_.memtable_bytes,
+                         options_.flush_only_on_request));
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =

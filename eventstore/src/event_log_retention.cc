@@ -111,6 +111,13 @@ Status EventLog::PruneSnapshotHistory(std::string_view stream, StreamVersion fir
   return FromRocks(it->status(), fmt::format("pruning snapshot history of {}", stream));
 }
 
+Status EventLog::Flush() {
+  if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  return FromRocks(db_->Flush(flush, handles_), fmt::format("flushing {}", dir_));
+}
+
 Result<ScavengeStats> EventLog::Scavenge() {
   if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
   ScavengeStats stats;

@@ -625,5 +625,32 @@ TEST(EventLogTest, AsyncAppendsCompleteInCommitOrderWithDensePositions) {
   EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument);
 }
 
+// With flush_only_on_request, memtables reach table files when Flush() says and only then,
+// and what was flushed reads back the same.
+TEST(EventLogTest, FlushOnlyOnRequestWritesTableFilesWhenAsked) {
+  TempDir dir;
+  EventLogOptions options;
+  options.flush_only_on_request = true;
+  options.memtable_bytes = 256 << 10;
+  auto log = OpenOrDie(dir.path(), options);
+  auto table_files = [&dir] {
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+      n += entry.path().extension() == ".sst";
+    }
+    return n;
+  };
+  // Far more than the memtable size a log would otherwise flush at.
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::Any(), 32)).ok());
+  }
+  EXPECT_EQ(table_files(), 0u);
+  ASSERT_TRUE(log->Flush().ok());
+  EXPECT_GT(table_files(), 0u);
+  auto page = log->ReadStream("robot-1", 0, Direction::kForward, 4096);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->events.size(), 64u * 32u);
+}
+
 }  // namespace
 }  // namespace doppel::eventstore

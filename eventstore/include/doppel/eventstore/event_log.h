@@ -74,6 +74,11 @@ struct EventLogOptions {
   // hash table and the memtable bloom filters scale with it. Smaller suits a log that stays
   // small and is opened often (the fuzz target opens one per input).
   size_t memtable_bytes = 64 << 20;
+  // RocksDB flushes memtables only when Flush() is called and never compacts on its own:
+  // memtables are made large enough to hold the whole log (memtable_bytes then sizes only the
+  // ids' hash table and the blooms). For the fuzz target, where a flush that a background
+  // thread starts at a moment of its choosing would change which branches an input reaches.
+  bool flush_only_on_request = false;
   // The environment RocksDB and the sync point use (tests inject simulated power cuts);
   // nullptr = rocksdb::Env::Default(). Not owned; must outlive the log.
   rocksdb::Env* env = nullptr;
@@ -160,6 +165,9 @@ class EventLog final : public EventStore {
   // Removes events hidden by retention (each stream keeps its newest event so its head
   // version survives), then compacts so the space is returned. Logs progress.
   Result<ScavengeStats> Scavenge();
+
+  // Writes every column family's memtable to table files and waits until they are written.
+  Status Flush();
 
   // Checks every invariant of log_format.h over the whole log, and that no acknowledged
   // event is missing (sync_point.h). Logs progress.
