@@ -25,6 +25,8 @@ PACKAGES=(
   chromium fonts-liberation
   # metrics_prometheus_test scrapes doppel with a real Prometheus; promtool checks deploy/prometheus.
   prometheus
+  # PostgreSQL as a store (pgstore/): libpq to build, and a server the tests run themselves.
+  postgresql-15 libpq-dev
 )
 # Node.js runs the front-end package installs, the Foxglove-client and browser tests and the
 # Node side of the gateway benchmark; Debian's when the machine has none.
@@ -44,6 +46,12 @@ else
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # The tests start PostgreSQL servers of their own; Debian's package would otherwise create
+  # (and, where it can, start) a system-wide cluster nobody uses.
+  if [ ! -e /etc/postgresql-common/createcluster.d/doppel.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/doppel.conf >/dev/null
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -17,11 +17,8 @@
 #include <unordered_set>
 
 #include "doppel/core/log.h"
-#include "doppel/core/utf8.h"
+#include "doppel/eventstore/append_rules.h"
 #include "doppel/eventstore/log_format.h"
-#include "doppel/schemas/limits.h"
-#include "doppel/schemas/payload_rules.h"
-#include "doppel/schemas/payloads.h"
 #include "event_log_internal.h"
 #include "sync_point.h"
 
@@ -473,33 +470,7 @@ GlobalPosition EventLog::NextPosition() const { return published_next_position_.
 
 Status EventLog::CheckRequest(const AppendRequest& request) const {
   if (options_.read_only) return Status::InvalidArgument("event log is open read-only");
-  DOPPEL_RETURN_IF_ERROR(ValidateStreamName(request.stream));
-  if (request.events.empty()) {
-    return Status::InvalidArgument(fmt::format("append to {} has no events", request.stream));
-  }
-  std::unordered_set<EventId, EventIdHash> ids;
-  for (size_t i = 0; i < request.events.size(); ++i) {
-    const NewEvent& e = request.events[i];
-    if (e.type.empty()) {
-      return Status::InvalidArgument(fmt::format("event {} of the batch has no type", i));
-    }
-    if (e.type.size() > schemas::kMaxEventTypeBytes || !IsValidUtf8(e.type)) {
-      return Status::InvalidArgument(
-          fmt::format("event {} of the batch: its type must be UTF-8 of at most {} bytes", i,
-                      schemas::kMaxEventTypeBytes));
-    }
-    Status payload = schemas::VerifyPayload(e.type, e.payload);
-    if (payload.ok()) payload = schemas::CheckPayloadValues(e.type, e.payload);
-    if (!payload.ok()) {
-      return Status::InvalidArgument(
-          fmt::format("event {} of the batch: {}", i, payload.message()));
-    }
-    if (!e.id.is_nil() && !ids.insert(e.id).second) {
-      return Status::InvalidArgument(
-          fmt::format("event id {} appears twice in one batch", e.id.ToString()));
-    }
-  }
-  return Status::Ok();
+  return CheckAppendRequest(request);
 }
 
 TimeNs EventLog::Now() const { return options_.wall_clock ? options_.wall_clock() : WallNowNs(); }
@@ -726,96 +697,34 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
   const std::vector<NewEvent>& events = request.events;
 
   // Idempotency: have these ids been stored before (or staged earlier in this group)?
-  size_t found = 0;
-  std::vector<std::pair<std::string, GlobalPosition>> originals;  // (stream, position)
-  AppendResult dup;
-  dup.duplicate = true;
+  std::vector<std::optional<StoredEvent>> stored(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     const NewEvent& e = events[i];
-    std::string stored_stream, stored_type, stored_payload;
-    StreamVersion stored_version;
-    GlobalPosition stored_position;
-    bool exists = false;
     if (auto staged = group.staged_ids.find(e.id); staged != group.staged_ids.end()) {
-      exists = true;
-      stored_stream = staged->second.stream;
-      stored_version = staged->second.version;
-      stored_position = staged->second.position;
-      stored_type = staged->second.event->type;
-      stored_payload = staged->second.event->payload;
-    } else {
-      std::string value;
-      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
-      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "looking up event id");
-      if (s.ok()) {
-        exists = true;
-        stored_position = format::GetBigEndian64(value);
-        auto original = ReadAt(stored_position);
-        if (!original.ok()) return original.status();
-        stored_stream = original->stream();
-        stored_version = original->version();
-        stored_type = original->type();
-        stored_payload = original->payload();
-      }
+      stored[i] =
+          StoredEvent{staged->second.stream, staged->second.version, staged->second.position,
+                      staged->second.event->type, staged->second.event->payload};
+      continue;
     }
-    if (!exists) continue;
-    ++found;
-    if (stored_stream != request.stream || stored_type != e.type || stored_payload != e.payload) {
-      return Status::IdempotencyConflict(fmt::format(
-          "event id {} is already stored at position {} as a different event ({} in {})",
-          e.id.ToString(), stored_position, stored_type, stored_stream));
-    }
-    if (i == 0) {
-      dup.first_version = stored_version;
-      dup.first_position = stored_position;
-    } else if (stored_version != dup.first_version + i) {
-      return Status::IdempotencyConflict(
-          fmt::format("event id {} was stored by a different batch (version {} of {})",
-                      e.id.ToString(), stored_version, request.stream));
-    }
-    dup.last_version = stored_version;
-    dup.last_position = stored_position;
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "looking up event id");
+    if (s.IsNotFound()) continue;
+    const GlobalPosition position = format::GetBigEndian64(value);
+    auto original = ReadAt(position);
+    if (!original.ok()) return original.status();
+    stored[i] = StoredEvent{std::string(original->stream()), original->version(), position,
+                            std::string(original->type()), std::string(original->payload())};
   }
-  if (found == events.size()) {
-    for (const NewEvent& e : events) dup.ids.push_back(e.id);
-    return dup;
-  }
-  if (found > 0) {
-    return Status::IdempotencyConflict(fmt::format(
-        "{} of the {} events in this batch to {} were appended before; a retry must resend "
-        "exactly the original batch",
-        found, events.size(), request.stream));
-  }
+  auto resent = MatchResentBatch(request, stored);
+  if (!resent.ok()) return resent.status();
+  if (resent->has_value()) return std::move(**resent);
 
   // Optimistic concurrency.
   auto head = HeadFor(request.stream, group);
   if (!head.ok()) return head.status();
   const std::optional<StreamVersion> current = *head;
-  const ExpectedVersion& expected = request.expected;
-  const auto current_text = current ? std::to_string(*current) : std::string("no stream");
-  switch (expected.kind) {
-    case ExpectedVersion::Kind::kAny:
-      break;
-    case ExpectedVersion::Kind::kNoStream:
-      if (current) {
-        return Status::WrongExpectedVersion(fmt::format(
-            "{}: expected no stream, but it is at version {}", request.stream, *current));
-      }
-      break;
-    case ExpectedVersion::Kind::kStreamExists:
-      if (!current) {
-        return Status::WrongExpectedVersion(
-            fmt::format("{}: expected the stream to exist, but it has no events", request.stream));
-      }
-      break;
-    case ExpectedVersion::Kind::kExact:
-      if (!current || *current != expected.version) {
-        return Status::WrongExpectedVersion(fmt::format("{}: expected version {}, but it is at {}",
-                                                        request.stream, expected.version,
-                                                        current_text));
-      }
-      break;
-  }
+  DOPPEL_RETURN_IF_ERROR(CheckExpectedVersion(request.stream, request.expected, current));
 
   // Stage the events.
   AppendResult result;
@@ -826,27 +735,7 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
   for (const NewEvent& e : events) {
     const GlobalPosition position = group.next_position++;
     flatbuffers::FlatBufferBuilder& fbb = group.fbb;
-    fbb.Clear();
-    const fb::Uuid id = schemas::ToFb(e.id);
-    const fb::Uuid causation = schemas::ToFb(e.causation_id);
-    const fb::Uuid correlation = schemas::ToFb(e.correlation_id);
-    auto stream_off = fbb.CreateString(request.stream);
-    auto type_off = fbb.CreateString(e.type);
-    auto payload_off =
-        fbb.CreateVector(reinterpret_cast<const uint8_t*>(e.payload.data()), e.payload.size());
-    fb::EventEnvelopeBuilder b(fbb);
-    b.add_id(&id);
-    b.add_stream(stream_off);
-    b.add_stream_version(version);
-    b.add_global_position(position);
-    b.add_event_type(type_off);
-    b.add_recorded_ns(group.recorded_ns);
-    b.add_occurred_ns(e.occurred_ns);
-    b.add_causation_id(&causation);
-    b.add_correlation_id(&correlation);
-    b.add_payload_schema_version(e.payload_schema_version);
-    b.add_payload(payload_off);
-    fbb.Finish(b.Finish(), fb::EventEnvelopeIdentifier());
+    BuildEnvelope(fbb, request.stream, version, position, group.recorded_ns, e);
     const rocksdb::Slice envelope(reinterpret_cast<const char*>(fbb.GetBufferPointer()),
                                   fbb.GetSize());
     const std::string log_key = format::LogKey(position);

@@ -6,6 +6,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "doppel/core/log.h"
+#include "doppel/eventstore/append_rules.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/log_format.h"
 #include "doppel/schemas/payloads.h"
@@ -49,20 +50,12 @@ bool EventLog::Retained(std::string_view stream, StreamVersion version, TimeNs r
     }
   }
   if (meta == StreamMetadata{}) return true;
-  if (version < meta.truncate_before) return false;
-  // Overflow-safe: a cutoff before the earliest representable time hides nothing by age, and
-  // the count check subtracts instead of adding (version + max_count wraps for huge counts).
-  TimeNs cutoff;
-  if (meta.max_age_ns > 0 && !__builtin_sub_overflow(now, meta.max_age_ns, &cutoff) &&
-      recorded_ns < cutoff) {
-    return false;
-  }
+  std::optional<StreamVersion> head;
   if (meta.max_count > 0) {
-    auto head = LoadHead(stream);
-    if (head.ok() && head->has_value() && version <= **head && **head - version >= meta.max_count)
-      return false;
+    auto loaded = LoadHead(stream);
+    if (loaded.ok()) head = *loaded;
   }
-  return true;
+  return eventstore::Retained(meta, version, recorded_ns, now, head);
 }
 
 Status EventLog::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {

@@ -44,6 +44,8 @@ class [[nodiscard]] Status {
     return Status(Code::kNotADoppelLog, std::move(msg));
   }
   static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
+  // An error of a kind chosen at run time (a foreign error code mapped onto doppel's).
+  static Status WithCode(Code code, std::string msg) { return Status(code, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -1,0 +1,74 @@
+// PgEventStore's insides, shared by its files: appends (pg_store_append.cc), reads
+// (pg_store_reads.cc), snapshots and metadata (pg_store_snapshots.cc).
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "commit_horizon.h"
+#include "doppel/eventstore/types.h"
+#include "doppel/pgstore/pg_event_store.h"
+#include "pg_pool.h"
+
+namespace doppel::pgstore {
+
+// The events table's columns as every read selects them, in this order.
+inline constexpr char kEventColumns[] =
+    "e.position, e.stream, e.version, e.event_id, e.type, e.payload, e.payload_schema_version, "
+    "e.recorded_ns, e.occurred_ns, e.causation_id, e.correlation_id";
+inline constexpr int kEventColumnCount = 11;
+
+// Retention columns that follow kEventColumns in reads that judge it.
+inline constexpr char kRetentionColumns[] =
+    "m.max_age_ns, m.max_count, m.truncate_before, CASE WHEN m.max_count <> 0 THEN "
+    "(SELECT max(h.version) FROM events h WHERE h.stream = e.stream) END";
+
+class PgStoreImpl {
+ public:
+  PgStoreImpl(const std::string& url, PgEventStoreOptions options)
+      : options_(std::move(options)), pool_(url, options_.connections) {}
+
+  TimeNs Now() const;
+  Result<eventstore::AppendResult> Append(eventstore::AppendRequest request);
+  Result<eventstore::ReadPage> ReadStream(std::string_view stream, eventstore::StreamVersion from,
+                                          eventstore::Direction direction, size_t max_count);
+  Result<eventstore::ReadPage> ReadAll(eventstore::GlobalPosition from, size_t max_count,
+                                       TimeNs until_ns);
+  Result<eventstore::GlobalPosition> PositionAtTime(TimeNs t);
+  Result<eventstore::StreamVersion> StreamHead(std::string_view stream);
+  Result<eventstore::StreamList> ListStreams(std::string_view prefix, std::string_view after,
+                                             size_t max_count);
+  Status SaveSnapshot(const eventstore::Snapshot& snapshot);
+  Result<eventstore::Snapshot> LoadSnapshot(std::string_view stream);
+  Result<eventstore::Snapshot> LoadSnapshotAt(std::string_view stream, TimeNs at);
+  Status SetStreamMetadata(std::string_view stream, const eventstore::StreamMetadata& metadata);
+  Result<eventstore::StreamMetadata> GetStreamMetadata(std::string_view stream);
+  uint64_t horizon() const;
+
+  PgPool& pool() { return pool_; }
+  const PgEventStoreOptions& options() const { return options_; }
+
+ private:
+  // One try of an append in one transaction; `*retry` says whether running it again may succeed.
+  Result<eventstore::AppendResult> TryAppend(PgConnection& conn,
+                                             const eventstore::AppendRequest& request,
+                                             TimeNs recorded_ns, bool* retry);
+  // Whether transaction `xid`, whose COMMIT got no answer, committed (nullopt: still unknown).
+  std::optional<bool> Committed(uint64_t xid);
+  // The commit horizon as of a new snapshot taken on `conn` (inside its transaction).
+  Result<uint64_t> ObserveHorizon(PgConnection& conn, uint64_t* max_visible);
+
+  const PgEventStoreOptions options_;
+  PgPool pool_;
+  mutable std::mutex horizon_mu_;
+  CommitHorizon horizon_;
+};
+
+// A row of kEventColumns (from column `first`) as a verified RecordedEvent.
+Result<eventstore::RecordedEvent> EventFromRow(const PgResult& rows, int row);
+// Retention columns (kRetentionColumns at `first`) as metadata and the stream's head.
+eventstore::StreamMetadata MetadataFromRow(const PgResult& rows, int row, int first,
+                                           std::optional<eventstore::StreamVersion>* head);
+
+}  // namespace doppel::pgstore

@@ -1,0 +1,376 @@
+// What only PgEventStore has to get right: the commit horizon (a row committed late is never
+// skipped by a tail), its schema (created idempotently, another layout refused and left
+// alone), bad rows and URLs named clearly, and a server that goes away and comes back.
+#include "doppel/pgstore/pg_event_store.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iterator>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "commit_horizon.h"
+#include "pg_connection.h"
+#include "pg_server.h"
+#include "test_support.h"
+
+namespace doppel::pgstore {
+namespace {
+
+using eventstore::AppendRequest;
+using eventstore::ExpectedVersion;
+using eventstore::GlobalPosition;
+using testing::JointStateEvent;
+using testing::SharedPgServer;
+
+std::string NewDatabase() {
+  static std::atomic<int> n{0};
+  auto url = SharedPgServer().CreateDatabase(fmt::format("pgstore_{}", n++));
+  EXPECT_TRUE(url.ok()) << url.status().ToString();
+  return url.ok() ? *url : std::string();
+}
+
+std::unique_ptr<PgEventStore> OpenStore(const std::string& url) {
+  EXPECT_TRUE(PgEventStore::InitSchema(url).ok());
+  auto store = PgEventStore::Open(url);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+AppendRequest Request(const std::string& stream, int events) {
+  AppendRequest r{stream, ExpectedVersion::Any(), {}};
+  for (int i = 0; i < events; ++i) r.events.push_back(JointStateEvent(i));
+  return r;
+}
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+// A row as a writer that knows nothing of doppel would insert it (the position from the
+// column's default).
+std::string LegacyInsert(const std::string& stream, int version) {
+  const auto event = JointStateEvent(version);
+  return fmt::format(
+      "INSERT INTO events (stream, version, event_id, type, payload, recorded_ns) VALUES "
+      "('{}', {}, gen_random_uuid(), '{}', decode('{}', 'hex'), 1)",
+      stream, version, event.type, Hex(event.payload));
+}
+
+// Everything a tail delivers from `from` until the store says it is at the end.
+std::vector<GlobalPosition> Drain(PgEventStore& store, GlobalPosition* from) {
+  std::vector<GlobalPosition> got;
+  for (int pages = 0; pages < 10'000; ++pages) {
+    auto page = store.ReadAll(*from, 50);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    for (const auto& e : page->events) got.push_back(e.position());
+    *from = page->next;
+    if (page->end) break;
+  }
+  return got;
+}
+
+TEST(CommitHorizonTest, ParsesSnapshotsAndRefusesGarbage) {
+  auto s = ParsePgSnapshot("100:105:100,102");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->xmin, 100u);
+  EXPECT_EQ(s->xmax, 105u);
+  EXPECT_EQ(s->in_progress, (std::vector<uint64_t>{100, 102}));
+  EXPECT_FALSE(s->Finished(100));
+  EXPECT_TRUE(s->Finished(101));
+  EXPECT_FALSE(s->Finished(105));  // not yet assigned when the snapshot was taken
+  auto empty = ParsePgSnapshot("7:7:");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->in_progress.empty());
+  for (const char* bad : {"", "1:2", "a:2:", "1:2:3,", "1:2:x"}) {
+    EXPECT_EQ(ParsePgSnapshot(bad).status().code(), Status::Code::kCorruption) << bad;
+  }
+}
+
+TEST(CommitHorizonTest, WaitsForEveryTransactionThatMayHoldALowerPosition) {
+  CommitHorizon h;
+  // Transaction 10 holds an unknown position; 20 rows are visible.
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("10:12:10"), 20, {10}), 0u);
+  // Still running, more rows committed: the horizon does not move.
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("10:15:10,13"), 30, {10, 13}), 0u);
+  // 10 finished (13 still runs): everything up to 20 is final; 30 waits for 13.
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("13:16:13"), 35, {13}), 20u);
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("13:17:13"), 36, {13}), 20u);
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("16:17:16"), 37, {16}), 35u);
+  // Nothing running: everything visible is final.
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("17:17:"), 40, {}), 40u);
+  // Never backwards.
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("17:17:"), 39, {}), 40u);
+}
+
+// PostgreSQL leaves running ids at or above xmax out of a snapshot's list: transaction 20
+// took its id after the last completed one (18) and may hold a position below the visible
+// 50. Only pg_locks names it, and the horizon must wait for it.
+TEST(CommitHorizonTest, ARunningIdAboveTheSnapshotsXmaxHoldsTheHorizon) {
+  CommitHorizon h;
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("19:19:"), 50, {20}), 0u);
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("19:19:"), 51, {20}), 0u);  // 20 >= xmax: running
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("20:21:20"), 52, {20}), 0u);
+  EXPECT_EQ(h.Observe(*ParsePgSnapshot("21:21:"), 53, {}), 53u);
+}
+
+TEST(CommitHorizonTest, LockedIdsAreWidenedIntoTheSnapshotsEpoch) {
+  const uint64_t epoch = uint64_t{3} << 32;
+  auto same = ParseLockedXids("100,4294967200", epoch + 200);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, (std::vector<uint64_t>{epoch + 100, epoch - 96}));
+  auto next = ParseLockedXids("5", epoch - 10);  // just past a wraparound
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, (std::vector<uint64_t>{epoch + 5}));
+  EXPECT_TRUE(ParseLockedXids("", 7)->empty());
+  EXPECT_EQ(ParseLockedXids("1,x", 7).status().code(), Status::Code::kCorruption);
+}
+
+TEST(PgEventStoreTest, SchemaIsCreatedOnceAndADatabaseWithoutItIsRefused) {
+  const std::string url = NewDatabase();
+  auto bare = PgEventStore::Open(url);
+  ASSERT_EQ(bare.status().code(), Status::Code::kNotADoppelLog);
+  EXPECT_NE(bare.status().message().find("pg-store init"), std::string::npos)
+      << bare.status().message();
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());  // idempotent
+  auto store = PgEventStore::Open(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Append(Request("r", 2)).ok());
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());  // and leaves the events alone
+  auto head = (*store)->StreamHead("r");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, 1u);
+}
+
+TEST(PgEventStoreTest, AnotherLayoutIsRefusedNamingTheDifferenceAndLeftAlone) {
+  const std::string url = NewDatabase();
+  auto conn = PgConnection::Connect(url);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)
+                  ->Exec("CREATE TABLE events (position bigserial PRIMARY KEY, stream text, "
+                         "body jsonb); INSERT INTO events (stream, body) VALUES ('x', '{}')",
+                         "making a foreign table")
+                  .ok());
+  Status init = PgEventStore::InitSchema(url);
+  ASSERT_EQ(init.code(), Status::Code::kNotADoppelLog);
+  EXPECT_NE(init.message().find("no column version"), std::string::npos) << init.message();
+  auto open = PgEventStore::Open(url);
+  EXPECT_EQ(open.status().code(), Status::Code::kNotADoppelLog);
+  auto rows = (*conn)->Exec("SELECT count(*) FROM events WHERE body IS NOT NULL", "counting");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->Text(0, 0), "1");
+  // A column of another type is named with both types.
+  const std::string url2 = NewDatabase();
+  auto conn2 = PgConnection::Connect(url2);
+  ASSERT_TRUE(conn2.ok());
+  ASSERT_TRUE(PgEventStore::InitSchema(url2).ok());
+  ASSERT_TRUE(
+      (*conn2)->Exec("ALTER TABLE events ALTER COLUMN recorded_ns TYPE numeric", "altering").ok());
+  auto typed = PgEventStore::Open(url2);
+  ASSERT_EQ(typed.status().code(), Status::Code::kNotADoppelLog);
+  EXPECT_NE(typed.status().message().find("recorded_ns is numeric, doppel needs bigint"),
+            std::string::npos)
+      << typed.status().message();
+}
+
+TEST(PgEventStoreTest, ALegacyTableGetsThePositionDefaultThatKeepsTailsExact) {
+  const std::string url = NewDatabase();
+  auto conn = PgConnection::Connect(url);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());
+  // As a fleet's own table would be: the plain bigserial default.
+  ASSERT_TRUE((*conn)
+                  ->Exec("ALTER TABLE events ALTER COLUMN position SET DEFAULT "
+                         "nextval('events_position_seq')",
+                         "resetting the default")
+                  .ok());
+  auto refused = PgEventStore::Open(url);
+  ASSERT_EQ(refused.status().code(), Status::Code::kNotADoppelLog);
+  EXPECT_NE(refused.status().message().find("events_next_position"), std::string::npos);
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());
+  EXPECT_TRUE(PgEventStore::Open(url).ok());
+}
+
+TEST(PgEventStoreTest, BadUrlsAndBadRowsGetClearErrors) {
+  auto nowhere = PgEventStore::Open("postgresql:///doppel?host=/nonexistent-doppel-dir");
+  ASSERT_EQ(nowhere.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(nowhere.status().message().find("cannot connect to PostgreSQL"), std::string::npos)
+      << nowhere.status().message();
+  EXPECT_EQ(PgEventStore::Open(SharedPgServer().Url("no_such_database")).status().code(),
+            Status::Code::kUnavailable);
+
+  const std::string url = NewDatabase();
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  auto conn = PgConnection::Connect(url);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE((*conn)
+                  ->Exec("INSERT INTO events (stream, version, event_id, type, payload, "
+                         "recorded_ns) VALUES ('r', 0, gen_random_uuid(), 'JointStateObserved', "
+                         "'\\x0102'::bytea, 1)",
+                         "inserting a bad row")
+                  .ok());
+  auto read = store->ReadAll(0, 10);
+  ASSERT_EQ(read.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(read.status().message().find("events row at position 1 (r version 0)"),
+            std::string::npos)
+      << read.status().message();
+  // The store keeps serving.
+  EXPECT_TRUE(store->Append(Request("fine", 1)).ok());
+}
+
+// The race of issue 27: a transaction takes a lower position and stays open while others
+// commit higher ones. A tail must deliver nothing past it until it commits, then everything,
+// in position order, none skipped and none twice.
+TEST(PgEventStoreTest, ATailNeverSkipsARowCommittedLate) {
+  const std::string url = NewDatabase();
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Append(Request("a", 2)).ok());  // positions 1, 2
+  GlobalPosition from = 0;
+  std::vector<GlobalPosition> delivered = Drain(*store, &from);
+  EXPECT_EQ(delivered, (std::vector<GlobalPosition>{1, 2}));
+
+  auto late = PgConnection::Connect(url);
+  ASSERT_TRUE(late.ok());
+  ASSERT_TRUE((*late)->Exec("BEGIN", "late writer").ok());
+  ASSERT_TRUE((*late)->Exec(LegacyInsert("legacy", 0), "late writer").ok());  // position 3
+  auto after = store->Append(Request("b", 3));                                // 4, 5, 6
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->first_position, 4u);
+
+  for (int look = 0; look < 3; ++look) {
+    auto page = store->ReadAll(from, 50);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& e : page->events) delivered.push_back(e.position());
+    from = page->next;
+    EXPECT_FALSE(page->end) << "rows 4..6 are committed and not delivered yet";
+  }
+  EXPECT_EQ(delivered, (std::vector<GlobalPosition>{1, 2}));
+  EXPECT_EQ(from, 3u);
+
+  ASSERT_TRUE((*late)->Exec("COMMIT", "late writer").ok());
+  auto rest = Drain(*store, &from);
+  delivered.insert(delivered.end(), rest.begin(), rest.end());
+  EXPECT_EQ(delivered, (std::vector<GlobalPosition>{1, 2, 3, 4, 5, 6}));
+
+  // A position whose transaction rolled back is a gap the tail moves past.
+  ASSERT_TRUE((*late)->Exec("BEGIN", "late writer").ok());
+  ASSERT_TRUE((*late)->Exec(LegacyInsert("legacy", 1), "late writer").ok());  // 7
+  ASSERT_TRUE(store->Append(Request("b", 1)).ok());                           // 8
+  auto held = store->ReadAll(from, 50);
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held->events.empty());
+  EXPECT_FALSE(held->end);
+  ASSERT_TRUE((*late)->Exec("ROLLBACK", "late writer").ok());
+  std::vector<GlobalPosition> after_gap;
+  for (int i = 0; i < 50 && after_gap.empty(); ++i) after_gap = Drain(*store, &from);
+  EXPECT_EQ(after_gap, (std::vector<GlobalPosition>{8}));
+}
+
+// Many writers, doppel's and legacy ones that sleep inside their transactions, while a tail
+// follows: the tail ends with every row exactly once, in position order.
+TEST(PgEventStoreTest, ATailUnderConcurrentWritersDeliversEveryRowOnceInOrder) {
+  const uint32_t seed = testing::TestSeed(27);
+  SCOPED_TRACE(testing::SeedTrace(seed));
+  const std::string url = NewDatabase();
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 30; ++i) {
+        auto r = store->Append(Request(fmt::format("robot-{}", t), 1 + i % 3));
+        if (!r.ok()) ADD_FAILURE() << r.status().ToString();
+      }
+    });
+  }
+  writers.emplace_back([&] {
+    std::mt19937 rng(seed);
+    auto conn = PgConnection::Connect(url);
+    ASSERT_TRUE(conn.ok());
+    for (int i = 0; i < 15; ++i) {
+      const int sleep_ms = 5 + static_cast<int>(rng() % 40);
+      auto done = (*conn)->Exec(fmt::format("BEGIN; {}; SELECT pg_sleep({}); COMMIT",
+                                            LegacyInsert("legacy", i), sleep_ms / 1000.0),
+                                "legacy writer");
+      if (!done.ok()) ADD_FAILURE() << done.status().ToString();
+    }
+  });
+  std::vector<GlobalPosition> delivered;
+  GlobalPosition from = 0;
+  std::thread tail([&] {
+    while (writing.load()) {
+      auto page = store->ReadAll(from, 20);
+      if (!page.ok()) {
+        ADD_FAILURE() << page.status().ToString();
+        return;
+      }
+      for (const auto& e : page->events) delivered.push_back(e.position());
+      from = page->next;
+    }
+  });
+  for (auto& w : writers) w.join();
+  writing = false;
+  tail.join();
+  auto rest = Drain(*store, &from);
+  delivered.insert(delivered.end(), rest.begin(), rest.end());
+
+  auto conn = PgConnection::Connect(url);
+  ASSERT_TRUE(conn.ok());
+  auto rows = (*conn)->Exec("SELECT position FROM events ORDER BY position", "listing");
+  ASSERT_TRUE(rows.ok());
+  std::vector<GlobalPosition> expected;
+  for (int r = 0; r < rows->rows(); ++r) expected.push_back(std::stoull(rows->Text(r, 0)));
+  EXPECT_EQ(expected.size(), size_t{3 * (10 * (1 + 2 + 3)) + 15});
+  EXPECT_EQ(delivered, expected);
+  std::vector<GlobalPosition> missing, extra;
+  std::set_difference(expected.begin(), expected.end(), delivered.begin(), delivered.end(),
+                      std::back_inserter(missing));
+  std::set_difference(delivered.begin(), delivered.end(), expected.begin(), expected.end(),
+                      std::back_inserter(extra));
+  EXPECT_TRUE(missing.empty()) << "missing: " << fmt::format("{}", fmt::join(missing, ","));
+  EXPECT_TRUE(extra.empty()) << "extra: " << fmt::format("{}", fmt::join(extra, ","));
+}
+
+TEST(PgEventStoreTest, AServerThatGoesAwayGivesClearErrorsAndIsReachedAgain) {
+  auto server = testing::PgServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto url = (*server)->CreateDatabase("crash");
+  ASSERT_TRUE(url.ok());
+  auto store = OpenStore(*url);
+  ASSERT_NE(store, nullptr);
+  auto kept = store->Append(Request("r", 3));
+  ASSERT_TRUE(kept.ok());
+
+  ASSERT_TRUE((*server)->Crash().ok());
+  auto refused = store->Append(Request("r", 1));
+  ASSERT_EQ(refused.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(refused.status().message().find("PostgreSQL"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(store->ReadAll(0, 10).status().code(), Status::Code::kUnavailable);
+
+  ASSERT_TRUE((*server)->StartServer().ok());
+  Result<eventstore::AppendResult> again = Status::Unavailable("not tried");
+  for (int i = 0; i < 10 && !again.ok(); ++i) {
+    again = store->Append(Request("r", 1));  // broken connections are dropped as they fail
+  }
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto page = store->ReadStream("r", 0, eventstore::Direction::kForward, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->events.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(page->events[i].id(), kept->ids[i]);
+}
+
+}  // namespace
+}  // namespace doppel::pgstore
