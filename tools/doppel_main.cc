@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   AddUpCommand(app);
   AddArchiveCommands(app);
   AddReplayCommands(app);
+  AddPgStoreCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

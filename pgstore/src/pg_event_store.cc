@@ -136,5 +136,6 @@ Result<StreamMetadata> PgEventStore::GetStreamMetadata(std::string_view stream) 
   return impl_->GetStreamMetadata(stream);
 }
 GlobalPosition PgEventStore::CommitHorizon() const { return impl_->horizon(); }
+VerifyReport PgEventStore::Verify() const { return impl_->Verify(); }
 
 }  // namespace doppel::pgstore

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commit_horizon.h"
+#include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/types.h"
 #include "doppel/pgstore/pg_event_store.h"
 #include "pg_pool.h"
@@ -45,6 +46,7 @@ class PgStoreImpl {
   Status SetStreamMetadata(std::string_view stream, const eventstore::StreamMetadata& metadata);
   Result<eventstore::StreamMetadata> GetStreamMetadata(std::string_view stream);
   uint64_t horizon() const;
+  eventstore::VerifyReport Verify();
 
   PgPool& pool() { return pool_; }
   const PgEventStoreOptions& options() const { return options_; }

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_client.h"
+#include "doppel/pgstore/pg_event_store.h"
 #include "store_access.h"
 
 namespace doppel::tools {
@@ -29,7 +30,11 @@ int RunVerify(const VerifyOptions& v) {
   if (v.accept_data_loss && o.data_dir.empty()) {
     return Fail(Status::InvalidArgument("--accept-data-loss needs --data (an embedded log)"));
   }
-  if (!o.store.empty()) {
+  if (IsPostgresUrl(o.store)) {
+    auto pg = pgstore::PgEventStore::Open(o.store);
+    if (!pg.ok()) return Fail(pg.status());
+    report = (*pg)->Verify();
+  } else if (!o.store.empty()) {
     auto store = OpenStore(o, Access::kReadOnly);
     if (!store.ok()) return Fail(store.status());
     auto remote = static_cast<eventstore::StoreClient&>(**store).Verify();

@@ -52,5 +52,6 @@ void AddGatewayCommands(CLI::App& app);
 void AddUpCommand(CLI::App& app);
 void AddArchiveCommands(CLI::App& app);
 void AddReplayCommands(CLI::App& app);
+void AddPgStoreCommands(CLI::App& app);
 
 }  // namespace doppel::tools

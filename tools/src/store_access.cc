@@ -4,6 +4,7 @@
 
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_client.h"
+#include "doppel/pgstore/pg_event_store.h"
 
 namespace doppel::tools {
 
@@ -16,8 +17,10 @@ void AddCurveClientOptions(CLI::App& cmd, StoreOptions& options) {
 
 void AddStoreOptions(CLI::App& cmd, StoreOptions& options) {
   auto* data = cmd.add_option("--data", options.data_dir, "Data directory of an embedded log");
-  auto* store = cmd.add_option("--store", options.store,
-                               "Store server endpoint (tcp://HOST:PORT, ipc://PATH)");
+  auto* store =
+      cmd.add_option("--store", options.store,
+                     "Store server endpoint (tcp://HOST:PORT, ipc://PATH) or a PostgreSQL database "
+                     "(postgres://USER@HOST/DB; doppel pg-store init prepares it)");
   data->excludes(store);
   store->excludes(data);
   AddCurveClientOptions(cmd, options);
@@ -41,6 +44,10 @@ Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOpti
       eventstore::CurveClientConfig{server->public_key, *client});
 }
 
+bool IsPostgresUrl(std::string_view store) {
+  return store.starts_with("postgres://") || store.starts_with("postgresql://");
+}
+
 std::string ResolveDataDir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -52,6 +59,16 @@ std::string ResolveDataDir(const std::string& dir) {
 
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access) {
+  if (IsPostgresUrl(options.store)) {
+    if (!options.curve_key.empty() || !options.curve_server_key.empty()) {
+      return Status::InvalidArgument(
+          "CURVE keys are for store servers; PostgreSQL takes its TLS settings in the URL "
+          "(sslmode=...)");
+    }
+    auto pg = pgstore::PgEventStore::Open(options.store);
+    if (!pg.ok()) return pg.status();
+    return std::unique_ptr<eventstore::EventStore>(std::move(pg).value());
+  }
   if (!options.store.empty()) {
     auto curve = CurveClient(options);
     if (!curve.ok()) return curve.status();

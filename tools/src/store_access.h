@@ -1,5 +1,6 @@
-// How a tool reaches a store: an embedded data directory (--data DIR) or a store server
-// (--store EP), with optional CURVE keys for tcp endpoints.
+// How a tool reaches a store: an embedded data directory (--data DIR), a store server
+// (--store EP, with optional CURVE keys for tcp endpoints) or a PostgreSQL database
+// (--store postgres://...).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,7 +15,7 @@ namespace doppel::tools {
 
 struct StoreOptions {
   std::string data_dir;
-  std::string store;             // ROUTER endpoint of a store server
+  std::string store;             // ROUTER endpoint of a store server, or a postgres:// URL
   std::string curve_server_key;  // the server's .pub file
   std::string curve_key;         // this client's .key file
 };
@@ -31,6 +32,9 @@ Result<std::optional<eventstore::CurveClientConfig>> CurveClient(const StoreOpti
 // directory `doppel up` made (it keeps the log in DIR/log beside its tokens) and DIR holds
 // no log of its own. Every command that takes --data resolves it this way.
 std::string ResolveDataDir(const std::string& dir);
+
+// Whether --store names a PostgreSQL database (postgres:// or postgresql://).
+bool IsPostgresUrl(std::string_view store);
 
 enum class Access { kReadOnly, kReadWrite };
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,

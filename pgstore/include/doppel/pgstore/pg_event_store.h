@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/event_store.h"
 
 namespace doppel::pgstore {
@@ -60,6 +61,10 @@ class PgEventStore final : public eventstore::EventStore {
   Status SetStreamMetadata(std::string_view stream,
                            const eventstore::StreamMetadata& metadata) override;
   Result<eventstore::StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
+
+  // Checks the schema, that every row is a valid event and that each stream's versions are
+  // dense from 0; logs progress.
+  eventstore::VerifyReport Verify() const;
 
   // The highest position ReadAll has found final (every lower row committed or never to be).
   eventstore::GlobalPosition CommitHorizon() const;
