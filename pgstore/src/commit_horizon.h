@@ -4,16 +4,18 @@
 // reader that delivered everything up to the highest visible position would skip the late
 // row for good. Readers deliver only up to the horizon instead.
 //
-// Every writer takes its transaction id before its position (the column's default function
-// calls pg_current_xact_id() before nextval), so whoever holds a position at or below the
-// highest position M visible in a snapshot S had an id before S was taken: it is committed
-// (visible in S), aborted, or still running. A snapshot's own in-progress list is not enough
-// to name the running ones: PostgreSQL leaves out ids at or above its xmax (the latest
-// completed id + 1), which a writer that took its id late but its position early has. So the
-// running transactions are also read from pg_locks (every transaction holds an exclusive lock
-// on its own id) after the snapshot is taken. Once a later snapshot shows all of those
-// finished, every row at or below M is final and visible to it. No timeout and no guess
-// about how long a transaction may take.
+// One observation is one statement: the highest position M visible in its snapshot, then the
+// transactions that hold a lock on the events table, read from pg_locks after the snapshot
+// was taken. Whoever holds a position at or below M took it before the snapshot (M's writer
+// committed before it, and took its position after the lower ones), inside an INSERT into
+// events, which locks the table until the transaction ends. So at the pg_locks read every
+// such holder has either finished or is in that list. Once a later observation finds none of
+// the listed transactions left, every row at or below M is final, and a read in any snapshot
+// taken after that sees all of them. No timeout and no guess about how long a transaction may
+// take; only transactions that write events hold the horizon back.
+//
+// Writers must let the column's default assign positions (an INSERT that calls nextval itself
+// before locking the table is outside this argument).
 #pragma once
 
 #include <cstdint>
@@ -25,34 +27,23 @@
 
 namespace doppel::pgstore {
 
-// What pg_current_snapshot() says: xmin:xmax:in-progress ids.
-struct PgSnapshot {
-  uint64_t xmin = 0;
-  uint64_t xmax = 0;
-  std::vector<uint64_t> in_progress;
-  // Whether transaction `xid` had finished (committed or aborted) when this snapshot was taken.
-  bool Finished(uint64_t xid) const;
-};
-Result<PgSnapshot> ParsePgSnapshot(std::string_view text);
-// pg_locks' 32-bit transaction ids ("12,13"), widened to 64 bits next to `reference` (an xid8
-// of the same moment, such as the snapshot's xmax).
-Result<std::vector<uint64_t>> ParseLockedXids(std::string_view text, uint64_t reference);
+// pg_locks' transaction ids ("12,13").
+Result<std::vector<uint64_t>> ParseXidList(std::string_view text);
 
-// Not thread-safe: observations must be made in the order their snapshots were taken (the
-// store takes a snapshot and observes it under one lock).
+// Not thread-safe: observations must be made in the order they were taken (the store takes
+// and observes them under one lock).
 class CommitHorizon {
  public:
-  // A snapshot, the highest position visible in it (0: none) and the transactions running
-  // just after it was taken (pg_locks). Returns the horizon, which only grows; rows up to it
-  // are final and visible in this snapshot and every later one.
-  uint64_t Observe(const PgSnapshot& snapshot, uint64_t max_visible,
-                   const std::vector<uint64_t>& running);
+  // The highest visible position (0: none) and the transactions writing events just after.
+  // Returns the horizon, which only grows. Rows up to it are final; read them in a snapshot
+  // taken after this observation.
+  uint64_t Observe(uint64_t max_visible, const std::vector<uint64_t>& writing);
   uint64_t horizon() const { return horizon_; }
 
  private:
   struct Barrier {
     uint64_t max_visible;
-    std::vector<uint64_t> in_progress;
+    std::vector<uint64_t> writing;
   };
   uint64_t horizon_ = 0;
   std::optional<Barrier> pending_;

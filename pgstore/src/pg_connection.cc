@@ -93,14 +93,18 @@ std::string_view PgResult::Bytes(int row, int col) const {
                           static_cast<size_t>(PQgetlength(result_.get(), row, col)));
 }
 
+// Every query selects its columns with the types doppel reads them as; a wrong width would be
+// a bug in a query, never data, so it stops the process instead of reading a wrong number.
 int64_t PgResult::Int8(int row, int col) const {
   const std::string_view b = Bytes(row, col);
-  return b.size() == 8 ? static_cast<int64_t>(GetBig(b)) : 0;
+  if (b.size() != 8) std::abort();
+  return static_cast<int64_t>(GetBig(b));
 }
 
 int32_t PgResult::Int4(int row, int col) const {
   const std::string_view b = Bytes(row, col);
-  return b.size() == 4 ? static_cast<int32_t>(static_cast<uint32_t>(GetBig(b))) : 0;
+  if (b.size() != 4) std::abort();
+  return static_cast<int32_t>(static_cast<uint32_t>(GetBig(b)));
 }
 
 EventId PgResult::Uuid(int row, int col) const {
@@ -138,6 +142,8 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& u
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+bool PgConnection::idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
 std::string PgConnection::where() const {
   const char* host = PQhost(conn_);

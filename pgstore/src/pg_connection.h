@@ -94,6 +94,8 @@ class PgConnection {
   Result<PgResult> Query(const std::string& sql, const PgParams& params, std::string_view what);
   // Whether the connection is gone; a broken connection is never reused.
   bool broken() const;
+  // Whether it is outside any transaction (a connection left inside one is not reused).
+  bool idle() const;
   // Where it is connected, without the password: "host:port/database".
   std::string where() const;
   // The SQLSTATE of the last failed statement ("" after a success; "08006" when the

@@ -17,26 +17,31 @@ namespace doppel::pgstore {
 
 using namespace eventstore;  // NOLINT: the interface's vocabulary
 
-// AppendAsync's queue and the threads serving it, one connection each at a time.
+// AppendAsync's queues and the threads serving them. A stream always goes to the same queue,
+// so its appends are stored, and answered, in the order they were handed in, as the embedded
+// log does; different streams go on in parallel.
 class AsyncAppender {
  public:
-  AsyncAppender(PgStoreImpl& impl, size_t threads) : impl_(impl) {
-    for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Run(); });
+  AsyncAppender(PgStoreImpl& impl, size_t threads) : impl_(impl), shards_(threads) {
+    for (auto& shard : shards_) shard.worker = std::thread([this, &shard] { Run(shard); });
   }
   ~AsyncAppender() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
+    for (auto& shard : shards_) {
+      {
+        std::lock_guard lock(shard.mu);
+        shard.stopping = true;
+      }
+      shard.cv.notify_all();
     }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
+    for (auto& shard : shards_) shard.worker.join();
   }
   void Push(AppendRequest request, EventStore::AppendCallback done) {
+    Shard& shard = shards_[std::hash<std::string>()(request.stream) % shards_.size()];
     {
-      std::lock_guard lock(mu_);
-      if (!stopping_) {
-        queue_.emplace_back(std::move(request), std::move(done));
-        cv_.notify_one();
+      std::lock_guard lock(shard.mu);
+      if (!shard.stopping) {
+        shard.queue.emplace_back(std::move(request), std::move(done));
+        shard.cv.notify_one();
         return;
       }
     }
@@ -44,25 +49,28 @@ class AsyncAppender {
   }
 
  private:
-  void Run() {
+  struct Shard {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<AppendRequest, EventStore::AppendCallback>> queue;
+    bool stopping = false;
+    std::thread worker;
+  };
+  void Run(Shard& shard) {
     for (;;) {
       std::pair<AppendRequest, EventStore::AppendCallback> job;
       {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and every queued append answered
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        std::unique_lock lock(shard.mu);
+        shard.cv.wait(lock, [&] { return shard.stopping || !shard.queue.empty(); });
+        if (shard.queue.empty()) return;  // stopping, and every queued append answered
+        job = std::move(shard.queue.front());
+        shard.queue.pop_front();
       }
       job.second(impl_.Append(std::move(job.first)));
     }
   }
   PgStoreImpl& impl_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<AppendRequest, EventStore::AppendCallback>> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::vector<Shard> shards_;
 };
 
 Status PgEventStore::InitSchema(const std::string& url) {
@@ -84,6 +92,14 @@ Result<std::unique_ptr<PgEventStore>> PgEventStore::Open(const std::string& url,
       return Status::NotADoppelLog(
           fmt::format("the database's encoding is {}; doppel's stream names and types need UTF8",
                       encoding->Text(0, 0)));
+    }
+    // A standby's snapshots and locks do not show the primary's writers: the commit horizon
+    // could not hold a tail back there.
+    auto recovery = (*conn)->Exec("SELECT pg_is_in_recovery()", "checking for a standby");
+    if (!recovery.ok()) return recovery.status();
+    if (recovery->Text(0, 0) == "t") {
+      return Status::InvalidArgument(
+          "this PostgreSQL server is a standby (in recovery); point --store at the primary");
     }
     DOPPEL_RETURN_IF_ERROR(CheckSchema(**conn));
   }

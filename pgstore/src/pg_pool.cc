@@ -29,8 +29,8 @@ Result<PgPool::Lease> PgPool::Acquire() {
 
 void PgPool::Release(std::unique_ptr<PgConnection> conn) {
   std::lock_guard lock(mu_);
-  if (conn->broken()) {
-    --open_;  // closed as it goes out of scope
+  if (conn->broken() || !conn->idle()) {
+    --open_;  // closed as it goes out of scope (a transaction left open ends with it)
   } else {
     idle_.push_back(std::move(conn));
   }

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS events (
   correlation_id uuid,
   CONSTRAINT events_stream_version_key UNIQUE (stream, version));
 CREATE INDEX IF NOT EXISTS events_recorded_idx ON events (recorded_ns, position);
-CREATE OR REPLACE FUNCTION events_next_position() RETURNS bigint LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION events_next_position() RETURNS bigint LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
   -- The transaction id first, then the position: see doppel's commit horizon.
   PERFORM pg_current_xact_id();
@@ -146,6 +147,39 @@ Status CheckSchema(PgConnection& conn) {
   if (version->Text(0, 0) != std::to_string(kSchemaVersion)) {
     return Status::NotADoppelLog(fmt::format("doppel schema version {} here, this doppel needs {}",
                                              version->Text(0, 0), kSchemaVersion));
+  }
+  // What the columns do not say: the keys that make ids and versions unique, byte order for
+  // stream names (prefix scans), and positions handed out one at a time in order.
+  auto rules = conn.Exec(
+      "SELECT (SELECT coalesce(collation_name, '') FROM information_schema.columns WHERE "
+      "table_schema = current_schema() AND table_name = 'events' AND column_name = 'stream'), "
+      "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = 'events'::regclass AND i.indisunique "
+      "AND i.indnatts = 1 AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND "
+      "attnum = i.indkey[0]) = 'event_id'), "
+      "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = 'events'::regclass AND i.indisunique "
+      "AND i.indnatts = 2 AND (SELECT attname FROM pg_attribute WHERE attrelid = i.indrelid AND "
+      "attnum = i.indkey[0]) = 'stream' AND (SELECT attname FROM pg_attribute WHERE attrelid = "
+      "i.indrelid AND attnum = i.indkey[1]) = 'version'), "
+      "(SELECT seqcache FROM pg_sequence WHERE seqrelid = "
+      "pg_get_serial_sequence('events', 'position')::regclass)",
+      "checking the events table's keys");
+  if (!rules.ok()) return rules.status();
+  if (rules->Text(0, 0) != "C") {
+    return Status::NotADoppelLog(
+        "events.stream must sort bytewise: ALTER TABLE events ALTER COLUMN stream TYPE text "
+        "COLLATE \"C\"");
+  }
+  if (rules->Text(0, 1) != "t") {
+    return Status::NotADoppelLog("events.event_id is not UNIQUE: event ids could be stored twice");
+  }
+  if (rules->Text(0, 2) != "t") {
+    return Status::NotADoppelLog(
+        "events has no UNIQUE (stream, version): two events could take one version");
+  }
+  if (rules->IsNull(0, 3) || rules->Text(0, 3) != "1") {
+    return Status::NotADoppelLog(
+        "events.position needs its own sequence with CACHE 1 (a cache hands positions out of "
+        "order between connections)");
   }
   // The position default must take the transaction id first, or tails could skip rows.
   auto position_default = conn.Exec(

@@ -1,10 +1,11 @@
-// PgEventStore appends: one READ COMMITTED transaction per try. The ids are looked up first
-// (a resent batch gets its original places back), then the stream's head under a per-stream
-// advisory lock (doppel writers to one stream take turns instead of colliding), then one
-// INSERT of the whole batch. A unique violation (a writer that bypasses the lock took the
-// version or the id), a serialization failure or a deadlock runs the whole append again,
-// which then answers as the log would. A COMMIT whose answer was lost is resolved by asking
-// the server what became of the transaction, never by appending blindly.
+// PgEventStore appends: one READ COMMITTED transaction per try. Under a per-stream advisory
+// lock (doppel writers to one stream take turns instead of colliding, and a resend waits for
+// its original), the ids are looked up (a resent batch gets its original places back), then
+// the stream's head, then one INSERT of the whole batch. A unique violation (a writer that
+// bypasses the lock took the version or the id), a serialization failure or a deadlock runs
+// the whole append again, which then answers as the log would. A COMMIT whose answer was
+// lost is resolved by idempotency: the same events, same ids, are appended again on a new
+// connection; if the first COMMIT went through, that finds them and answers with their places.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -40,7 +41,6 @@ constexpr char kInsert[] =
     "FROM unnest($3::uuid[], $4::text[], $5::bytea[], $6::int4[], $7::int8[], $8::uuid[], "
     "$9::uuid[]) WITH ORDINALITY AS u(i, t, p, s, oc, c, r, o) ORDER BY u.o "
     "RETURNING position, version";
-constexpr char kXactStatus[] = "SELECT pg_xact_status($1::text::xid8)";
 
 }  // namespace
 
@@ -55,35 +55,59 @@ Result<AppendResult> PgStoreImpl::Append(AppendRequest request) {
     if (e.id.is_nil()) e.id = options_.new_event_id ? options_.new_event_id() : EventId::Random();
   }
   Status last;
-  for (int attempt = 0; attempt < kMaxTries; ++attempt) {
+  bool commit_unknown = false;  // a COMMIT of ours went out and its answer never came
+  const int64_t give_up_ns = MonotonicNowNs() + 30'000'000'000;
+  for (int attempt = 0;; ++attempt) {
     if (attempt > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 << attempt, 100)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 << attempt, 500)));
     }
-    auto conn = pool_.Acquire();
-    if (!conn.ok()) return conn.status();
-    bool retry = false;
-    auto result = TryAppend(**conn, request, Now(), &retry);
-    if (result.ok() || !retry) return result;
+    TryOutcome outcome;
+    Result<AppendResult> result = Status::Unavailable("no connection");
+    {
+      auto conn = pool_.Acquire();
+      if (!conn.ok()) {
+        result = conn.status();
+        outcome.connection_lost = true;
+      } else {
+        result = TryAppend(**conn, request, Now(), &outcome);
+      }
+    }  // the connection goes back (or, broken, away) before any wait
+    if (result.ok()) {
+      // Our own lost COMMIT went through: these are our events, not a client's resend.
+      if (commit_unknown && result->duplicate) result->duplicate = false;
+      return result;
+    }
     last = result.status();
+    commit_unknown |= outcome.commit_sent && outcome.connection_lost;
+    const bool again = commit_unknown ? outcome.connection_lost || outcome.retry : outcome.retry;
+    if (!again) return result;
+    if (MonotonicNowNs() > give_up_ns || (!commit_unknown && attempt + 1 >= kMaxTries)) break;
+  }
+  if (commit_unknown) {
+    return Status::Unavailable(fmt::format(
+        "append to {}: the connection was lost during COMMIT and PostgreSQL could not be "
+        "reached again to find out whether it went through ({}); retry with the same event "
+        "ids, which is safe",
+        request.stream, last.message()));
   }
   return Status::Unavailable(fmt::format("append to {} kept colliding with other writers: {}",
                                          request.stream, last.message()));
 }
 
 Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequest& request,
-                                            TimeNs recorded_ns, bool* retry) {
-  *retry = false;
+                                            TimeNs recorded_ns, TryOutcome* outcome) {
   const std::string what = fmt::format("appending to {}", request.stream);
   const auto fail = [&](const Status& s) -> Status {
-    *retry = IsRetryableSqlState(conn.last_sqlstate());
+    outcome->retry = IsRetryableSqlState(conn.last_sqlstate());
+    outcome->connection_lost = conn.broken();
     if (!conn.broken()) (void)conn.Exec("ROLLBACK", what);
     return s;
   };
   auto begun = conn.Exec("BEGIN", what);
   if (!begun.ok()) return fail(begun.status());
-  auto xid = conn.Exec("SELECT pg_current_xact_id()::text", what);
-  if (!xid.ok()) return fail(xid.status());
-  const uint64_t xid_value = std::stoull(xid->Text(0, 0));
+  // One doppel writer per stream at a time; a resend waits here for its original.
+  auto locked = conn.Query(kLockStream, PgParams().Text(request.stream), what);
+  if (!locked.ok()) return fail(locked.status());
 
   // Idempotency.
   std::vector<std::optional<std::string>> ids;
@@ -107,9 +131,7 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
     return std::move(**resent);
   }
 
-  // Optimistic concurrency, one doppel writer per stream at a time.
-  auto locked = conn.Query(kLockStream, PgParams().Text(request.stream), what);
-  if (!locked.ok()) return fail(locked.status());
+  // Optimistic concurrency.
   auto head = conn.Query(kHead, PgParams().Text(request.stream), what);
   if (!head.ok()) return fail(head.status());
   std::optional<StreamVersion> current;
@@ -161,35 +183,10 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
   result.recorded_ns = recorded_ns;
   for (const NewEvent& e : request.events) result.ids.push_back(e.id);
 
+  outcome->commit_sent = true;
   auto committed = conn.Exec("COMMIT", what);
   if (committed.ok()) return result;
-  if (!conn.broken()) return fail(committed.status());
-  // The COMMIT went out and no answer came back: ask what became of the transaction.
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    const std::optional<bool> outcome = Committed(xid_value);
-    if (outcome.has_value()) {
-      if (*outcome) return result;
-      *retry = true;  // rolled back: nothing of it is stored
-      return Status::Unavailable(fmt::format("{}: the connection was lost before COMMIT", what));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + 100 * attempt));
-  }
-  return Status::Unavailable(fmt::format(
-      "{}: the connection was lost during COMMIT and the server cannot be asked whether it "
-      "committed (transaction {}); retry with the same event ids, which is safe",
-      what, xid_value));
-}
-
-std::optional<bool> PgStoreImpl::Committed(uint64_t xid) {
-  auto conn = pool_.Acquire();
-  if (!conn.ok()) return std::nullopt;
-  auto status = (*conn)->Query(kXactStatus, PgParams().Text(std::to_string(xid)),
-                               "asking whether a commit went through");
-  if (!status.ok() || status->rows() != 1 || status->IsNull(0, 0)) return std::nullopt;
-  const std::string text = status->Text(0, 0);
-  if (text == "committed") return true;
-  if (text == "aborted") return false;
-  return std::nullopt;  // in progress: the server has not noticed the lost client yet
+  return fail(committed.status());
 }
 
 }  // namespace doppel::pgstore

@@ -52,12 +52,16 @@ class PgStoreImpl {
   const PgEventStoreOptions& options() const { return options_; }
 
  private:
-  // One try of an append in one transaction; `*retry` says whether running it again may succeed.
+  // How one try of an append ended, besides its result.
+  struct TryOutcome {
+    bool retry = false;            // a collision: running it again may succeed
+    bool connection_lost = false;  // the connection broke
+    bool commit_sent = false;      // COMMIT went out (its answer may not have come back)
+  };
+  // One try of an append in one transaction.
   Result<eventstore::AppendResult> TryAppend(PgConnection& conn,
                                              const eventstore::AppendRequest& request,
-                                             TimeNs recorded_ns, bool* retry);
-  // Whether transaction `xid`, whose COMMIT got no answer, committed (nullopt: still unknown).
-  std::optional<bool> Committed(uint64_t xid);
+                                             TimeNs recorded_ns, TryOutcome* outcome);
   // The commit horizon as of a new snapshot taken on `conn` (inside its transaction).
   Result<uint64_t> ObserveHorizon(PgConnection& conn, uint64_t* max_visible);
 

@@ -46,12 +46,16 @@ const std::string& AllSql() {
   return *kSql;
 }
 
-// The snapshot, the highest position in it, then every transaction holding an id (each holds
-// an exclusive lock on its own), read after the snapshot was taken.
-constexpr char kSnapshotAndMax[] =
-    "SELECT pg_current_snapshot()::text, coalesce((SELECT max(position) FROM events), 0), "
-    "coalesce((SELECT string_agg(transactionid::text, ',') FROM pg_locks "
-    "WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted), '')";
+// The highest visible position, then the transactions writing events (holding a lock on the
+// table and a transaction id), read after the statement's snapshot was taken
+// (commit_horizon.h). Transactions in other databases or on other tables do not count.
+constexpr char kObserve[] =
+    "SELECT coalesce((SELECT max(position) FROM events), 0), "
+    "coalesce((SELECT string_agg(DISTINCT x.transactionid::text, ',') FROM pg_locks x "
+    "JOIN pg_locks r ON r.virtualtransaction = x.virtualtransaction "
+    "WHERE x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted "
+    "AND r.locktype = 'relation' AND r.relation = 'events'::regclass "
+    "AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())), '')";
 constexpr char kPositionAtTime[] =
     "SELECT position FROM events WHERE recorded_ns >= $1 ORDER BY recorded_ns, position LIMIT 1";
 constexpr char kMaxPosition[] = "SELECT coalesce(max(position), 0) FROM events";
@@ -76,7 +80,13 @@ Result<RecordedEvent> EventFromRow(const PgResult& rows, int row) {
   e.id = rows.Uuid(row, 3);
   e.type = rows.Text(row, 4);
   e.payload = rows.Text(row, 5);
-  e.payload_schema_version = static_cast<uint16_t>(rows.Int4(row, 6));
+  const int32_t schema_version = rows.Int4(row, 6);
+  if (schema_version < 0 || schema_version > UINT16_MAX) {
+    return Status::Corruption(fmt::format(
+        "events row at position {} ({} version {}): payload_schema_version {} is not 0..65535",
+        position, stream, version, schema_version));
+  }
+  e.payload_schema_version = static_cast<uint16_t>(schema_version);
   const TimeNs recorded_ns = rows.Int8(row, 7);
   e.occurred_ns = rows.Int8(row, 8);
   e.causation_id = rows.Uuid(row, 9);
@@ -145,16 +155,14 @@ Result<ReadPage> PgStoreImpl::ReadStream(std::string_view stream, StreamVersion 
 }
 
 Result<uint64_t> PgStoreImpl::ObserveHorizon(PgConnection& conn, uint64_t* max_visible) {
-  // Snapshots are taken and observed in one order (commit_horizon.h).
+  // Observations are made in the order they are taken (commit_horizon.h).
   std::lock_guard lock(horizon_mu_);
-  auto taken = conn.Query(kSnapshotAndMax, PgParams(), "reading the commit horizon");
+  auto taken = conn.Query(kObserve, PgParams(), "reading the commit horizon");
   if (!taken.ok()) return taken.status();
-  auto snapshot = ParsePgSnapshot(taken->Bytes(0, 0));
-  if (!snapshot.ok()) return snapshot.status();
-  *max_visible = static_cast<uint64_t>(taken->Int8(0, 1));
-  auto running = ParseLockedXids(taken->Bytes(0, 2), snapshot->xmax);
-  if (!running.ok()) return running.status();
-  return horizon_.Observe(*snapshot, *max_visible, *running);
+  *max_visible = static_cast<uint64_t>(taken->Int8(0, 0));
+  auto writing = ParseXidList(taken->Bytes(0, 1));
+  if (!writing.ok()) return writing.status();
+  return horizon_.Observe(*max_visible, *writing);
 }
 
 uint64_t PgStoreImpl::horizon() const {
@@ -167,32 +175,31 @@ Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, Tim
   if (!conn.ok()) return conn.status();
   PgConnection& c = **conn;
   // Rows past the horizon wait for the transactions that may still fill a gap below them:
-  // a few short looks before answering "not the end yet".
+  // a few short looks (half a second in all) before answering "not the end yet".
   for (int look = 0;; ++look) {
-    auto begun = c.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "reading $all");
-    if (!begun.ok()) return begun.status();
     uint64_t max_visible = 0;
     auto horizon = ObserveHorizon(c, &max_visible);
-    if (!horizon.ok()) {
-      if (!c.broken()) (void)c.Exec("ROLLBACK", "reading $all");
-      return horizon.status();
-    }
+    if (!horizon.ok()) return horizon.status();
     ReadPage page;
     page.next = from;
     page.end = true;
-    if (*horizon >= from && max_count > 0) {
+    if (max_count == 0) {
+      page.end = max_visible < from;
+      return page;
+    }
+    // Each query runs in a snapshot taken after the observation: every row up to the
+    // horizon is in it. Pages of rows hidden by retention are read past, as the log does.
+    GlobalPosition cursor = from;
+    bool stopped = false;
+    while (!stopped && cursor <= *horizon) {
       auto rows = c.Query(AllSql(),
                           PgParams()
-                              .Int8(static_cast<int64_t>(std::min<uint64_t>(from, INT64_MAX)))
+                              .Int8(static_cast<int64_t>(std::min<uint64_t>(cursor, INT64_MAX)))
                               .Int8(static_cast<int64_t>(*horizon))
                               .Int8(Limit(max_count)),
                           "reading $all");
-      if (!rows.ok()) {
-        if (!c.broken()) (void)c.Exec("ROLLBACK", "reading $all");
-        return rows.status();
-      }
+      if (!rows.ok()) return rows.status();
       const TimeNs now = Now();
-      bool stopped = false;
       for (int r = 0; r < rows->rows(); ++r) {
         const auto position = static_cast<GlobalPosition>(rows->Int8(r, 0));
         if (page.events.size() >= max_count) {
@@ -211,32 +218,22 @@ Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, Tim
         const StreamMetadata meta = MetadataFromRow(*rows, r, kEventColumnCount, &head);
         if (eventstore::Retained(meta, rows->Int8(r, 2), rows->Int8(r, 7), now, head)) {
           auto event = EventFromRow(*rows, r);
-          if (!event.ok()) {
-            (void)c.Exec("ROLLBACK", "reading $all");
-            return event.status();
-          }
+          if (!event.ok()) return event.status();
           page.events.push_back(std::move(event).value());
         }
       }
-      if (!stopped && rows->rows() == Limit(max_count)) {
-        // A full result, its rows hidden by retention or taken: more may follow below the
-        // horizon.
-        page.end = false;
-      } else if (!stopped) {
+      if (stopped) break;
+      if (rows->rows() < Limit(max_count)) {
         // Everything up to the horizon was read: the next read starts past it (gaps included).
         page.next = std::max<uint64_t>(page.next, *horizon + 1);
+        break;
       }
+      cursor = page.next;
     }
-    (void)c.Exec("COMMIT", "reading $all");
-    const bool waiting = max_visible > *horizon && page.next <= max_visible;
-    if (!waiting || !page.events.empty() || page.end == false) {
-      if (waiting) page.end = false;
-      return page;
-    }
-    if (look >= 5) {
-      page.end = false;  // rows exist past the horizon; they are not final yet
-      return page;
-    }
+    const bool waiting = !stopped && max_visible > *horizon && page.next <= max_visible;
+    if (!waiting) return page;
+    page.end = false;
+    if (!page.events.empty() || look >= 8) return page;
     std::this_thread::sleep_for(std::chrono::milliseconds(2 << look));
   }
 }

@@ -78,60 +78,30 @@ std::vector<GlobalPosition> Drain(PgEventStore& store, GlobalPosition* from) {
   return got;
 }
 
-TEST(CommitHorizonTest, ParsesSnapshotsAndRefusesGarbage) {
-  auto s = ParsePgSnapshot("100:105:100,102");
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ(s->xmin, 100u);
-  EXPECT_EQ(s->xmax, 105u);
-  EXPECT_EQ(s->in_progress, (std::vector<uint64_t>{100, 102}));
-  EXPECT_FALSE(s->Finished(100));
-  EXPECT_TRUE(s->Finished(101));
-  EXPECT_FALSE(s->Finished(105));  // not yet assigned when the snapshot was taken
-  auto empty = ParsePgSnapshot("7:7:");
-  ASSERT_TRUE(empty.ok());
-  EXPECT_TRUE(empty->in_progress.empty());
-  for (const char* bad : {"", "1:2", "a:2:", "1:2:3,", "1:2:x"}) {
-    EXPECT_EQ(ParsePgSnapshot(bad).status().code(), Status::Code::kCorruption) << bad;
+TEST(CommitHorizonTest, ParsesTransactionIdListsAndRefusesGarbage) {
+  auto ids = ParseXidList("100,102");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<uint64_t>{100, 102}));
+  EXPECT_TRUE(ParseXidList("")->empty());
+  for (const char* bad : {",", "1,", "a", "1,,2", "-1"}) {
+    EXPECT_EQ(ParseXidList(bad).status().code(), Status::Code::kCorruption) << bad;
   }
 }
 
-TEST(CommitHorizonTest, WaitsForEveryTransactionThatMayHoldALowerPosition) {
+TEST(CommitHorizonTest, WaitsForEveryWriterThatMayHoldALowerPosition) {
   CommitHorizon h;
-  // Transaction 10 holds an unknown position; 20 rows are visible.
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("10:12:10"), 20, {10}), 0u);
+  // Transaction 10 writes and may hold a position below the visible 20.
+  EXPECT_EQ(h.Observe(20, {10}), 0u);
   // Still running, more rows committed: the horizon does not move.
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("10:15:10,13"), 30, {10, 13}), 0u);
-  // 10 finished (13 still runs): everything up to 20 is final; 30 waits for 13.
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("13:16:13"), 35, {13}), 20u);
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("13:17:13"), 36, {13}), 20u);
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("16:17:16"), 37, {16}), 35u);
-  // Nothing running: everything visible is final.
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("17:17:"), 40, {}), 40u);
+  EXPECT_EQ(h.Observe(30, {10, 13}), 0u);
+  // 10 finished (13 still runs): everything up to 20 is final; 35 waits for 13.
+  EXPECT_EQ(h.Observe(35, {13}), 20u);
+  EXPECT_EQ(h.Observe(36, {13, 16}), 20u);
+  EXPECT_EQ(h.Observe(37, {16}), 35u);
+  // Nobody writing: everything visible is final.
+  EXPECT_EQ(h.Observe(40, {}), 40u);
   // Never backwards.
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("17:17:"), 39, {}), 40u);
-}
-
-// PostgreSQL leaves running ids at or above xmax out of a snapshot's list: transaction 20
-// took its id after the last completed one (18) and may hold a position below the visible
-// 50. Only pg_locks names it, and the horizon must wait for it.
-TEST(CommitHorizonTest, ARunningIdAboveTheSnapshotsXmaxHoldsTheHorizon) {
-  CommitHorizon h;
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("19:19:"), 50, {20}), 0u);
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("19:19:"), 51, {20}), 0u);  // 20 >= xmax: running
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("20:21:20"), 52, {20}), 0u);
-  EXPECT_EQ(h.Observe(*ParsePgSnapshot("21:21:"), 53, {}), 53u);
-}
-
-TEST(CommitHorizonTest, LockedIdsAreWidenedIntoTheSnapshotsEpoch) {
-  const uint64_t epoch = uint64_t{3} << 32;
-  auto same = ParseLockedXids("100,4294967200", epoch + 200);
-  ASSERT_TRUE(same.ok());
-  EXPECT_EQ(*same, (std::vector<uint64_t>{epoch + 100, epoch - 96}));
-  auto next = ParseLockedXids("5", epoch - 10);  // just past a wraparound
-  ASSERT_TRUE(next.ok());
-  EXPECT_EQ(*next, (std::vector<uint64_t>{epoch + 5}));
-  EXPECT_TRUE(ParseLockedXids("", 7)->empty());
-  EXPECT_EQ(ParseLockedXids("1,x", 7).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(h.Observe(39, {}), 40u);
 }
 
 TEST(PgEventStoreTest, SchemaIsCreatedOnceAndADatabaseWithoutItIsRefused) {
@@ -341,6 +311,44 @@ TEST(PgEventStoreTest, ATailUnderConcurrentWritersDeliversEveryRowOnceInOrder) {
                       std::back_inserter(extra));
   EXPECT_TRUE(missing.empty()) << "missing: " << fmt::format("{}", fmt::join(missing, ","));
   EXPECT_TRUE(extra.empty()) << "extra: " << fmt::format("{}", fmt::join(extra, ","));
+}
+
+// A client that times out resends its batch while the original is still in flight: the resend
+// waits for the original and gets its places back (duplicate), as over the embedded log, not
+// a wrong expected version.
+TEST(PgEventStoreTest, AResendWhileTheOriginalIsInFlightIsADuplicate) {
+  const std::string url = NewDatabase();
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  auto holder = PgConnection::Connect(url);
+  ASSERT_TRUE(holder.ok());
+  // Hold the stream's lock so both appends queue behind it, in order.
+  ASSERT_TRUE((*holder)
+                  ->Exec("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('r', 0))",
+                         "holding the stream")
+                  .ok());
+  AppendRequest request = Request("r", 2);
+  request.expected = ExpectedVersion::NoStream();
+  auto waiting = [&] {
+    auto rows = (*holder)->Exec(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", "counting");
+    return rows.ok() ? std::stoi(rows->Text(0, 0)) : -1;
+  };
+  Result<eventstore::AppendResult> original = Status::Unavailable("not run");
+  Result<eventstore::AppendResult> resend = Status::Unavailable("not run");
+  std::thread first([&] { original = store->Append(request); });
+  while (waiting() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::thread second([&] { resend = store->Append(request); });
+  while (waiting() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE((*holder)->Exec("COMMIT", "releasing the stream").ok());
+  first.join();
+  second.join();
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  ASSERT_TRUE(resend.ok()) << resend.status().ToString();
+  EXPECT_FALSE(original->duplicate);
+  EXPECT_TRUE(resend->duplicate);
+  EXPECT_EQ(resend->first_position, original->first_position);
+  EXPECT_EQ(resend->last_version, 1u);
 }
 
 TEST(PgEventStoreTest, AServerThatGoesAwayGivesClearErrorsAndIsReachedAgain) {

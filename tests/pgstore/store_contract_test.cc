@@ -481,5 +481,40 @@ TYPED_TEST(StoreContractTest, AsyncAppendsAllAnswer) {
   EXPECT_EQ(this->ReadEverything().size(), size_t{kAppends});
 }
 
+// Retention hiding more events than a page holds: a page still comes back with events (the
+// store reads past the hidden ones), never an empty page a reader would take for the end.
+TYPED_TEST(StoreContractTest, PagesOfAllSkipHiddenEventsInsteadOfComingBackEmpty) {
+  auto& s = this->store();
+  ASSERT_TRUE(s.Append(this->Request("old", ExpectedVersion::Any(), 30)).ok());
+  ASSERT_TRUE(s.SetStreamMetadata("old", {0, 0, 25}).ok());
+  auto page = s.ReadAll(0, 3);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->events.size(), 3u);
+  EXPECT_EQ(page->events[0].version(), 25u);
+  EXPECT_FALSE(page->end);
+  EXPECT_EQ(this->ReadEverything(3).size(), 5u);
+}
+
+// Appends handed in one after another to one stream are stored in that order.
+TYPED_TEST(StoreContractTest, AsyncAppendsToAStreamAreStoredInTheOrderGiven) {
+  auto& s = this->store();
+  constexpr int kAppends = 60;
+  std::vector<EventId> sent;
+  std::vector<std::promise<Result<AppendResult>>> done(kAppends);
+  for (int i = 0; i < kAppends; ++i) {
+    AppendRequest r = this->Request("ordered", ExpectedVersion::Any(), 1, i);
+    sent.push_back(r.events[0].id);
+    s.AppendAsync(std::move(r), [&done, i](Result<AppendResult> result) {
+      done[i].set_value(std::move(result));
+    });
+  }
+  for (auto& d : done) ASSERT_TRUE(d.get_future().get().ok());
+  auto page = s.ReadStream("ordered", 0, Direction::kForward, 1000);
+  ASSERT_TRUE(page.ok());
+  std::vector<EventId> stored;
+  for (const auto& e : page->events) stored.push_back(e.id());
+  EXPECT_EQ(stored, sent);
+}
+
 }  // namespace
 }  // namespace doppel::eventstore
