@@ -55,6 +55,8 @@ bench: build
 	$(BUILD_DIR)/benchmarks/gateway_bench --clients 1000 10000 --seconds 5
 	$(BUILD_DIR)/benchmarks/archive_bench --events 1000000
 	$(BUILD_DIR)/benchmarks/replay_bench --robots 1000 --events 10000 --seeks 20
+	$(BUILD_DIR)/benchmarks/pgstore_bench --seconds 5 --clients 8
+	$(BUILD_DIR)/benchmarks/pgstore_bench --seconds 5 --clients 8 --batch 20
 
 deps:
 	bash deploy/install-deps.sh

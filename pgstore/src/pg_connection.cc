@@ -176,19 +176,92 @@ Result<PgResult> PgConnection::Exec(const std::string& sql, std::string_view wha
   return Check(PQexec(conn_, sql.c_str()), what);
 }
 
+Result<std::string> PgConnection::Prepared(const std::string& sql, const PgParams& params,
+                                           std::string_view what) {
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return it->second;
+  std::string name = fmt::format("doppel_{}", prepared_.size());
+  auto prepared =
+      Check(PQprepare(conn_, name.c_str(), sql.c_str(), params.count(), params.types()), what);
+  if (!prepared.ok()) return prepared.status();
+  prepared_.emplace(sql, name);
+  return name;
+}
+
 Result<PgResult> PgConnection::Query(const std::string& sql, const PgParams& params,
                                      std::string_view what) {
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = fmt::format("doppel_{}", prepared_.size());
-    auto prepared =
-        Check(PQprepare(conn_, name.c_str(), sql.c_str(), params.count(), params.types()), what);
-    if (!prepared.ok()) return prepared.status();
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
-  return Check(PQexecPrepared(conn_, it->second.c_str(), params.count(), params.values(),
+  auto name = Prepared(sql, params, what);
+  if (!name.ok()) return name.status();
+  return Check(PQexecPrepared(conn_, name->c_str(), params.count(), params.values(),
                               params.lengths(), params.formats(), /*resultFormat=*/1),
                what);
+}
+
+std::vector<Result<PgResult>> PgConnection::Pipeline(const std::vector<Step>& steps,
+                                                     std::string_view what) {
+  std::vector<Result<PgResult>> results;
+  const auto lost = [&](size_t from) {
+    last_sqlstate_ = "08006";
+    const Status s =
+        Status::Unavailable(fmt::format("{}: the connection to PostgreSQL at {} was lost: {}", what,
+                                        where(), Trimmed(PQerrorMessage(conn_))));
+    for (size_t i = from; i < steps.size(); ++i) results.emplace_back(s);
+  };
+  std::vector<std::string> names;
+  for (const Step& step : steps) {
+    auto name = Prepared(step.sql, step.params, what);
+    if (!name.ok()) {
+      for (size_t i = 0; i < steps.size(); ++i) results.emplace_back(name.status());
+      return results;
+    }
+    names.push_back(std::move(name).value());
+  }
+  if (PQenterPipelineMode(conn_) != 1) {
+    lost(0);
+    return results;
+  }
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const PgParams& p = steps[i].params;
+    if (PQsendQueryPrepared(conn_, names[i].c_str(), p.count(), p.values(), p.lengths(),
+                            p.formats(), /*resultFormat=*/1) != 1) {
+      PQexitPipelineMode(conn_);
+      lost(0);
+      return results;
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) {
+    lost(0);
+    return results;
+  }
+  std::string first_error;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) {
+      lost(i);
+      return results;
+    }
+    if (PQresultStatus(raw) == PGRES_PIPELINE_ABORTED) {
+      PQclear(raw);
+      results.emplace_back(
+          Status::Unavailable(fmt::format("{}: skipped after an earlier statement failed", what)));
+    } else {
+      results.push_back(Check(raw, what));
+      if (!results.back().ok() && first_error.empty()) first_error = last_sqlstate_;
+    }
+    // Each statement's results end with a null.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+  }
+  // The sync point ends the pipeline.
+  PGresult* sync = PQgetResult(conn_);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync != nullptr) PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) {
+    results.clear();
+    lost(0);
+    return results;
+  }
+  last_sqlstate_ = first_error;
+  return results;
 }
 
 Status::Code CodeOfSqlState(std::string_view s) {

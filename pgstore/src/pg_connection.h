@@ -92,6 +92,15 @@ class PgConnection {
   Result<PgResult> Exec(const std::string& sql, std::string_view what);
   // A statement with binary parameters and results; prepared on first use.
   Result<PgResult> Query(const std::string& sql, const PgParams& params, std::string_view what);
+  // Several statements sent at once and answered together (libpq's pipeline mode): one round
+  // trip. Each gets its own result; after the first error the rest are skipped (their result
+  // says so) and last_sqlstate() keeps the first error's state.
+  struct Step {
+    std::string sql;
+    PgParams params;
+  };
+  std::vector<Result<PgResult>> Pipeline(const std::vector<Step>& steps, std::string_view what);
+
   // Whether the connection is gone; a broken connection is never reused.
   bool broken() const;
   // Whether it is outside any transaction (a connection left inside one is not reused).
@@ -105,6 +114,9 @@ class PgConnection {
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   Result<PgResult> Check(PGresult* result, std::string_view what);
+  // The prepared statement's name for `sql` (prepared now if it is new).
+  Result<std::string> Prepared(const std::string& sql, const PgParams& params,
+                               std::string_view what);
   PGconn* conn_;
   std::string last_sqlstate_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name

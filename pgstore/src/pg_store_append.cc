@@ -103,25 +103,48 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
     if (!conn.broken()) (void)conn.Exec("ROLLBACK", what);
     return s;
   };
-  auto begun = conn.Exec("BEGIN", what);
-  if (!begun.ok()) return fail(begun.status());
-  // One doppel writer per stream at a time; a resend waits here for its original.
-  auto locked = conn.Query(kLockStream, PgParams().Text(request.stream), what);
-  if (!locked.ok()) return fail(locked.status());
-
-  // Idempotency.
   std::vector<std::optional<std::string>> ids;
   for (const NewEvent& e : request.events) ids.push_back(UuidBytes(e.id));
-  auto found = conn.Query(kFindIds, PgParams().Array(kUuidArrayOid, kUuidOid, ids), what);
-  if (!found.ok()) return fail(found.status());
+
+  // The fast path, one statement as a plain INSERT would be: a stream this store appended to
+  // before, whose last version it remembers, and an expected version that holds on it. The
+  // table's keys check the guess: a version another writer took, or an id stored before,
+  // fails the INSERT with a unique violation, and the full path below answers.
+  if (const auto cached = CachedHead(request.stream);
+      cached && eventstore::CheckExpectedVersion(request.stream, request.expected, cached).ok()) {
+    outcome->commit_sent = true;  // autocommit: the INSERT is its own COMMIT
+    auto inserted = conn.Query(kInsert, InsertParams(request, ids, *cached + 1, recorded_ns), what);
+    if (inserted.ok()) return Placed(*inserted, request, recorded_ns, what);
+    outcome->connection_lost = conn.broken();
+    if (outcome->connection_lost || conn.last_sqlstate() != "23505") {
+      outcome->retry = IsRetryableSqlState(conn.last_sqlstate());
+      return inserted.status();
+    }
+    outcome->commit_sent = false;
+    ForgetHead(request.stream);
+  }
+
+  // One round trip: the transaction, the stream's lock (one doppel writer per stream at a
+  // time; a resend waits here for its original), then, in snapshots taken after the lock,
+  // the ids (idempotency) and the stream's head.
+  auto looked = conn.Pipeline({{"BEGIN", PgParams()},
+                               {kLockStream, PgParams().Text(request.stream)},
+                               {kFindIds, PgParams().Array(kUuidArrayOid, kUuidOid, ids)},
+                               {kHead, PgParams().Text(request.stream)}},
+                              what);
+  for (const auto& step : looked) {
+    if (!step.ok()) return fail(step.status());
+  }
+  const PgResult& found = *looked[2];
+  const PgResult& head = *looked[3];
   std::vector<std::optional<StoredEvent>> stored(request.events.size());
-  for (int r = 0; r < found->rows(); ++r) {
-    const EventId id = found->Uuid(r, 0);
+  for (int r = 0; r < found.rows(); ++r) {
+    const EventId id = found.Uuid(r, 0);
     for (size_t i = 0; i < request.events.size(); ++i) {
       if (request.events[i].id != id) continue;
-      stored[i] = StoredEvent{found->Text(r, 1), static_cast<StreamVersion>(found->Int8(r, 2)),
-                              static_cast<uint64_t>(found->Int8(r, 3)), found->Text(r, 4),
-                              found->Text(r, 5)};
+      stored[i] =
+          StoredEvent{found.Text(r, 1), static_cast<StreamVersion>(found.Int8(r, 2)),
+                      static_cast<uint64_t>(found.Int8(r, 3)), found.Text(r, 4), found.Text(r, 5)};
     }
   }
   auto resent = eventstore::MatchResentBatch(request, stored);
@@ -132,16 +155,29 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
   }
 
   // Optimistic concurrency.
-  auto head = conn.Query(kHead, PgParams().Text(request.stream), what);
-  if (!head.ok()) return fail(head.status());
   std::optional<StreamVersion> current;
-  if (head->rows() == 1 && !head->IsNull(0, 0)) current = head->Int8(0, 0);
+  if (head.rows() == 1 && !head.IsNull(0, 0)) current = head.Int8(0, 0);
   if (Status s = eventstore::CheckExpectedVersion(request.stream, request.expected, current);
       !s.ok()) {
     return fail(s);
   }
 
   // The batch in one statement.
+  PgParams insert = InsertParams(request, ids, current ? *current + 1 : 0, recorded_ns);
+  // One round trip: the batch and the COMMIT.
+  outcome->commit_sent = true;
+  auto second = conn.Pipeline({{kInsert, std::move(insert)}, {"COMMIT", PgParams()}}, what);
+  if (!second[0].ok()) {
+    outcome->commit_sent = conn.broken();  // the INSERT failed: the COMMIT was skipped
+    return fail(second[0].status());
+  }
+  if (!second[1].ok()) return fail(second[1].status());
+  return Placed(*second[0], request, recorded_ns, what);
+}
+
+PgParams PgStoreImpl::InsertParams(const AppendRequest& request,
+                                   const std::vector<std::optional<std::string>>& ids,
+                                   StreamVersion first, TimeNs recorded_ns) {
   std::vector<std::optional<std::string>> types, payloads, schema_versions, occurred, causes,
       correlations;
   for (const NewEvent& e : request.events) {
@@ -152,7 +188,6 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
     causes.push_back(UuidBytes(e.causation_id));
     correlations.push_back(UuidBytes(e.correlation_id));
   }
-  const StreamVersion first = current ? *current + 1 : 0;
   PgParams insert;
   insert.Text(request.stream)
       .Int8(static_cast<int64_t>(first))
@@ -164,15 +199,18 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
       .Array(kUuidArrayOid, kUuidOid, causes)
       .Array(kUuidArrayOid, kUuidOid, correlations)
       .Int8(recorded_ns);
-  auto inserted = conn.Query(kInsert, insert, what);
-  if (!inserted.ok()) return fail(inserted.status());
-  if (inserted->rows() != static_cast<int>(request.events.size())) {
-    return fail(Status::Corruption(fmt::format("{}: {} rows inserted for {} events", what,
-                                               inserted->rows(), request.events.size())));
+  return insert;
+}
+
+Result<AppendResult> PgStoreImpl::Placed(const PgResult& inserted, const AppendRequest& request,
+                                         TimeNs recorded_ns, const std::string& what) {
+  if (inserted.rows() != static_cast<int>(request.events.size())) {
+    return Status::Corruption(fmt::format("{}: {} rows inserted for {} events", what,
+                                          inserted.rows(), request.events.size()));
   }
   std::vector<std::pair<StreamVersion, uint64_t>> placed;  // version, position
-  for (int r = 0; r < inserted->rows(); ++r) {
-    placed.emplace_back(inserted->Int8(r, 1), inserted->Int8(r, 0));
+  for (int r = 0; r < inserted.rows(); ++r) {
+    placed.emplace_back(inserted.Int8(r, 1), inserted.Int8(r, 0));
   }
   std::sort(placed.begin(), placed.end());
   AppendResult result;
@@ -182,11 +220,26 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
   result.last_position = placed.back().second;
   result.recorded_ns = recorded_ns;
   for (const NewEvent& e : request.events) result.ids.push_back(e.id);
+  RememberHead(request.stream, result.last_version);
+  return result;
+}
 
-  outcome->commit_sent = true;
-  auto committed = conn.Exec("COMMIT", what);
-  if (committed.ok()) return result;
-  return fail(committed.status());
+std::optional<StreamVersion> PgStoreImpl::CachedHead(const std::string& stream) {
+  std::lock_guard lock(heads_mu_);
+  auto it = heads_.find(stream);
+  return it == heads_.end() ? std::nullopt : std::optional<StreamVersion>(it->second);
+}
+
+void PgStoreImpl::RememberHead(const std::string& stream, StreamVersion head) {
+  std::lock_guard lock(heads_mu_);
+  if (heads_.size() >= kMaxCachedHeads && !heads_.count(stream)) heads_.clear();
+  StreamVersion& known = heads_[stream];
+  known = std::max(known, head);
+}
+
+void PgStoreImpl::ForgetHead(const std::string& stream) {
+  std::lock_guard lock(heads_mu_);
+  heads_.erase(stream);
 }
 
 }  // namespace doppel::pgstore

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "commit_horizon.h"
 #include "doppel/eventstore/event_log.h"
@@ -62,11 +64,27 @@ class PgStoreImpl {
   Result<eventstore::AppendResult> TryAppend(PgConnection& conn,
                                              const eventstore::AppendRequest& request,
                                              TimeNs recorded_ns, TryOutcome* outcome);
+  // The INSERT's parameters for `request` at versions from `first`.
+  static PgParams InsertParams(const eventstore::AppendRequest& request,
+                               const std::vector<std::optional<std::string>>& ids,
+                               eventstore::StreamVersion first, TimeNs recorded_ns);
+  // The INSERT's RETURNING rows as the append's result (and the stream's head remembered).
+  Result<eventstore::AppendResult> Placed(const PgResult& inserted,
+                                          const eventstore::AppendRequest& request,
+                                          TimeNs recorded_ns, const std::string& what);
+  // Stream heads this store saw last, for the one-statement fast path; a guess that the
+  // table's unique keys check, never trusted for correctness.
+  std::optional<eventstore::StreamVersion> CachedHead(const std::string& stream);
+  void RememberHead(const std::string& stream, eventstore::StreamVersion head);
+  void ForgetHead(const std::string& stream);
   // The commit horizon as of a new snapshot taken on `conn` (inside its transaction).
   Result<uint64_t> ObserveHorizon(PgConnection& conn, uint64_t* max_visible);
 
   const PgEventStoreOptions options_;
   PgPool pool_;
+  static constexpr size_t kMaxCachedHeads = 1 << 16;
+  std::mutex heads_mu_;
+  std::unordered_map<std::string, eventstore::StreamVersion> heads_;
   mutable std::mutex horizon_mu_;
   CommitHorizon horizon_;
 };

@@ -351,6 +351,35 @@ TEST(PgEventStoreTest, AResendWhileTheOriginalIsInFlightIsADuplicate) {
   EXPECT_EQ(resend->last_version, 1u);
 }
 
+// The store remembers stream heads to append in one statement; a writer behind its back makes
+// the guess wrong, and the table's keys catch it: the answers stay the log's.
+TEST(PgEventStoreTest, AWriterBehindTheStoresBackIsNoticedByTheKeys) {
+  const std::string url = NewDatabase();
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Append(Request("r", 2)).ok());  // versions 0, 1: the store remembers 1
+  auto legacy = PgConnection::Connect(url);
+  ASSERT_TRUE(legacy.ok());
+  ASSERT_TRUE((*legacy)->Exec(LegacyInsert("r", 2), "writing behind the store's back").ok());
+  AppendRequest exact = Request("r", 1);
+  exact.expected = ExpectedVersion::Exact(1);  // true by the store's memory, false in the table
+  auto refused = store->Append(exact);
+  EXPECT_EQ(refused.status().code(), Status::Code::kWrongExpectedVersion)
+      << refused.status().ToString();
+  auto any = store->Append(Request("r", 1));
+  ASSERT_TRUE(any.ok()) << any.status().ToString();
+  EXPECT_EQ(any->first_version, 3u);
+  // A resend of a stored batch through the fast path is still a duplicate.
+  AppendRequest batch = Request("r", 2);
+  auto stored = store->Append(batch);
+  ASSERT_TRUE(stored.ok());
+  auto resent = store->Append(batch);
+  ASSERT_TRUE(resent.ok());
+  EXPECT_TRUE(resent->duplicate);
+  EXPECT_EQ(resent->first_version, 4u);
+  EXPECT_EQ(*store->StreamHead("r"), 5u);
+}
+
 TEST(PgEventStoreTest, AServerThatGoesAwayGivesClearErrorsAndIsReachedAgain) {
   auto server = testing::PgServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();
