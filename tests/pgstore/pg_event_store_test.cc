@@ -16,6 +16,7 @@
 
 #include "commit_horizon.h"
 #include "pg_connection.h"
+#include "pg_proxy.h"
 #include "pg_server.h"
 #include "test_support.h"
 
@@ -378,6 +379,60 @@ TEST(PgEventStoreTest, AWriterBehindTheStoresBackIsNoticedByTheKeys) {
   EXPECT_TRUE(resent->duplicate);
   EXPECT_EQ(resent->first_version, 4u);
   EXPECT_EQ(*store->StreamHead("r"), 5u);
+}
+
+// The connection breaks after the server got a request and before its answer came back. A
+// commit whose answer was lost is resolved by the events' ids: the append is sent again, finds
+// them, and reports them stored once (not a duplicate: they are this append's). A connection
+// lost before anything committed gives a clear error and stores nothing.
+TEST(PgEventStoreTest, ACommitWhoseAnswerIsLostIsResolvedByItsIdsAndNeverRepeated) {
+  testing::TempDir proxy_dir;
+  testing::PgProxy proxy(proxy_dir.path(), SharedPgServer().socket_dir());
+  ASSERT_TRUE(proxy.ok());
+  static int runs = 0;
+  const std::string db = fmt::format("lost_commit_{}", runs++);
+  ASSERT_TRUE(SharedPgServer().CreateDatabase(db).ok());
+  const std::string url =
+      fmt::format("postgresql:///{}?host={}&port=5432&user=postgres", db, proxy_dir.path());
+  auto store = OpenStore(url);
+  ASSERT_NE(store, nullptr);
+  auto direct = PgConnection::Connect(SharedPgServer().Url(db));
+  ASSERT_TRUE(direct.ok());
+  auto count = [&](const std::string& where) {
+    auto rows = (*direct)->Exec("SELECT count(*) FROM events WHERE " + where, "counting");
+    return rows.ok() ? std::stoi(rows->Text(0, 0)) : -1;
+  };
+
+  // The answer to the INSERT (which committed) is lost.
+  ASSERT_TRUE(store->Append(Request("r", 1)).ok());
+  AppendRequest lost = Request("r", 2);
+  const auto id = lost.events[0].id.ToBytes();
+  proxy.CutAfter(std::string(id.data(), id.size()));
+  auto resolved = store->Append(lost);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  EXPECT_EQ(proxy.cuts(), 1);
+  EXPECT_FALSE(resolved->duplicate);
+  EXPECT_EQ(resolved->first_version, 1u);
+  EXPECT_EQ(resolved->last_version, 2u);
+  EXPECT_EQ(count(fmt::format("event_id IN ('{}', '{}')", lost.events[0].id.ToString(),
+                              lost.events[1].id.ToString())),
+            2);
+  EXPECT_EQ(count("stream = 'r'"), 3);
+
+  // The connection breaks before the transaction could commit.
+  AppendRequest early = Request("fresh-stream", 1);
+  early.expected = ExpectedVersion::NoStream();
+  proxy.CutAfter("fresh-stream");
+  auto refused = store->Append(early);
+  ASSERT_EQ(refused.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(refused.status().message().find("connection to PostgreSQL"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(proxy.cuts(), 2);
+  EXPECT_EQ(count("stream = 'fresh-stream'"), 0);
+  auto again = store->Append(early);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->duplicate);
+  EXPECT_EQ(count("stream = 'fresh-stream'"), 1);
 }
 
 TEST(PgEventStoreTest, AServerThatGoesAwayGivesClearErrorsAndIsReachedAgain) {

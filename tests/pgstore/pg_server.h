@@ -22,6 +22,8 @@ class PgServer {
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
+  // The folder of the server's unix socket.
+  const std::string& socket_dir() const { return dir_.path(); }
   // A libpq URL of database `db` on this server.
   std::string Url(const std::string& db) const;
   // Creates an empty UTF8 database and returns its URL.
