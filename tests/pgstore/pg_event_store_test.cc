@@ -435,6 +435,21 @@ TEST(PgEventStoreTest, ACommitWhoseAnswerIsLostIsResolvedByItsIdsAndNeverRepeate
   EXPECT_EQ(count("stream = 'fresh-stream'"), 1);
 }
 
+// A standby's snapshots and locks do not show the primary's writers, so a tail there could
+// skip rows: opening one is refused, naming why.
+TEST(PgEventStoreTest, AStandbyIsRefused) {
+  const std::string url = NewDatabase();
+  ASSERT_TRUE(PgEventStore::InitSchema(url).ok());
+  auto standby = testing::PgServer::StartStandbyOf(SharedPgServer());
+  ASSERT_TRUE(standby.ok()) << standby.status().ToString();
+  const std::string db = url.substr(std::string("postgresql:///").size(),
+                                    url.find('?') - std::string("postgresql:///").size());
+  auto opened = PgEventStore::Open((*standby)->Url(db));
+  ASSERT_EQ(opened.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find("standby"), std::string::npos)
+      << opened.status().message();
+}
+
 TEST(PgEventStoreTest, AServerThatGoesAwayGivesClearErrorsAndIsReachedAgain) {
   auto server = testing::PgServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();

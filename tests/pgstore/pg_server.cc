@@ -73,6 +73,24 @@ Result<std::unique_ptr<PgServer>> PgServer::Start() {
   return server;
 }
 
+Result<std::unique_ptr<PgServer>> PgServer::StartStandbyOf(const PgServer& primary) {
+  std::unique_ptr<PgServer> server(new PgServer());
+  DOPPEL_RETURN_IF_ERROR(Chown(server->dir_.path()));
+  const std::string log = server->dir_.Sub("basebackup.log");
+  auto pid = Spawn({fmt::format("{}/pg_basebackup", kBin), "-h", primary.socket_dir(), "-p", "5432",
+                    "-U", "postgres", "-D", server->dir_.Sub("data"), "-R", "-X", "stream",
+                    "--no-sync", "--checkpoint=fast"},
+                   log, /*die_with_parent=*/true);
+  if (!pid.ok()) return pid.status();
+  int status = 0;
+  waitpid(*pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Status::Unavailable(fmt::format("pg_basebackup failed:\n{}", Tail(log)));
+  }
+  DOPPEL_RETURN_IF_ERROR(server->StartServer());
+  return server;
+}
+
 Status PgServer::Initdb() {
   const std::string log = dir_.Sub("initdb.log");
   auto pid = Spawn({fmt::format("{}/initdb", kBin), "-D", dir_.Sub("data"), "-A", "trust", "-E",

@@ -18,6 +18,8 @@ class PgServer {
  public:
   // Creates a cluster and starts its server; Unavailable (with the log's tail) if it cannot.
   static Result<std::unique_ptr<PgServer>> Start();
+  // A hot standby of `primary` (pg_basebackup, then streaming replication), read-only.
+  static Result<std::unique_ptr<PgServer>> StartStandbyOf(const PgServer& primary);
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
