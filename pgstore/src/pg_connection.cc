@@ -143,6 +143,16 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
+int PgConnection::TakeNotifications() {
+  if (PQconsumeInput(conn_) != 1) return 0;
+  int n = 0;
+  while (PGnotify* notify = PQnotifies(conn_)) {
+    PQfreemem(notify);
+    ++n;
+  }
+  return n;
+}
+
 bool PgConnection::idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
 std::string PgConnection::where() const {

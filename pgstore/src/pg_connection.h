@@ -103,6 +103,10 @@ class PgConnection {
 
   // Whether the connection is gone; a broken connection is never reused.
   bool broken() const;
+  // Reads what the server sent and counts (and drops) the notifications in it.
+  int TakeNotifications();
+  // The socket, to wait on for a notification.
+  int socket() const { return PQsocket(conn_); }
   // Whether it is outside any transaction (a connection left inside one is not reused).
   bool idle() const;
   // Where it is connected, without the password: "host:port/database".

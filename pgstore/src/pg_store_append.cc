@@ -75,6 +75,7 @@ Result<AppendResult> PgStoreImpl::Append(AppendRequest request) {
     if (result.ok()) {
       // Our own lost COMMIT went through: these are our events, not a client's resend.
       if (commit_unknown && result->duplicate) result->duplicate = false;
+      if (!result->duplicate) notifier_.Poke();
       return result;
     }
     last = result.status();

@@ -12,6 +12,7 @@
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/types.h"
 #include "doppel/pgstore/pg_event_store.h"
+#include "pg_notifier.h"
 #include "pg_pool.h"
 
 namespace doppel::pgstore {
@@ -30,7 +31,7 @@ inline constexpr char kRetentionColumns[] =
 class PgStoreImpl {
  public:
   PgStoreImpl(const std::string& url, PgEventStoreOptions options)
-      : options_(std::move(options)), pool_(url, options_.connections) {}
+      : options_(std::move(options)), pool_(url, options_.connections), notifier_(url) {}
 
   TimeNs Now() const;
   Result<eventstore::AppendResult> Append(eventstore::AppendRequest request);
@@ -82,6 +83,7 @@ class PgStoreImpl {
 
   const PgEventStoreOptions options_;
   PgPool pool_;
+  PgNotifier notifier_;  // wakes subscribers after appends
   static constexpr size_t kMaxCachedHeads = 1 << 16;
   std::mutex heads_mu_;
   std::unordered_map<std::string, eventstore::StreamVersion> heads_;

@@ -56,6 +56,10 @@ TEST(PgCliTest, InitThenAppendReadAndVerifyThroughAPostgresUrl) {
                         "JointStateObserved", "--json", R"({"names":["a"],"position":"x"})"});
   EXPECT_NE(bad.exit_code, 0);
 
+  auto subscribed = RunDoppel({"subscribe", "--store", url, "--from", "0", "--count", "1"});
+  ASSERT_EQ(subscribed.exit_code, 0) << subscribed.err;
+  EXPECT_EQ(nlohmann::json::parse(subscribed.out)["id"], line["id"]);
+
   auto verify = RunDoppel({"verify", "--store", url});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("verify OK: 1 events in 1 streams"), std::string::npos) << verify.out;

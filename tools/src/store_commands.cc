@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <charconv>
+#include <functional>
 #include <iostream>
 
 #include "command.h"
@@ -11,6 +12,7 @@
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_server.h"
 #include "doppel/eventstore/subscription.h"
+#include "doppel/pgstore/pg_subscription.h"
 #include "event_json.h"
 #include "metrics_http.h"
 #include "process_metrics.h"
@@ -95,30 +97,52 @@ int RunSubscribe(const SubscribeFlags& f) {
   if (f.format != "jsonl" && f.format != "table") {
     return Fail(Status::InvalidArgument("--format must be jsonl or table"));
   }
-  eventstore::SubscriptionOptions options;
-  options.store = f.store.store;
-  options.publish = f.publish;
-  options.stream_prefix = f.stream_prefix;
-  options.event_type = f.type;
+  std::optional<uint64_t> from;
   if (f.from != "now") {
-    uint64_t from = 0;
-    auto [p, ec] = std::from_chars(f.from.data(), f.from.data() + f.from.size(), from);
+    uint64_t position = 0;
+    auto [p, ec] = std::from_chars(f.from.data(), f.from.data() + f.from.size(), position);
     if (ec != std::errc() || p != f.from.data() + f.from.size()) {
       return Fail(Status::InvalidArgument("--from must be a position or 'now'"));
     }
-    options.from = from;
+    from = position;
   }
-  auto curve = CurveClient(f.store);
-  if (!curve.ok()) return Fail(curve.status());
-  options.curve = *curve;
-  auto sub = eventstore::Subscription::Start(options);
-  if (!sub.ok()) return Fail(sub.status());
+  // The next event, from a store server's PUB feed or from PostgreSQL.
+  std::function<Result<std::optional<eventstore::RecordedEvent>>(std::chrono::milliseconds)>
+      next_of;
+  if (IsPostgresUrl(f.store.store)) {
+    pgstore::PgSubscriptionOptions options;
+    options.url = f.store.store;
+    options.from = from;
+    options.stream_prefix = f.stream_prefix;
+    options.event_type = f.type;
+    auto sub = pgstore::PgSubscription::Start(options);
+    if (!sub.ok()) return Fail(sub.status());
+    std::shared_ptr<pgstore::PgSubscription> shared = std::move(sub).value();
+    next_of = [shared](std::chrono::milliseconds t) { return shared->Next(t); };
+  } else {
+    if (f.publish.empty()) {
+      return Fail(Status::InvalidArgument("subscribe to a store server needs --publish EP"));
+    }
+    eventstore::SubscriptionOptions options;
+    options.store = f.store.store;
+    options.publish = f.publish;
+    options.stream_prefix = f.stream_prefix;
+    options.event_type = f.type;
+    options.from = from;
+    auto curve = CurveClient(f.store);
+    if (!curve.ok()) return Fail(curve.status());
+    options.curve = *curve;
+    auto sub = eventstore::Subscription::Start(options);
+    if (!sub.ok()) return Fail(sub.status());
+    std::shared_ptr<eventstore::Subscription> shared = std::move(sub).value();
+    next_of = [shared](std::chrono::milliseconds t) { return shared->Next(t); };
+  }
   const bool table = f.format == "table";
   if (table) std::cout << TableHeader() << '\n';
   uint64_t printed = 0;
   int64_t last_event = MonotonicNowNs();
   while (f.count == 0 || printed < f.count) {
-    auto next = (*sub)->Next(std::chrono::milliseconds(200));
+    auto next = next_of(std::chrono::milliseconds(200));
     if (!next.ok()) {
       log::Warn("subscribe", "{}; retrying", next.status().ToString());
       continue;
@@ -170,9 +194,10 @@ void AddStoreCommands(CLI::App& app) {
   auto f = std::make_shared<SubscribeFlags>();
   CLI::App* sub = app.add_subcommand(
       "subscribe", "Print committed events as they happen (catch-up from --from, then live)");
-  sub->add_option("--store", f->store.store, "Store server endpoint (for catch-up reads)")
+  sub->add_option("--store", f->store.store,
+                  "Store server endpoint (for catch-up reads) or a postgres:// database")
       ->required();
-  sub->add_option("--publish", f->publish, "Store PUB endpoint")->required();
+  sub->add_option("--publish", f->publish, "Store PUB endpoint (not for postgres:// stores)");
   sub->add_option("--from", f->from, "First global position, or 'now'")->capture_default_str();
   sub->add_option("--stream-prefix", f->stream_prefix, "Only streams starting with this");
   sub->add_option("--type", f->type, "Only this event type");
