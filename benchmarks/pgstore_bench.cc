@@ -9,15 +9,19 @@
 // owes its clients: the idempotency lookup by id, the expected-version check under a
 // per-stream lock, and the positions returned.
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "doppel/core/latency.h"
 #include "doppel/pgstore/pg_event_store.h"
+#include "doppel/pgstore/pg_subscription.h"
 #include "pg_connection.h"
 #include "pg_server.h"
 #include "test_support.h"
@@ -72,6 +76,144 @@ Figures Drive(int clients, int batch, double seconds, Op op) {
   f.p50_us = all.Quantile(0.5) / 1000;
   f.p99_us = all.Quantile(0.99) / 1000;
   return f;
+}
+
+// Subscription lag at 1,000 appends/s: from an append's acknowledgement to a subscriber
+// holding the event. Ours: PgEventStore::Append, PgSubscription. The anchor: what a
+// hand-written PostgreSQL listener gets, an INSERT and a NOTIFY in one transaction and a
+// LISTEN connection taking the notification.
+int SubscriptionLag(doppel::testing::PgServer& server, double seconds) {
+  constexpr int kRate = 1000;
+  const auto event = doppel::testing::JointStateEvent(0.5);
+  auto url = server.CreateDatabase("bench_lag");
+  if (!url.ok() || !doppel::pgstore::PgEventStore::InitSchema(*url).ok()) return 1;
+
+  // Paces `op(i)` at kRate for `seconds`; returns how many ran.
+  auto paced = [&](auto op) {
+    const auto start = std::chrono::steady_clock::now();
+    const int total = static_cast<int>(seconds * kRate);
+    for (int i = 0; i < total; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / kRate));
+      if (!op(i)) return i;
+    }
+    return total;
+  };
+  using Clock = std::chrono::steady_clock;
+  auto lag_of = [](std::vector<Clock::time_point>& acked, std::vector<Clock::time_point>& got,
+                   int n) {
+    LatencySamples lag;
+    int missing = 0;
+    for (int i = 0; i < n; ++i) {
+      if (got[i] == Clock::time_point{}) {
+        ++missing;
+        continue;
+      }
+      lag.Add(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(got[i] - acked[i]).count()));
+    }
+    return std::pair{lag, missing};
+  };
+  const int n = static_cast<int>(seconds * kRate);
+
+  // Ours.
+  auto store = doppel::pgstore::PgEventStore::Open(*url);
+  if (!store.ok()) return 1;
+  doppel::pgstore::PgSubscriptionOptions options;
+  options.url = *url;
+  auto sub = doppel::pgstore::PgSubscription::Start(options);
+  if (!sub.ok()) return 1;
+  std::vector<Clock::time_point> acked(n), got(n);
+  std::mutex mu;
+  std::unordered_map<EventId, int, doppel::EventIdHash> index;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    int seen = 0;
+    while (seen < n) {
+      auto next = (*sub)->Next(std::chrono::milliseconds(200));
+      const auto now = Clock::now();
+      if (!next.ok() || !next->has_value()) {
+        if (done) break;
+        continue;
+      }
+      std::lock_guard lock(mu);
+      auto it = index.find((**next).id());
+      if (it != index.end()) got[it->second] = now;
+      ++seen;
+    }
+  });
+  const int appended = paced([&](int i) {
+    AppendRequest r{"robot-1", ExpectedVersion::Any(), {}};
+    auto e = event;
+    e.id = EventId::Random();
+    {
+      std::lock_guard lock(mu);
+      index[e.id] = i;
+    }
+    r.events.push_back(std::move(e));
+    auto result = (*store)->Append(std::move(r));
+    acked[i] = Clock::now();
+    return result.ok();
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  done = true;
+  reader.join();
+  auto [ours, ours_missing] = lag_of(acked, got, appended);
+
+  // The anchor.
+  auto writer = PgConnection::Connect(*url);
+  auto listener = PgConnection::Connect(*url);
+  if (!writer.ok() || !listener.ok()) return 1;
+  if (!(*listener)->Exec("LISTEN bench_anchor", "listening").ok()) return 1;
+  std::vector<Clock::time_point> anchor_acked(n), anchor_got(n);
+  std::atomic<bool> anchor_done{false};
+  std::thread anchor_reader([&] {
+    while (!anchor_done) {
+      pollfd fd{(*listener)->socket(), POLLIN, 0};
+      ::poll(&fd, 1, 100);
+      const auto now = Clock::now();
+      for (const std::string& payload : (*listener)->TakeNotificationPayloads()) {
+        const int i = std::stoi(payload);
+        if (i >= 0 && i < n) anchor_got[i] = now;
+      }
+    }
+  });
+  const std::string insert =
+      "INSERT INTO events (stream, version, event_id, type, payload, recorded_ns) "
+      "VALUES ($1, $2, $3, $4, $5, $6)";
+  const int anchor_appended = paced([&](int i) {
+    PgParams p;
+    p.Text("anchor-1")
+        .Int8(i)
+        .Uuid(EventId::Random())
+        .Text(event.type)
+        .Bytea(event.payload)
+        .Int8(doppel::WallNowNs());
+    const bool ok = (*writer)->Exec("BEGIN", "anchor").ok() &&
+                    (*writer)->Query(insert, p, "anchor").ok() &&
+                    (*writer)->Exec(fmt::format("NOTIFY bench_anchor, '{}'", i), "anchor").ok() &&
+                    (*writer)->Exec("COMMIT", "anchor").ok();
+    anchor_acked[i] = Clock::now();
+    return ok;
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  anchor_done = true;
+  anchor_reader.join();
+  auto [anchor, anchor_missing] = lag_of(anchor_acked, anchor_got, anchor_appended);
+
+  std::cout << fmt::format(
+      "| subscription lag at {}/s, ack -> subscriber | events | p50 us | p99 us | missing |\n"
+      "|---|---|---|---|---|\n",
+      kRate);
+  std::cout << fmt::format("| doppel PgSubscription | {} | {} | {} | {} |\n", appended,
+                           ours.Quantile(0.5) / 1000, ours.Quantile(0.99) / 1000, ours_missing);
+  std::cout << fmt::format("| anchor: INSERT + NOTIFY, a LISTEN connection | {} | {} | {} | {} |\n",
+                           anchor_appended, anchor.Quantile(0.5) / 1000,
+                           anchor.Quantile(0.99) / 1000, anchor_missing);
+  std::cout << fmt::format("| ratio of p99 (anchor / ours) | {:.2f}x | | | |\n\n",
+                           ours.Quantile(0.99) > 0 ? static_cast<double>(anchor.Quantile(0.99)) /
+                                                         static_cast<double>(ours.Quantile(0.99))
+                                                   : 0.0);
+  return ours_missing == 0 && anchor_missing == 0 && appended == n ? 0 : 1;
 }
 
 }  // namespace
@@ -142,6 +284,7 @@ int main(int argc, char** argv) {
     return conns[t]->Query(insert, p, "anchor insert").ok();
   });
 
+  const int lag_rc = batch == 1 ? SubscriptionLag(**server, seconds) : 0;
   std::cout << fmt::format(
       "| durable appends to PostgreSQL, {} clients x {} event(s) per request | events/s | p50 us "
       "| p99 us | errors |\n|---|---|---|---|---|\n",
@@ -152,5 +295,5 @@ int main(int argc, char** argv) {
                            anchor.events_per_s, anchor.p50_us, anchor.p99_us, anchor.errors);
   std::cout << fmt::format("| ratio (ours / anchor) | {:.2f}x | | | |\n",
                            anchor.events_per_s > 0 ? ours.events_per_s / anchor.events_per_s : 0);
-  return ours.errors + anchor.errors == 0 ? 0 : 1;
+  return ours.errors + anchor.errors == 0 && lag_rc == 0 ? 0 : 1;
 }

@@ -143,14 +143,14 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-int PgConnection::TakeNotifications() {
-  if (PQconsumeInput(conn_) != 1) return 0;
-  int n = 0;
+std::vector<std::string> PgConnection::TakeNotificationPayloads() {
+  std::vector<std::string> payloads;
+  if (PQconsumeInput(conn_) != 1) return payloads;
   while (PGnotify* notify = PQnotifies(conn_)) {
+    payloads.emplace_back(notify->extra == nullptr ? "" : notify->extra);
     PQfreemem(notify);
-    ++n;
   }
-  return n;
+  return payloads;
 }
 
 bool PgConnection::idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }

@@ -104,7 +104,9 @@ class PgConnection {
   // Whether the connection is gone; a broken connection is never reused.
   bool broken() const;
   // Reads what the server sent and counts (and drops) the notifications in it.
-  int TakeNotifications();
+  int TakeNotifications() { return static_cast<int>(TakeNotificationPayloads().size()); }
+  // The same, with each notification's payload.
+  std::vector<std::string> TakeNotificationPayloads();
   // The socket, to wait on for a notification.
   int socket() const { return PQsocket(conn_); }
   // Whether it is outside any transaction (a connection left inside one is not reused).
