@@ -175,7 +175,7 @@ Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, Tim
   if (!conn.ok()) return conn.status();
   PgConnection& c = **conn;
   // Rows past the horizon wait for the transactions that may still fill a gap below them:
-  // a few short looks (half a second in all) before answering "not the end yet".
+  // a few short looks before answering "not the end yet".
   for (int look = 0;; ++look) {
     uint64_t max_visible = 0;
     auto horizon = ObserveHorizon(c, &max_visible);
@@ -233,8 +233,10 @@ Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, Tim
     const bool waiting = !stopped && max_visible > *horizon && page.next <= max_visible;
     if (!waiting) return page;
     page.end = false;
-    if (!page.events.empty() || look >= 8) return page;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2 << look));
+    if (!page.events.empty() || look >= 10) return page;
+    // An append in flight usually commits within a millisecond: look again soon, then back
+    // off (0.25 ms doubling, about half a second in all).
+    std::this_thread::sleep_for(std::chrono::microseconds(250 << look));
   }
 }
 
