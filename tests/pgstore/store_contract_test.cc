@@ -4,8 +4,8 @@
 // skipped silently:
 //   - dense_positions: PostgreSQL positions start at 1 and have gaps (a rolled-back
 //     transaction burns its sequence values); the others are dense from 0.
-// Not covered here yet: subscriptions (catch-up to live hand-over), which PgEventStore does not
-// offer yet (LISTEN/NOTIFY is the next step of migration part 1).
+//   - a feed (catch-up then live, event_feed.h): an embedded log has none of its own (in-process
+//     consumers take its commit listener; other processes subscribe through a store server).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -19,7 +19,9 @@
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_client.h"
 #include "doppel/eventstore/store_server.h"
+#include "doppel/eventstore/subscription.h"
 #include "doppel/pgstore/pg_event_store.h"
+#include "doppel/pgstore/pg_subscription.h"
 #include "pg_server.h"
 #include "test_support.h"
 
@@ -55,6 +57,12 @@ struct LogStore {
     return Status::Ok();
   }
   EventStore& store() { return *log; }
+  static constexpr const char* kNoFeed =
+      "an embedded log has no feed: in-process consumers take its commit listener, other "
+      "processes subscribe through a store server";
+  Result<std::unique_ptr<EventFeed>> Feed(GlobalPosition) {
+    return Status::InvalidArgument(kNoFeed);
+  }
 };
 
 struct ServerStore {
@@ -80,6 +88,16 @@ struct ServerStore {
     return Status::Ok();
   }
   EventStore& store() { return *client; }
+  static constexpr const char* kNoFeed = nullptr;
+  Result<std::unique_ptr<EventFeed>> Feed(GlobalPosition from) {
+    SubscriptionOptions options;
+    options.store = server->listen_endpoint();
+    options.publish = server->publish_endpoint();
+    options.from = from;
+    auto sub = Subscription::Start(options);
+    if (!sub.ok()) return sub.status();
+    return std::unique_ptr<EventFeed>(std::move(sub).value());
+  }
 };
 
 struct PgStore {
@@ -87,19 +105,31 @@ struct PgStore {
   static constexpr bool kDensePositions = false;
   static constexpr GlobalPosition kFirstPosition = 1;
   std::unique_ptr<PgEventStore> pg;
+  std::string url;
   Status Open(TestClock& clock) {
     static std::atomic<int> databases{0};
-    auto url = testing::SharedPgServer().CreateDatabase(fmt::format("contract_{}", databases++));
-    if (!url.ok()) return url.status();
-    DOPPEL_RETURN_IF_ERROR(PgEventStore::InitSchema(*url));
+    auto created =
+        testing::SharedPgServer().CreateDatabase(fmt::format("contract_{}", databases++));
+    if (!created.ok()) return created.status();
+    url = *created;
+    DOPPEL_RETURN_IF_ERROR(PgEventStore::InitSchema(url));
     pgstore::PgEventStoreOptions options;
     options.wall_clock = clock.Function();
-    auto opened = PgEventStore::Open(*url, options);
+    auto opened = PgEventStore::Open(url, options);
     if (!opened.ok()) return opened.status();
     pg = std::move(opened).value();
     return Status::Ok();
   }
   EventStore& store() { return *pg; }
+  static constexpr const char* kNoFeed = nullptr;
+  Result<std::unique_ptr<EventFeed>> Feed(GlobalPosition from) {
+    pgstore::PgSubscriptionOptions options;
+    options.url = url;
+    options.from = from;
+    auto sub = pgstore::PgSubscription::Start(options);
+    if (!sub.ok()) return sub.status();
+    return std::unique_ptr<EventFeed>(std::move(sub).value());
+  }
 };
 
 template <typename T>
@@ -514,6 +544,66 @@ TYPED_TEST(StoreContractTest, AsyncAppendsToAStreamAreStoredInTheOrderGiven) {
   std::vector<EventId> stored;
   for (const auto& e : page->events) stored.push_back(e.id());
   EXPECT_EQ(stored, sent);
+}
+
+// A feed catches up on what is stored, then follows appends made while it runs: every event
+// once, in global order, and a feed started at its checkpoint goes on without a repeat.
+TYPED_TEST(StoreContractTest, AFeedHandsOverFromCatchUpToLiveWithoutAGapOrARepeat) {
+  if constexpr (TypeParam::kNoFeed != nullptr) {
+    EXPECT_EQ(this->holder_.Feed(0).status().code(), Status::Code::kInvalidArgument);
+    GTEST_SKIP() << TypeParam::kNoFeed;
+  } else {
+    auto& s = this->store();
+    std::set<EventId> appended;
+    for (int i = 0; i < 15; ++i) {
+      auto r = s.Append(this->Request(fmt::format("robot-{}", i % 3), ExpectedVersion::Any(), 2));
+      ASSERT_TRUE(r.ok());
+      appended.insert(r->ids.begin(), r->ids.end());
+    }
+    auto feed = this->holder_.Feed(0);
+    ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+    std::mutex mu;
+    std::thread writer([&] {
+      for (int i = 0; i < 15; ++i) {
+        auto r = s.Append(this->Request(fmt::format("robot-{}", i % 3), ExpectedVersion::Any(), 2));
+        ASSERT_TRUE(r.ok());
+        {
+          std::lock_guard lock(mu);
+          appended.insert(r->ids.begin(), r->ids.end());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      }
+    });
+    std::vector<RecordedEvent> got;
+    while (got.size() < 60) {
+      auto next = (*feed)->Next(std::chrono::seconds(10));
+      ASSERT_TRUE(next.ok()) << next.status().ToString();
+      ASSERT_TRUE(next->has_value()) << "nothing within 10 s after " << got.size() << " events";
+      got.push_back(std::move(**next));
+    }
+    writer.join();
+    std::set<EventId> seen;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (i > 0) {
+        EXPECT_LT(got[i - 1].position(), got[i].position());
+      }
+      EXPECT_TRUE(seen.insert(got[i].id()).second);
+    }
+    EXPECT_EQ(seen, appended);
+    const GlobalPosition checkpoint = (*feed)->checkpoint();
+    EXPECT_GT(checkpoint, got.back().position());
+    feed->reset();
+    auto resumed = this->holder_.Feed(checkpoint);
+    ASSERT_TRUE(resumed.ok());
+    auto none = (*resumed)->Next(std::chrono::milliseconds(300));
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->has_value()) << "repeated " << (*none)->position();
+    auto last = s.Append(this->Request("robot-9", ExpectedVersion::Any(), 1));
+    ASSERT_TRUE(last.ok());
+    auto next = (*resumed)->Next(std::chrono::seconds(10));
+    ASSERT_TRUE(next.ok() && next->has_value());
+    EXPECT_EQ((*next)->id(), last->ids[0]);
+  }
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "doppel/eventstore/event_feed.h"
 #include "doppel/eventstore/store_client.h"
 
 namespace doppel::eventstore {
@@ -32,18 +33,18 @@ struct SubscriptionOptions {
   size_t read_page = 1024;
 };
 
-class Subscription {
+class Subscription final : public EventFeed {
  public:
   static Result<std::unique_ptr<Subscription>> Start(SubscriptionOptions options);
-  ~Subscription();
+  ~Subscription() override;
 
   // The next matching event, or nullopt when none arrived within `timeout`. An error means
   // the store could not be read to fill a gap (it keeps trying on the next call).
-  Result<std::optional<RecordedEvent>> Next(std::chrono::milliseconds timeout);
+  Result<std::optional<RecordedEvent>> Next(std::chrono::milliseconds timeout) override;
 
   // Where to resume so that nothing delivered is delivered again and nothing is skipped:
   // save it after handling an event and pass it as `from` next time.
-  GlobalPosition checkpoint() const;
+  GlobalPosition checkpoint() const override;
 
   struct Stats {
     uint64_t delivered = 0;

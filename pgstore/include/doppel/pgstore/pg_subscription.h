@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "doppel/eventstore/event_feed.h"
 #include "doppel/pgstore/pg_event_store.h"
 
 namespace doppel::pgstore {
@@ -28,15 +29,15 @@ struct PgSubscriptionOptions {
 
 class PgListener;
 
-class PgSubscription {
+class PgSubscription final : public eventstore::EventFeed {
  public:
   static Result<std::unique_ptr<PgSubscription>> Start(PgSubscriptionOptions options);
-  ~PgSubscription();
+  ~PgSubscription() override;
   // The next matching event, or nullopt when none came within `timeout`. An error means the
   // database could not be read (the next call tries again).
-  Result<std::optional<eventstore::RecordedEvent>> Next(std::chrono::milliseconds timeout);
+  Result<std::optional<eventstore::RecordedEvent>> Next(std::chrono::milliseconds timeout) override;
   // Where to resume: nothing delivered is delivered again and nothing is skipped.
-  eventstore::GlobalPosition checkpoint() const {
+  eventstore::GlobalPosition checkpoint() const override {
     return ready_.empty() ? next_ : ready_.front().position();
   }
 
