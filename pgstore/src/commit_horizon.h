@@ -8,11 +8,12 @@
 // transactions that hold a lock on the events table, read from pg_locks after the snapshot
 // was taken. Whoever holds a position at or below M took it before the snapshot (M's writer
 // committed before it, and took its position after the lower ones), inside an INSERT into
-// events, which locks the table until the transaction ends. So at the pg_locks read every
-// such holder has either finished or is in that list. Once a later observation finds none of
-// the listed transactions left, every row at or below M is final, and a read in any snapshot
-// taken after that sees all of them. No timeout and no guess about how long a transaction may
-// take; only transactions that write events hold the horizon back.
+// events, which locks the table until the transaction ends, and with a transaction id, which
+// the column's default takes before nextval (pg_locks lists transactions by id). So at the
+// pg_locks read every such holder has either finished or is in that list. Once a later observation
+// finds none of the listed transactions left, every row at or below M is final, and a read in any
+// snapshot taken after that sees all of them. No timeout and no guess about how long a transaction
+// may take; only transactions that write events hold the horizon back.
 //
 // Writers must let the column's default assign positions (an INSERT that calls nextval itself
 // before locking the table is outside this argument).
