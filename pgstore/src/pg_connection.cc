@@ -141,7 +141,13 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& u
 
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
-bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool PgConnection::broken() const { return poisoned_ || PQstatus(conn_) != CONNECTION_OK; }
+
+Status PgConnection::Prepare(const std::string& sql, const PgParams& params,
+                             std::string_view what) {
+  auto name = Prepared(sql, params, what);
+  return name.ok() ? Status::Ok() : name.status();
+}
 
 std::vector<std::string> PgConnection::TakeNotificationPayloads() {
   std::vector<std::string> payloads;
@@ -266,6 +272,8 @@ std::vector<Result<PgResult>> PgConnection::Pipeline(const std::vector<Step>& st
   const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
   if (sync != nullptr) PQclear(sync);
   if (!synced || PQexitPipelineMode(conn_) != 1) {
+    // Out of step with the server: whatever it did is unknown, and the connection is done.
+    poisoned_ = true;
     results.clear();
     lost(0);
     return results;

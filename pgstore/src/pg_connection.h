@@ -92,6 +92,9 @@ class PgConnection {
   Result<PgResult> Exec(const std::string& sql, std::string_view what);
   // A statement with binary parameters and results; prepared on first use.
   Result<PgResult> Query(const std::string& sql, const PgParams& params, std::string_view what);
+  // The prepared statement for `sql`, made now if it is new (so that sending it later cannot
+  // fail before it went out).
+  Status Prepare(const std::string& sql, const PgParams& params, std::string_view what);
   // Several statements sent at once and answered together (libpq's pipeline mode): one round
   // trip. Each gets its own result; after the first error the rest are skipped (their result
   // says so) and last_sqlstate() keeps the first error's state.
@@ -125,6 +128,7 @@ class PgConnection {
                                std::string_view what);
   PGconn* conn_;
   std::string last_sqlstate_;
+  bool poisoned_ = false;  // out of step with the server: never used again
   std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
 };
 

@@ -152,6 +152,7 @@ Result<StreamMetadata> PgEventStore::GetStreamMetadata(std::string_view stream) 
   return impl_->GetStreamMetadata(stream);
 }
 GlobalPosition PgEventStore::CommitHorizon() const { return impl_->horizon(); }
+Result<GlobalPosition> PgEventStore::MaxPosition() const { return impl_->MaxPosition(); }
 VerifyReport PgEventStore::Verify() const { return impl_->Verify(); }
 
 }  // namespace doppel::pgstore

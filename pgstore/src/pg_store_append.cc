@@ -55,13 +55,15 @@ Result<AppendResult> PgStoreImpl::Append(AppendRequest request) {
     if (e.id.is_nil()) e.id = options_.new_event_id ? options_.new_event_id() : EventId::Random();
   }
   Status last;
-  bool commit_unknown = false;  // a COMMIT of ours went out and its answer never came
+  bool commit_unknown = false;     // a COMMIT of ours went out and its answer never came
+  TimeNs unknown_recorded_ns = 0;  // the time that try stored
   const int64_t give_up_ns = MonotonicNowNs() + 30'000'000'000;
   for (int attempt = 0;; ++attempt) {
     if (attempt > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1 << attempt, 500)));
     }
     TryOutcome outcome;
+    const TimeNs recorded_ns = Now();
     Result<AppendResult> result = Status::Unavailable("no connection");
     {
       auto conn = pool_.Acquire();
@@ -69,17 +71,24 @@ Result<AppendResult> PgStoreImpl::Append(AppendRequest request) {
         result = conn.status();
         outcome.connection_lost = true;
       } else {
-        result = TryAppend(**conn, request, Now(), &outcome);
+        result = TryAppend(**conn, request, recorded_ns, &outcome);
       }
     }  // the connection goes back (or, broken, away) before any wait
     if (result.ok()) {
-      // Our own lost COMMIT went through: these are our events, not a client's resend.
-      if (commit_unknown && result->duplicate) result->duplicate = false;
+      // Our own lost COMMIT went through: these are our events, not a client's resend, and
+      // they were stored with that try's time.
+      if (commit_unknown && result->duplicate) {
+        result->duplicate = false;
+        result->recorded_ns = unknown_recorded_ns;
+      }
       if (!result->duplicate) notifier_.Poke();
       return result;
     }
     last = result.status();
-    commit_unknown |= outcome.commit_sent && outcome.connection_lost;
+    if (!commit_unknown && outcome.commit_sent && outcome.connection_lost) {
+      commit_unknown = true;
+      unknown_recorded_ns = recorded_ns;
+    }
     const bool again = commit_unknown ? outcome.connection_lost || outcome.retry : outcome.retry;
     if (!again) return result;
     if (MonotonicNowNs() > give_up_ns || (!commit_unknown && attempt + 1 >= kMaxTries)) break;
@@ -113,8 +122,13 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
   // fails the INSERT with a unique violation, and the full path below answers.
   if (const auto cached = CachedHead(request.stream);
       cached && eventstore::CheckExpectedVersion(request.stream, request.expected, cached).ok()) {
+    PgParams insert = InsertParams(request, ids, *cached + 1, recorded_ns);
+    if (Status prepared = conn.Prepare(kInsert, insert, what); !prepared.ok()) {
+      outcome->connection_lost = conn.broken();
+      return prepared;
+    }
     outcome->commit_sent = true;  // autocommit: the INSERT is its own COMMIT
-    auto inserted = conn.Query(kInsert, InsertParams(request, ids, *cached + 1, recorded_ns), what);
+    auto inserted = conn.Query(kInsert, insert, what);
     if (inserted.ok()) return Placed(*inserted, request, recorded_ns, what);
     outcome->connection_lost = conn.broken();
     if (outcome->connection_lost || conn.last_sqlstate() != "23505") {
@@ -166,6 +180,7 @@ Result<AppendResult> PgStoreImpl::TryAppend(PgConnection& conn, const AppendRequ
   // The batch in one statement.
   PgParams insert = InsertParams(request, ids, current ? *current + 1 : 0, recorded_ns);
   // One round trip: the batch and the COMMIT.
+  if (Status prepared = conn.Prepare(kInsert, insert, what); !prepared.ok()) return fail(prepared);
   outcome->commit_sent = true;
   auto second = conn.Pipeline({{kInsert, std::move(insert)}, {"COMMIT", PgParams()}}, what);
   if (!second[0].ok()) {

@@ -49,6 +49,8 @@ class PgStoreImpl {
   Status SetStreamMetadata(std::string_view stream, const eventstore::StreamMetadata& metadata);
   Result<eventstore::StreamMetadata> GetStreamMetadata(std::string_view stream);
   uint64_t horizon() const;
+  // The highest position visible now (0: none).
+  Result<uint64_t> MaxPosition();
   eventstore::VerifyReport Verify();
 
   PgPool& pool() { return pool_; }
@@ -78,7 +80,7 @@ class PgStoreImpl {
   std::optional<eventstore::StreamVersion> CachedHead(const std::string& stream);
   void RememberHead(const std::string& stream, eventstore::StreamVersion head);
   void ForgetHead(const std::string& stream);
-  // The commit horizon as of a new snapshot taken on `conn` (inside its transaction).
+  // The commit horizon as of a new observation made on `conn` (commit_horizon.h).
   Result<uint64_t> ObserveHorizon(PgConnection& conn, uint64_t* max_visible);
 
   const PgEventStoreOptions options_;

@@ -1,6 +1,6 @@
 // PgEventStore reads. Rows become the same verified envelopes the embedded log stores, so
-// readers cannot tell the stores apart. $all reads run in one REPEATABLE READ snapshot and
-// stop at the commit horizon (commit_horizon.h).
+// readers cannot tell the stores apart. $all reads stop at the commit horizon
+// (commit_horizon.h) and read rows in snapshots taken after it was observed.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -46,15 +46,19 @@ const std::string& AllSql() {
   return *kSql;
 }
 
-// The highest visible position, then the transactions writing events (holding a lock on the
-// table and a transaction id), read after the statement's snapshot was taken
-// (commit_horizon.h). Transactions in other databases or on other tables do not count.
+// The highest visible position, then the transactions writing events (holding a transaction
+// id and a row-write lock on the table), from one read of pg_locks made after the statement's
+// snapshot was taken (commit_horizon.h). Readers of events, and transactions in other
+// databases or on other tables, do not count.
 constexpr char kObserve[] =
+    "WITH l AS MATERIALIZED (SELECT locktype, mode, granted, virtualtransaction, transactionid, "
+    "relation, database FROM pg_locks) "
     "SELECT coalesce((SELECT max(position) FROM events), 0), "
-    "coalesce((SELECT string_agg(DISTINCT x.transactionid::text, ',') FROM pg_locks x "
-    "JOIN pg_locks r ON r.virtualtransaction = x.virtualtransaction "
+    "coalesce((SELECT string_agg(DISTINCT x.transactionid::text, ',') FROM l x "
+    "JOIN l r ON r.virtualtransaction = x.virtualtransaction "
     "WHERE x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted "
-    "AND r.locktype = 'relation' AND r.relation = 'events'::regclass "
+    "AND r.locktype = 'relation' AND r.mode = 'RowExclusiveLock' "
+    "AND r.relation = 'events'::regclass "
     "AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())), '')";
 constexpr char kPositionAtTime[] =
     "SELECT position FROM events WHERE recorded_ns >= $1 ORDER BY recorded_ns, position LIMIT 1";
@@ -171,12 +175,13 @@ uint64_t PgStoreImpl::horizon() const {
 }
 
 Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, TimeNs until_ns) {
-  auto conn = pool_.Acquire();
-  if (!conn.ok()) return conn.status();
-  PgConnection& c = **conn;
   // Rows past the horizon wait for the transactions that may still fill a gap below them:
   // a few short looks before answering "not the end yet".
   for (int look = 0;; ++look) {
+    // A connection per look: none is held while waiting.
+    auto conn = pool_.Acquire();
+    if (!conn.ok()) return conn.status();
+    PgConnection& c = **conn;
     uint64_t max_visible = 0;
     auto horizon = ObserveHorizon(c, &max_visible);
     if (!horizon.ok()) return horizon.status();
@@ -235,9 +240,17 @@ Result<ReadPage> PgStoreImpl::ReadAll(GlobalPosition from, size_t max_count, Tim
     page.end = false;
     if (!page.events.empty() || look >= 10) return page;
     // An append in flight usually commits within a millisecond: look again soon, then back
-    // off (0.25 ms doubling, about half a second in all).
+    // off (0.25 ms doubling, about a quarter of a second in all).
     std::this_thread::sleep_for(std::chrono::microseconds(250 << look));
   }
+}
+
+Result<uint64_t> PgStoreImpl::MaxPosition() {
+  auto conn = pool_.Acquire();
+  if (!conn.ok()) return conn.status();
+  auto max = (*conn)->Query(kMaxPosition, PgParams(), "finding the last position");
+  if (!max.ok()) return max.status();
+  return static_cast<uint64_t>(max->Int8(0, 0));
 }
 
 Result<GlobalPosition> PgStoreImpl::PositionAtTime(TimeNs t) {

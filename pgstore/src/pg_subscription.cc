@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "pg_listener.h"
 
 namespace doppel::pgstore {
@@ -27,9 +29,21 @@ Result<std::unique_ptr<PgSubscription>> PgSubscription::Start(PgSubscriptionOpti
   if (sub->options_.from) {
     sub->next_ = *sub->options_.from;
   } else {
-    // "Now": after everything final at the start.
-    auto page = sub->store_->ReadAll(0, 0);
-    if (!page.ok()) return page.status();
+    // "Now": after everything visible at the start, once all of it is final (appends in
+    // flight then hold a lower position until they commit).
+    auto visible = sub->store_->MaxPosition();
+    if (!visible.ok()) return visible.status();
+    for (int look = 0; sub->store_->CommitHorizon() < *visible; ++look) {
+      if (look >= 200) {
+        return Status::Unavailable(
+            "subscribing from now: transactions writing events kept positions open for 10 s");
+      }
+      auto page = sub->store_->ReadAll(0, 0);
+      if (!page.ok()) return page.status();
+      if (sub->store_->CommitHorizon() < *visible) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
     sub->next_ = sub->store_->CommitHorizon() + 1;
   }
   return sub;

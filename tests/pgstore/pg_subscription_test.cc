@@ -168,5 +168,39 @@ TEST(PgSubscriptionTest, ResumesFromItsCheckpointAndAppendsWakeItWithoutItsTimer
   EXPECT_EQ((*woken)->version(), 5u);
 }
 
+// "From now" on a busy store: an append in flight at the start holds a position below the
+// visible ones; the subscription starts after all of them once they are final, and delivers
+// what comes next, not the history.
+TEST(PgSubscriptionTest, FromNowWithAnAppendInFlightStartsAfterItNotAtTheBeginning) {
+  std::unique_ptr<PgEventStore> store;
+  const std::string url = NewStore(&store);
+  ASSERT_TRUE(store->Append(Request("old", 3)).ok());
+  auto held = PgConnection::Connect(url);
+  ASSERT_TRUE(held.ok());
+  const auto event = JointStateEvent(1);
+  std::string hex;
+  for (unsigned char c : event.payload) hex += fmt::format("{:02x}", c);
+  ASSERT_TRUE((*held)
+                  ->Exec(fmt::format("BEGIN; INSERT INTO events (stream, version, event_id, "
+                                     "type, payload, recorded_ns) VALUES ('held', 0, "
+                                     "gen_random_uuid(), '{}', decode('{}', 'hex'), 1)",
+                                     event.type, hex),
+                         "held writer")
+                  .ok());
+  ASSERT_TRUE(store->Append(Request("old", 1)).ok());  // visible, above the held position
+  std::thread commit_later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE((*held)->Exec("COMMIT", "held writer").ok());
+  });
+  auto sub = Subscribe(url, std::nullopt);
+  commit_later.join();
+  ASSERT_NE(sub, nullptr);
+  auto fresh = store->Append(Request("new", 1));
+  ASSERT_TRUE(fresh.ok());
+  auto next = sub->Next(std::chrono::seconds(10));
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->id(), fresh->ids[0]) << "delivered position " << (*next)->position();
+}
+
 }  // namespace
 }  // namespace doppel::pgstore

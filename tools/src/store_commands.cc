@@ -5,6 +5,7 @@
 #include <charconv>
 #include <functional>
 #include <iostream>
+#include <thread>
 
 #include "command.h"
 #include "doppel/core/log.h"
@@ -145,6 +146,8 @@ int RunSubscribe(const SubscribeFlags& f) {
     auto next = next_of(std::chrono::milliseconds(200));
     if (!next.ok()) {
       log::Warn("subscribe", "{}; retrying", next.status().ToString());
+      if (f.idle_exit_s > 0 && MonotonicNowNs() - last_event > f.idle_exit_s * 1e9) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a store that is down
       continue;
     }
     if (!next->has_value()) {

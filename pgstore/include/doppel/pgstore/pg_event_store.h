@@ -66,6 +66,9 @@ class PgEventStore final : public eventstore::EventStore {
   // dense from 0; logs progress.
   eventstore::VerifyReport Verify() const;
 
+  // The highest position visible now (0: none), final or not.
+  Result<eventstore::GlobalPosition> MaxPosition() const;
+
   // The highest position ReadAll has found final (every lower row committed or never to be).
   eventstore::GlobalPosition CommitHorizon() const;
 
