@@ -135,30 +135,6 @@ Result<RecordedEvent> DecodeLogRecord(GlobalPosition position, std::string bytes
 
 }  // namespace
 
-struct EventLog::Pending {
-  AppendRequest request;
-  AppendCallback done;
-};
-
-// An event staged in the current commit group, so later requests in the same group see it.
-struct EventLog::StagedEvent {
-  std::string stream;
-  StreamVersion version;
-  GlobalPosition position;
-  const NewEvent* event;
-};
-
-struct EventLog::GroupState {
-  rocksdb::WriteBatch batch;
-  GlobalPosition next_position;
-  TimeNs recorded_ns;
-  std::unordered_map<std::string, std::optional<StreamVersion>> heads;  // looked up or staged
-  std::unordered_map<EventId, StagedEvent, EventIdHash> staged_ids;
-  std::vector<std::string> envelopes;  // for the commit listener
-  flatbuffers::FlatBufferBuilder fbb{1024};
-  bool keep_envelopes = false;
-};
-
 EventLog::EventLog(const std::string& dir, const EventLogOptions& options)
     : dir_(dir), options_(options) {}
 
@@ -441,6 +417,14 @@ Status EventLog::LoadState() {
     next = last + 1;
     last_recorded = event->recorded_ns();
   }
+  // Copied events keep their source's times, which may go back: the latest time recorded is
+  // the time index's last entry (it names every position later than all before it).
+  std::unique_ptr<rocksdb::Iterator> times(db_->NewIterator(rocksdb::ReadOptions(), time_cf_));
+  times->SeekToLast();
+  if (!times->status().ok()) return FromRocks(times->status(), "reading the time index");
+  if (times->Valid() && times->key().size() == 16) {
+    last_recorded = std::max(last_recorded, format::TimeKeyNs(View(times->key())));
+  }
   std::string scavenged, lost, lost_until;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, format::kScavengedKey, &scavenged);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading scavenge count");
@@ -489,9 +473,14 @@ Result<AppendResult> EventLog::Append(AppendRequest request) {
   AppendCallback done = [&promise](Result<AppendResult> result) {
     promise.set_value(std::move(result));
   };
+  DOPPEL_RETURN_IF_ERROR(Submit(Pending{std::move(request), std::move(done), nullptr}));
+  return future.get();
+}
+
+Status EventLog::Submit(Pending pending) {
   std::unique_lock lock(queue_mu_);
   if (stopping_) return Status::Unavailable("event log is closing");
-  queue_.push_back(Pending{std::move(request), std::move(done)});
+  queue_.push_back(std::move(pending));
   if (!committing_ && queue_.size() == 1) {
     // Nobody is committing: commit on this thread and skip two thread hand-offs, which
     // dominate a lone writer's latency. Busy periods go through the committer thread.
@@ -500,8 +489,7 @@ Result<AppendResult> EventLog::Append(AppendRequest request) {
   } else {
     queue_cv_.notify_one();
   }
-  lock.unlock();
-  return future.get();
+  return Status::Ok();
 }
 
 void EventLog::AppendAsync(AppendRequest request, AppendCallback done) {
@@ -514,7 +502,7 @@ void EventLog::AppendAsync(AppendRequest request, AppendCallback done) {
   {
     std::lock_guard lock(queue_mu_);
     if (!stopping_) {
-      queue_.push_back(Pending{std::move(request), std::move(done)});
+      queue_.push_back(Pending{std::move(request), std::move(done), nullptr});
       queue_cv_.notify_one();
       return;
     }
@@ -531,7 +519,7 @@ void EventLog::AppendMany(std::vector<std::pair<AppendRequest, AppendCallback>> 
       continue;
     }
     AssignIds(request);
-    accepted.push_back(Pending{std::move(request), std::move(done)});
+    accepted.push_back(Pending{std::move(request), std::move(done), nullptr});
   }
   if (accepted.empty()) return;
   std::unique_lock lock(queue_mu_);
@@ -558,6 +546,14 @@ std::vector<EventLog::Pending> EventLog::TakeGroup() {
   std::vector<Pending> group;
   size_t events = 0, bytes = 0;
   while (!queue_.empty()) {
+    if (queue_.front().copy != nullptr) {
+      // A copied batch commits alone.
+      if (group.empty()) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      break;
+    }
     const AppendRequest& next = queue_.front().request;
     size_t next_bytes = 0;
     for (const NewEvent& e : next.events) next_bytes += e.payload.size() + 128;
@@ -584,6 +580,11 @@ size_t EventLog::CommitOneGroup(std::unique_lock<std::mutex>& lock) {
 }
 
 void EventLog::RunGroup(std::vector<Pending>& group) {
+  if (group.size() == 1 && group[0].copy != nullptr) {
+    CopyJob& job = *group[0].copy;
+    job.result.set_value(CommitCopy(*job.batch));
+    return;
+  }
   std::vector<Result<AppendResult>> results;
   results.reserve(group.size());
   CommitGroup(group, results);
@@ -624,6 +625,12 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
   if (staged.empty()) return;
 
   state.batch.Put(time_cf_, format::TimeKey(state.recorded_ns, first_position), "");
+  if (Status written = WriteGroup(state, first_position); !written.ok()) {
+    for (size_t i : staged) results[i] = written;
+  }
+}
+
+Status EventLog::WriteGroup(GroupState& state, GlobalPosition first_position) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
   const int64_t write_start = MonotonicNowNs();
@@ -639,8 +646,7 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
         "event log stopped taking appends after a write error ({}); free space or fix the "
         "disk, then restart: acknowledged events are safe",
         failed.message()));
-    for (size_t i : staged) results[i] = failed;
-    return;
+    return failed;
   }
   next_position_ = state.next_position;
   last_recorded_ns_ = state.recorded_ns;
@@ -664,6 +670,7 @@ void EventLog::CommitGroup(std::vector<Pending>& group,
                                recorded.ToString());
     }
   }
+  return Status::Ok();
 }
 
 Result<std::optional<StreamVersion>> EventLog::LoadHead(std::string_view stream) const {
@@ -706,15 +713,9 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
                       staged->second.event->type, staged->second.event->payload};
       continue;
     }
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(e.id.ToBytes()), &value);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "looking up event id");
-    if (s.IsNotFound()) continue;
-    const GlobalPosition position = format::GetBigEndian64(value);
-    auto original = ReadAt(position);
+    auto original = StoredUnder(e.id);
     if (!original.ok()) return original.status();
-    stored[i] = StoredEvent{std::string(original->stream()), original->version(), position,
-                            std::string(original->type()), std::string(original->payload())};
+    stored[i] = std::move(original).value();
   }
   auto resent = MatchResentBatch(request, stored);
   if (!resent.ok()) return resent.status();
@@ -751,6 +752,22 @@ Result<AppendResult> EventLog::StageRequest(AppendRequest& request, GroupState& 
   }
   group.heads[request.stream] = result.last_version;
   return result;
+}
+
+Result<std::optional<StoredEvent>> EventLog::StoredUnder(const EventId& id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_cf_, AsView(id.ToBytes()), &value);
+  if (s.IsNotFound()) return std::optional<StoredEvent>();
+  if (!s.ok()) return FromRocks(s, "looking up event id");
+  if (value.size() != 8) {
+    return Status::Corruption(fmt::format("id index entry of {} bytes", value.size()));
+  }
+  const GlobalPosition position = format::GetBigEndian64(value);
+  auto original = ReadAt(position);
+  if (!original.ok()) return original.status();
+  return std::optional<StoredEvent>(
+      StoredEvent{std::string(original->stream()), original->version(), position,
+                  std::string(original->type()), std::string(original->payload())});
 }
 
 Result<RecordedEvent> EventLog::ReadAt(GlobalPosition position) const {

@@ -153,6 +153,25 @@ Result<StreamMetadata> PgEventStore::GetStreamMetadata(std::string_view stream) 
 }
 GlobalPosition PgEventStore::CommitHorizon() const { return impl_->horizon(); }
 Result<GlobalPosition> PgEventStore::MaxPosition() const { return impl_->MaxPosition(); }
+
+Result<GlobalPosition> PgEventStore::EndPosition() const {
+  auto max = impl_->MaxPosition();
+  if (!max.ok()) return max.status();
+  return *max + 1;
+}
+
+Result<eventstore::CopyResult> PgEventStore::AppendCopied(const eventstore::CopiedBatch& batch) {
+  return impl_->AppendCopied(batch);
+}
+
+Result<eventstore::CopyCheckpoint> PgEventStore::LoadCopyCheckpoint(std::string_view copier) const {
+  return impl_->LoadCopyCheckpoint(copier);
+}
+
+Result<GlobalPosition> PgEventStore::CopiedPosition(std::string_view copier,
+                                                    GlobalPosition source_position) const {
+  return impl_->CopiedPosition(copier, source_position);
+}
 VerifyReport PgEventStore::Verify() const { return impl_->Verify(); }
 
 }  // namespace doppel::pgstore

@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS doppel_stream_metadata (
   max_age_ns bigint NOT NULL,
   max_count bigint NOT NULL,
   truncate_before bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS doppel_copy_checkpoints (
+  name text COLLATE "C" PRIMARY KEY,
+  source_next bigint NOT NULL,
+  events bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS doppel_copy_map (
+  name text COLLATE "C" NOT NULL,
+  source_position bigint NOT NULL,
+  position bigint NOT NULL,
+  PRIMARY KEY (name, source_position));
 CREATE TABLE IF NOT EXISTS doppel_schema (version integer PRIMARY KEY);
 )sql";
 
@@ -145,8 +154,10 @@ Status CheckSchema(PgConnection& conn) {
   auto version = conn.Exec("SELECT max(version) FROM doppel_schema", "reading the schema version");
   if (!version.ok()) return version.status();
   if (version->Text(0, 0) != std::to_string(kSchemaVersion)) {
-    return Status::NotADoppelLog(fmt::format("doppel schema version {} here, this doppel needs {}",
-                                             version->Text(0, 0), kSchemaVersion));
+    return Status::NotADoppelLog(
+        fmt::format("doppel schema version {} here, this doppel needs {} (doppel pg-store init "
+                    "adds what is missing)",
+                    version->Text(0, 0), kSchemaVersion));
   }
   // What the columns do not say: the keys that make ids and versions unique, byte order for
   // stream names (prefix scans), and positions handed out one at a time in order.

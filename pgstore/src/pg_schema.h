@@ -9,7 +9,8 @@
 
 namespace doppel::pgstore {
 
-inline constexpr int kSchemaVersion = 1;
+// 2: the copies' tables (doppel_copy_checkpoints, doppel_copy_map).
+inline constexpr int kSchemaVersion = 2;
 
 // Creates whatever is missing (under an advisory lock, in one transaction) and installs the
 // position default that takes the transaction id first (commit_horizon.h).

@@ -29,9 +29,6 @@ namespace {
 constexpr char kComponent[] = "pgstore";
 constexpr int kMaxTries = 16;
 
-constexpr char kFindIds[] =
-    "SELECT event_id, stream, version, position, type, payload FROM events "
-    "WHERE event_id = ANY($1::uuid[])";
 constexpr char kLockStream[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 constexpr char kHead[] = "SELECT max(version) FROM events WHERE stream = $1";
 constexpr char kInsert[] =

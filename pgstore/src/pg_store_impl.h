@@ -23,6 +23,12 @@ inline constexpr char kEventColumns[] =
     "e.recorded_ns, e.occurred_ns, e.causation_id, e.correlation_id";
 inline constexpr int kEventColumnCount = 11;
 
+// The events stored under any of the ids in $1: event_id, stream, version, position, type,
+// payload (what the idempotency rules compare).
+inline constexpr char kFindIds[] =
+    "SELECT event_id, stream, version, position, type, payload FROM events "
+    "WHERE event_id = ANY($1::uuid[])";
+
 // Retention columns that follow kEventColumns in reads that judge it.
 inline constexpr char kRetentionColumns[] =
     "m.max_age_ns, m.max_count, m.truncate_before, CASE WHEN m.max_count <> 0 THEN "
@@ -52,6 +58,11 @@ class PgStoreImpl {
   // The highest position visible now (0: none).
   Result<uint64_t> MaxPosition();
   eventstore::VerifyReport Verify();
+  // Copies (pg_store_copy.cc).
+  Result<eventstore::CopyResult> AppendCopied(const eventstore::CopiedBatch& batch);
+  Result<eventstore::CopyCheckpoint> LoadCopyCheckpoint(std::string_view copier);
+  Result<eventstore::GlobalPosition> CopiedPosition(std::string_view copier,
+                                                    eventstore::GlobalPosition source_position);
 
   PgPool& pool() { return pool_; }
   const PgEventStoreOptions& options() const { return options_; }
@@ -67,6 +78,9 @@ class PgStoreImpl {
   Result<eventstore::AppendResult> TryAppend(PgConnection& conn,
                                              const eventstore::AppendRequest& request,
                                              TimeNs recorded_ns, TryOutcome* outcome);
+  // One try of a copied batch in one transaction; `retry` when running it again may succeed.
+  Result<eventstore::CopyResult> TryCopy(PgConnection& conn, const eventstore::CopiedBatch& batch,
+                                         bool* retry);
   // The INSERT's parameters for `request` at versions from `first`.
   static PgParams InsertParams(const eventstore::AppendRequest& request,
                                const std::vector<std::optional<std::string>>& ids,

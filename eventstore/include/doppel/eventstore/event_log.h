@@ -38,6 +38,7 @@ class WriteBatch;
 namespace doppel::eventstore {
 
 class SyncPoint;
+struct StoredEvent;
 
 // What Open does when acknowledged events are missing: RocksDB found a damaged record in its
 // write-ahead log, or the log it recovered ends before the sync point (sync_point.h), the
@@ -162,6 +163,18 @@ class EventLog final : public EventStore {
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
 
+  Result<GlobalPosition> EndPosition() const override { return NextPosition(); }
+
+  // Copies (copied_batch.h), committed by the committer like appends: the batch, its map
+  // entries and the checkpoint in one WriteBatch, fsync'd as appends are. Copied events keep
+  // their source's recorded times, which may go back (another store's clocks and commit
+  // order); the time index then names each position whose time is later than every earlier
+  // one, so PositionAtTime still finds the first position recorded at or after a time.
+  Result<CopyResult> AppendCopied(const CopiedBatch& batch) override;
+  Result<CopyCheckpoint> LoadCopyCheckpoint(std::string_view copier) const override;
+  Result<GlobalPosition> CopiedPosition(std::string_view copier,
+                                        GlobalPosition source_position) const override;
+
   // Removes events hidden by retention (each stream keeps its newest event so its head
   // version survives), then compacts so the space is returned. Logs progress.
   Result<ScavengeStats> Scavenge();
@@ -197,6 +210,7 @@ class EventLog final : public EventStore {
   // Gives every event of `request` without an id a new one.
   void AssignIds(AppendRequest& request) const;
   struct Pending;
+  struct CopyJob;
   struct StagedEvent;
   struct GroupState;
 
@@ -210,6 +224,9 @@ class EventLog final : public EventStore {
   Status RecordLoss(GlobalPosition recovered, GlobalPosition acknowledged, const std::string& what);
   void SyncPointLoop();
   Status CheckRequest(const AppendRequest& request) const;
+  // Queues `pending` for the committer, or commits it on this thread when nobody is
+  // committing. Unavailable when the log is closing.
+  Status Submit(Pending pending);
   void CommitterLoop();
   // REQUIRES: queue_mu_ held. Takes the queued appends that fit in one commit group.
   std::vector<Pending> TakeGroup();
@@ -219,6 +236,14 @@ class EventLog final : public EventStore {
   size_t CommitOneGroup(std::unique_lock<std::mutex>& lock);
   void CommitGroup(std::vector<Pending>& group, std::vector<Result<AppendResult>>& results);
   Result<AppendResult> StageRequest(AppendRequest& request, GroupState& group);
+  // Writes a staged commit of positions [first, group.next_position) durably, then makes it
+  // visible: heads, the commit listener, the sync point. On failure nothing is visible and the
+  // log takes no more writes.
+  Status WriteGroup(GroupState& group, GlobalPosition first);
+  // The committer's part of AppendCopied (event_log_copy.cc).
+  Result<CopyResult> CommitCopy(const CopiedBatch& batch);
+  // What the log holds under `id` (nullopt: nothing).
+  Result<std::optional<StoredEvent>> StoredUnder(const EventId& id) const;
   Result<std::optional<StreamVersion>> HeadFor(std::string_view stream, GroupState& group);
   Result<std::optional<StreamVersion>> LoadHead(std::string_view stream) const;
   // The recorded time of `stream`'s event at `version`; nullopt when it is not in the log.

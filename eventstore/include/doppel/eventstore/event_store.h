@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "doppel/eventstore/copied_batch.h"
 #include "doppel/eventstore/types.h"
 
 namespace doppel::eventstore {
@@ -43,6 +44,33 @@ class EventStore {
   }
   virtual Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) = 0;
   virtual Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const = 0;
+
+  // The position after the newest event (where a reader of $all reaches the end for now).
+  virtual Result<GlobalPosition> EndPosition() const = 0;
+
+  // Copies (copied_batch.h). A store that cannot take copies answers Unavailable.
+  // Writes the batch's events verbatim and moves the copy's checkpoint and position map, in one
+  // atomic write; an event the store already holds is not written again. Errors:
+  // InvalidArgument (a bad batch), WrongExpectedVersion (the checkpoint moved, or a version
+  // that does not follow the stream's head), IdempotencyConflict, IOError, Unavailable.
+  virtual Result<CopyResult> AppendCopied(const CopiedBatch& batch) {
+    (void)batch;
+    return Status::Unavailable("this store cannot take copies");
+  }
+  // Where the copy `copier` stands (zeros when it has not started).
+  virtual Result<CopyCheckpoint> LoadCopyCheckpoint(std::string_view copier) const {
+    (void)copier;
+    return Status::Unavailable("this store cannot take copies");
+  }
+  // The position here of the first event the copy took from source position
+  // `source_position` or later (NotFound when it has taken none yet): what a consumer's
+  // checkpoint in the source becomes here.
+  virtual Result<GlobalPosition> CopiedPosition(std::string_view copier,
+                                                GlobalPosition source_position) const {
+    (void)copier;
+    (void)source_position;
+    return Status::Unavailable("this store cannot take copies");
+  }
 };
 
 }  // namespace doppel::eventstore

@@ -5,14 +5,18 @@
 //   column family   key                                   value
 //   -------------   -----------------------------------   ---------------------------------
 //   default         "format"                              "doppel-eventlog 1"
+//                   "copy/"..., "copymap/"...             copies' checkpoints and position
+//                                                         maps (event_log_copy.cc)
 //                   "scavenged"                           be64 count of events removed by
 //                                                         retention (positions stay unique)
 //   log             be64(global position)                 EventEnvelope FlatBuffer (complete:
 //                                                         position, version, times inside)
 //   streams         stream bytes, 0x00, be64(version)     be64(global position)
 //   ids             16-byte event id (big-endian)         be64(global position)
-//   time            be64(recorded ns) be64(position)      empty; one entry per commit group,
-//                                                         naming the group's first position
+//   time            be64(recorded ns) be64(position)      empty; one entry per commit group of
+//                                                         appends, naming its first position,
+//                                                         and one per copied event recorded
+//                                                         later than every earlier event
 //   snapshots       stream bytes                          SnapshotRecord FlatBuffer (latest)
 //                   stream bytes, 0x00, timekey(recorded   SnapshotRecord FlatBuffer: the
 //                   ns of the last event it covers),       history, one per snapshot saved
@@ -23,7 +27,9 @@
 // - positions are assigned densely from 0 by the single committer; a position is missing
 //   from `log` only if retention removed it, and then "scavenged" counts it;
 // - a stream's versions are dense from 0 (or from where retention truncated it);
-// - recorded ns never decreases with position, so the sparse `time` index suffices;
+// - appends never go back in time (a group records max(now, the latest time so far)); copied
+//   events keep their source's times, which may go back; the `time` index names every
+//   position recorded later than all before it, which is what PositionAtTime needs;
 // - stream names are 1..kMaxStreamNameBytes bytes without 0x00, so "robot-1\0..." sorts
 //   before "robot-10\0..." and a stream's entries are one contiguous key range.
 #pragma once

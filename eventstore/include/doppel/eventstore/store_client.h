@@ -47,6 +47,7 @@ class StoreClient final : public EventStore {
   Result<Snapshot> LoadSnapshotAt(std::string_view stream, TimeNs at) const override;
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
+  Result<GlobalPosition> EndPosition() const override { return NextPosition(); }
 
   // The position the next appended event will get.
   Result<GlobalPosition> NextPosition() const;

@@ -7,6 +7,9 @@
 //          payload_schema_version, recorded_ns, occurred_ns, causation_id, correlation_id,
 //          UNIQUE (stream, version))
 //
+// Copies (copied_batch.h) keep their checkpoints and position maps in doppel_copy_checkpoints
+// and doppel_copy_map, written in the same transaction as the events they cover.
+//
 // Differences from the embedded log, each a property of PostgreSQL: positions start at 1 and
 // have gaps (a rolled-back transaction burns its sequence values), so a batch's positions
 // grow but need not be contiguous; ReadAll delivers a position only once every lower one is
@@ -61,6 +64,13 @@ class PgEventStore final : public eventstore::EventStore {
   Status SetStreamMetadata(std::string_view stream,
                            const eventstore::StreamMetadata& metadata) override;
   Result<eventstore::StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
+  Result<eventstore::GlobalPosition> EndPosition() const override;
+
+  // Copies, in one transaction per batch (pg_store_copy.cc).
+  Result<eventstore::CopyResult> AppendCopied(const eventstore::CopiedBatch& batch) override;
+  Result<eventstore::CopyCheckpoint> LoadCopyCheckpoint(std::string_view copier) const override;
+  Result<eventstore::GlobalPosition> CopiedPosition(
+      std::string_view copier, eventstore::GlobalPosition source_position) const override;
 
   // Checks the schema, that every row is a valid event and that each stream's versions are
   // dense from 0; logs progress.
