@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddArchiveCommands(app);
   AddReplayCommands(app);
   AddPgStoreCommands(app);
+  AddCopyCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "commit_horizon.h"
+#include "legacy_rows.h"
 #include "pg_connection.h"
 #include "pg_proxy.h"
 #include "pg_server.h"
@@ -27,6 +28,7 @@ using eventstore::AppendRequest;
 using eventstore::ExpectedVersion;
 using eventstore::GlobalPosition;
 using testing::JointStateEvent;
+using testing::LegacyInsert;
 using testing::SharedPgServer;
 
 std::string NewDatabase() {
@@ -47,22 +49,6 @@ AppendRequest Request(const std::string& stream, int events) {
   AppendRequest r{stream, ExpectedVersion::Any(), {}};
   for (int i = 0; i < events; ++i) r.events.push_back(JointStateEvent(i));
   return r;
-}
-
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-// A row as a writer that knows nothing of doppel would insert it (the position from the
-// column's default).
-std::string LegacyInsert(const std::string& stream, int version) {
-  const auto event = JointStateEvent(version);
-  return fmt::format(
-      "INSERT INTO events (stream, version, event_id, type, payload, recorded_ns) VALUES "
-      "('{}', {}, gen_random_uuid(), '{}', decode('{}', 'hex'), 1)",
-      stream, version, event.type, Hex(event.payload));
 }
 
 // Everything a tail delivers from `from` until the store says it is at the end.

@@ -53,5 +53,6 @@ void AddUpCommand(CLI::App& app);
 void AddArchiveCommands(CLI::App& app);
 void AddReplayCommands(CLI::App& app);
 void AddPgStoreCommands(CLI::App& app);
+void AddCopyCommand(CLI::App& app);
 
 }  // namespace doppel::tools
