@@ -49,6 +49,26 @@ bool HasEntries(rocksdb::Env& env, const std::string& dir) {
                      [](const std::string& c) { return c != "." && c != ".."; });
 }
 
+// Whether every entry of `dir` is a file RocksDB writes while it creates a database, before
+// CURRENT names its manifest: a creation killed that early, which holds nothing yet.
+bool OnlyUnfinishedRocksDbFiles(rocksdb::Env& env, const std::string& dir) {
+  std::vector<std::string> children;
+  if (!env.GetChildren(dir, &children).ok()) return false;
+  const auto numbered = [](std::string_view name, std::string_view prefix,
+                           std::string_view suffix) {
+    if (!name.starts_with(prefix) || !name.ends_with(suffix)) return false;
+    const std::string_view digits =
+        name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    return !digits.empty() &&
+           std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return std::all_of(children.begin(), children.end(), [&](const std::string& c) {
+    return c == "." || c == ".." || c == "LOCK" || c == "IDENTITY" || c == "LOG" ||
+           numbered(c, "MANIFEST-", "") || numbered(c, "OPTIONS-", "") || numbered(c, "", ".log") ||
+           numbered(c, "", ".dbtmp");
+  });
+}
+
 // `dir` and its missing parents.
 rocksdb::Status CreateDirectories(rocksdb::Env& env, const std::string& dir) {
   for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
@@ -117,6 +137,32 @@ rocksdb::ColumnFamilyOptions FamilyOptions(bool point_lookups, bool hashed_ids,
   // Room for bursts: with the default of two memtables a long ingest stalls on flushes.
   cf.max_write_buffer_number = 4;
   return cf;
+}
+
+// Whether the database in `dir`, with column families `existing`, is a log whose creation was
+// killed part-way: only doppel's families (`ours`), nothing in any of them, no format marker.
+Result<bool> IsHalfCreated(const rocksdb::DBOptions& options, const std::string& dir,
+                           const std::vector<std::string>& existing,
+                           const std::vector<std::string>& ours) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& f : existing) {
+    if (std::find(ours.begin(), ours.end(), f) == ours.end()) return false;
+    descriptors.emplace_back(f, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, fmt::format("reading {}", dir));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool empty = true;
+  for (auto* h : handles) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) empty = false;
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  db->Close();
+  return empty;
 }
 
 // A log record's bytes as a verified event that says it is at `position`.
@@ -302,7 +348,7 @@ void EventLog::SyncPointLoop() {
 Status EventLog::OpenDb(bool point_in_time) {
   rocksdb::Env& env = options_.env != nullptr ? *options_.env : *rocksdb::Env::Default();
   const bool has_db = env.FileExists(dir_ + "/CURRENT").ok();
-  if (!has_db && HasEntries(env, dir_)) {
+  if (!has_db && HasEntries(env, dir_) && !OnlyUnfinishedRocksDbFiles(env, dir_)) {
     return Status::NotADoppelLog(
         fmt::format("{} is not empty and holds no doppel event log; refusing to touch it", dir_));
   }
@@ -313,6 +359,7 @@ Status EventLog::OpenDb(bool point_in_time) {
                                              format::kTimeFamily,
                                              format::kSnapshotsFamily,
                                              format::kStreamMetaFamily};
+  bool half_created = false;
   if (has_db) {
     std::vector<std::string> existing;
     rocksdb::DBOptions list_options;
@@ -320,10 +367,22 @@ Status EventLog::OpenDb(bool point_in_time) {
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(list_options, dir_, &existing);
     if (!s.ok()) return FromRocks(s, fmt::format("reading {}", dir_));
     for (const auto& f : families) {
-      if (std::find(existing.begin(), existing.end(), f) == existing.end()) {
+      if (std::find(existing.begin(), existing.end(), f) != existing.end()) continue;
+      // RocksDB creates column families one at a time: a creation killed part-way leaves some
+      // of them, empty, and no format marker. Finish it; refuse anything else.
+      auto half = IsHalfCreated(list_options, dir_, existing, families);
+      if (!half.ok()) return half.status();
+      if (!*half) {
         return Status::NotADoppelLog(
             fmt::format("{} is a RocksDB database without doppel's column family '{}'", dir_, f));
       }
+      if (options_.read_only || !options_.create_if_missing) {
+        return Status::NotFound(fmt::format(
+            "no event log in {}: its creation was interrupted (opening it to write finishes it)",
+            dir_));
+      }
+      half_created = true;
+      break;
     }
   } else if (!options_.create_if_missing || options_.read_only) {
     return Status::NotFound(fmt::format("no event log in {}", dir_));
@@ -384,8 +443,25 @@ Status EventLog::OpenDb(bool point_in_time) {
   std::string marker;
   s = db_->Get(rocksdb::ReadOptions(), meta_cf_, format::kFormatKey, &marker);
   if (s.IsNotFound()) {
-    if (has_db) {
-      return Status::NotADoppelLog(fmt::format("{} has no doppel format marker", dir_));
+    if (has_db && !half_created) {
+      // Every family there but no marker: a creation killed before its last step, if nothing
+      // else is in it either.
+      for (auto* h : handles_) {
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), h));
+        it->SeekToFirst();
+        if (it->Valid() || !it->status().ok()) {
+          return Status::NotADoppelLog(fmt::format("{} has no doppel format marker", dir_));
+        }
+      }
+      if (options_.read_only) {
+        return Status::NotFound(fmt::format(
+            "no event log in {}: its creation was interrupted (opening it to write finishes it)",
+            dir_));
+      }
+      half_created = true;
+    }
+    if (half_created) {
+      log::Warn(kComponent, "{}: finishing the creation of a log that was interrupted", dir_);
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;

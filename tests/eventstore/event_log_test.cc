@@ -525,6 +525,78 @@ TEST(EventLogTest, NonDoppelDirectoryIsRefusedAndLeftUntouched) {
   EXPECT_EQ(foreign_log.status().code(), Status::Code::kNotADoppelLog);
 }
 
+// RocksDB creates a database's column families one at a time, and its files before CURRENT: a
+// creation killed part-way (found by copy_under_fire_test, whose copier was killed as it
+// created its destination) is finished at the next open, never refused as a foreign database.
+// A database with anything in it stays refused.
+TEST(EventLogTest, ACreationKilledPartWayIsFinishedAtTheNextOpen) {
+  TempDir dir;
+  const auto half_created = [](const std::string& path, bool with_data) {
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {format::kLogFamily, {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, path, families, &handles, &db).ok());
+    if (with_data) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], "k", "v").ok());
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  };
+  // Two of the seven families, nothing in them.
+  const std::string some = dir.Sub("some-families");
+  half_created(some, false);
+  eventstore::EventLogOptions read_only;
+  read_only.read_only = true;
+  EXPECT_EQ(EventLog::Open(some, read_only).status().code(), Status::Code::kNotFound);
+  {
+    auto log = OpenOrDie(some);
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::NoStream(), 2)).ok());
+  }
+  EXPECT_EQ(OpenOrDie(some)->NextPosition(), 2u);
+  // Every family, no format marker yet.
+  const std::string all = dir.Sub("every-family");
+  {
+    auto log = OpenOrDie(all);
+    ASSERT_TRUE(log->Append(Request("robot-1", ExpectedVersion::NoStream(), 1)).ok());
+  }
+  {
+    rocksdb::DBOptions options;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, all, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, all, families, &handles, &db).ok());
+    // Back to the moment before the marker: every family empty.
+    for (auto* h : handles) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), h, it->key()).ok());
+      }
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+    std::filesystem::remove(all + "/SYNC_POINT");  // written after the marker
+  }
+  EXPECT_EQ(OpenOrDie(all)->NextPosition(), 0u);
+  // Only the files RocksDB writes before CURRENT.
+  const std::string early = dir.Sub("before-current");
+  std::filesystem::create_directories(early);
+  { std::ofstream(early + "/LOCK"); }
+  { std::ofstream(early + "/IDENTITY") << "x"; }
+  { std::ofstream(early + "/MANIFEST-000001"); }
+  EXPECT_EQ(OpenOrDie(early)->NextPosition(), 0u);
+  // Some of doppel's families with something in them: not a creation, refused.
+  const std::string used = dir.Sub("used");
+  half_created(used, true);
+  EXPECT_EQ(EventLog::Open(used).status().code(), Status::Code::kNotADoppelLog);
+}
+
 TEST(EventLogTest, CorruptRecordIsReportedWithPositionAndStream) {
   TempDir dir;
   {
