@@ -57,6 +57,7 @@ bench: build
 	$(BUILD_DIR)/benchmarks/replay_bench --robots 1000 --events 10000 --seeks 20
 	$(BUILD_DIR)/benchmarks/pgstore_bench --seconds 5 --clients 8
 	$(BUILD_DIR)/benchmarks/pgstore_bench --seconds 5 --clients 8 --batch 20
+	$(BUILD_DIR)/benchmarks/copy_bench --events 200000
 
 deps:
 	bash deploy/install-deps.sh

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
 #include <thread>
 
 #include "doppel/core/clock.h"
@@ -57,7 +58,20 @@ Result<CopyProgress> CopyEngine::Run() {
       SleepUnlessStopped(static_cast<int>(options_.idle_wait.count()), options_.stop);
     }
   }
+  if (ahead_.valid()) ahead_.wait();
   return progress_;
+}
+
+CopyEngine::Fetched CopyEngine::Fetch(GlobalPosition from) const {
+  Fetched f;
+  f.from = from;
+  auto page = source_.ReadAll(from, options_.batch);
+  if (!page.ok()) {
+    f.status = page.status();
+    return f;
+  }
+  f.page = std::move(page).value();
+  return f;
 }
 
 Result<bool> CopyEngine::CopyPage() {
@@ -71,20 +85,36 @@ Result<bool> CopyEngine::CopyPage() {
     have_checkpoint_ = true;
   }
   const GlobalPosition from = progress_.source_next;
-  auto page = source_.ReadAll(from, options_.batch);
-  if (!page.ok()) return page.status();
-  auto end = source_.EndPosition();
-  if (!end.ok()) return end.status();
-  progress_.source_end = *end;
-  if (page->events.empty() && page->next <= from) {
-    progress_.caught_up = page->end;
+  // The page read ahead while the last one was written, if it starts here.
+  Fetched fetched;
+  if (ahead_.valid()) {
+    Fetched early = ahead_.get();
+    if (early.from == from) fetched = std::move(early);
+  }
+  if (fetched.from != from || !fetched.status.ok()) fetched = Fetch(from);
+  if (!fetched.status.ok()) return fetched.status;
+  eventstore::ReadPage& page = fetched.page;
+  if (MonotonicNowNs() >= next_end_check_ns_ || page.end) {
+    // The source's end, for the lag: twice a second is enough.
+    auto end = source_.EndPosition();
+    if (!end.ok()) return end.status();
+    progress_.source_end = *end;
+    next_end_check_ns_ = MonotonicNowNs() + 500'000'000;
+  }
+  if (page.events.empty() && page.next <= from) {
+    progress_.caught_up = page.end;
     progress_.lag_events = progress_.source_end > from ? progress_.source_end - from : 0;
     if (progress_.caught_up) progress_.lag_seconds = 0;
-    return !page->end;
+    return !page.end;
   }
-  const TimeNs newest = page->events.empty() ? 0 : page->events.back().recorded_ns();
-  const size_t count = page->events.size();
-  CopiedBatch batch{options_.name, from, std::move(page->events), page->next};
+  // Read the next page while this one is written.
+  if (!page.end) {
+    ahead_ = std::async(std::launch::async, [this, next = page.next] { return Fetch(next); });
+  }
+  const TimeNs newest = page.events.empty() ? 0 : page.events.back().recorded_ns();
+  const size_t count = page.events.size();
+  const bool end = page.end;
+  CopiedBatch batch{options_.name, from, std::move(page.events), page.next};
   have_checkpoint_ = false;  // until this write is known to have happened
   auto copied = destination_.AppendCopied(batch);
   if (!copied.ok()) return copied.status();
@@ -93,7 +123,7 @@ Result<bool> CopyEngine::CopyPage() {
   progress_.events = copied->checkpoint.events;
   progress_.written += copied->written;
   progress_.present += copied->present;
-  progress_.caught_up = page->end;
+  progress_.caught_up = end;
   if (count > 0) UpdateLag(newest);
   if (progress_.caught_up) progress_.lag_seconds = 0;
 
@@ -113,7 +143,7 @@ Result<bool> CopyEngine::CopyPage() {
   progress_.eta_seconds = progress_.events_per_s > 0
                               ? static_cast<double>(progress_.lag_events) / progress_.events_per_s
                               : 0;
-  return !page->end;
+  return !end;
 }
 
 void CopyEngine::UpdateLag(TimeNs newest_recorded_ns) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <string>
 
 #include "doppel/eventstore/event_store.h"
@@ -57,7 +58,15 @@ class CopyEngine {
   Result<CopyProgress> Run();
 
  private:
-  // One page: read, write; false when the source had nothing more.
+  // A page of the source read from `from`.
+  struct Fetched {
+    eventstore::GlobalPosition from = UINT64_MAX;
+    Status status;
+    eventstore::ReadPage page;
+  };
+  Fetched Fetch(eventstore::GlobalPosition from) const;
+  // One page: read (or taken from the read ahead), write; false when the source had nothing
+  // more.
   Result<bool> CopyPage();
   // Waits after a store went away: backoff doubling to 5 s, cut short by stop().
   void Backoff(const Status& why);
@@ -70,6 +79,9 @@ class CopyEngine {
   ProgressFn progress_fn_;
   CopyProgress progress_;
   bool have_checkpoint_ = false;
+  // The next page, read while the last one was written (a store is read and written at once).
+  std::future<Fetched> ahead_;
+  int64_t next_end_check_ns_ = 0;
   int64_t start_ns_ = 0;
   int backoff_ms_ = 0;
 };
