@@ -22,7 +22,8 @@ int RunInit(const std::string& url) {
   auto store = pgstore::PgEventStore::Open(url);
   if (!store.ok()) return Fail(store.status());
   std::cout << "pg-store: doppel's tables are ready (events, doppel_snapshots, "
-               "doppel_snapshot_history, doppel_stream_metadata, doppel_schema)"
+               "doppel_snapshot_history, doppel_stream_metadata, doppel_copy_checkpoints, "
+               "doppel_copy_map, doppel_schema)"
             << std::endl;
   return kExitOk;
 }
