@@ -44,6 +44,10 @@ Status CheckCopyCheckpoint(const CopiedBatch& batch, const CopyCheckpoint& curre
   return Status::Ok();
 }
 
+bool MaybeResentCopy(const CopiedBatch& batch, const CopyCheckpoint& current) {
+  return current.source_next == batch.source_next && current.source_next != batch.source_from;
+}
+
 Result<std::optional<GlobalPosition>> PlaceCopiedEvent(const RecordedEvent& event,
                                                        const std::optional<StoredEvent>& stored,
                                                        std::optional<StreamVersion> head) {

@@ -79,6 +79,16 @@ Result<CopyResult> EventLog::CommitCopy(const CopiedBatch& batch) {
   if (!write_error_.ok()) return write_error_;
   auto current = LoadCopyCheckpoint(batch.copier);
   if (!current.ok()) return current.status();
+  if (MaybeResentCopy(batch, *current)) {
+    uint64_t there = 0;
+    for (const RecordedEvent& e : batch.events) {
+      auto stored = StoredUnder(e.id());
+      if (!stored.ok()) return stored.status();
+      auto place = PlaceCopiedEvent(e, *stored, std::nullopt);
+      if (place.ok() && place->has_value()) ++there;
+    }
+    if (there == batch.events.size()) return CopyResult{0, there, *current};
+  }
   DOPPEL_RETURN_IF_ERROR(CheckCopyCheckpoint(batch, *current));
 
   GroupState state;

@@ -82,6 +82,46 @@ Bytes ListStreamsRequestBytes(uint64_t request_id, std::string_view prefix, std:
   return WrapRequest(fbb, request_id, fb::Request::ListStreamsRequest, body.Union());
 }
 
+Bytes AppendCopiedRequestBytes(uint64_t request_id, const CopiedBatch& batch) {
+  size_t size = 128 + batch.copier.size();
+  for (const RecordedEvent& e : batch.events) size += e.bytes().size() + 16;
+  FlatBufferBuilder fbb(size);
+  std::vector<flatbuffers::Offset<fb::EventBytes>> events;
+  events.reserve(batch.events.size());
+  for (const RecordedEvent& e : batch.events) {
+    auto envelope =
+        fbb.CreateVector(reinterpret_cast<const uint8_t*>(e.bytes().data()), e.bytes().size());
+    events.push_back(fb::CreateEventBytes(fbb, envelope));
+  }
+  auto list = fbb.CreateVector(events);
+  auto copier = fbb.CreateString(batch.copier);
+  auto body =
+      fb::CreateAppendCopiedRequest(fbb, copier, batch.source_from, batch.source_next, list);
+  return WrapRequest(fbb, request_id, fb::Request::AppendCopiedRequest, body.Union());
+}
+
+Bytes CopyCheckpointRequestBytes(uint64_t request_id, std::string_view copier) {
+  FlatBufferBuilder fbb(64 + copier.size());
+  auto c = fbb.CreateString(copier);
+  auto body = fb::CreateCopyCheckpointRequest(fbb, c);
+  return WrapRequest(fbb, request_id, fb::Request::CopyCheckpointRequest, body.Union());
+}
+
+Bytes CopiedPositionRequestBytes(uint64_t request_id, std::string_view copier,
+                                 GlobalPosition source_position) {
+  FlatBufferBuilder fbb(64 + copier.size());
+  auto c = fbb.CreateString(copier);
+  auto body = fb::CreateCopiedPositionRequest(fbb, c, source_position);
+  return WrapRequest(fbb, request_id, fb::Request::CopiedPositionRequest, body.Union());
+}
+
+Bytes CopyResponseBytes(uint64_t request_id, const CopyResult& result) {
+  FlatBufferBuilder fbb(64);
+  auto body = fb::CreateCopyResponse(fbb, result.written, result.present,
+                                     result.checkpoint.source_next, result.checkpoint.events);
+  return WrapResponse(fbb, request_id, fb::Response::CopyResponse, body.Union());
+}
+
 Bytes StreamListBytes(uint64_t request_id, const StreamList& list) {
   FlatBufferBuilder fbb(256);
   auto streams = fbb.CreateVectorOfStrings(list.streams);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "doppel/eventstore/copied_batch.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/types.h"
 #include "doppel/schemas/store_protocol_generated.h"
@@ -35,6 +36,10 @@ Bytes ServerInfoRequestBytes(uint64_t request_id);
 Bytes VerifyLogRequestBytes(uint64_t request_id);
 Bytes ListStreamsRequestBytes(uint64_t request_id, std::string_view prefix, std::string_view after,
                               uint32_t max_count);
+Bytes AppendCopiedRequestBytes(uint64_t request_id, const CopiedBatch& batch);
+Bytes CopyCheckpointRequestBytes(uint64_t request_id, std::string_view copier);
+Bytes CopiedPositionRequestBytes(uint64_t request_id, std::string_view copier,
+                                 GlobalPosition source_position);
 
 // Responses.
 Bytes ErrorBytes(uint64_t request_id, const Status& status);
@@ -49,6 +54,7 @@ Bytes StreamMetadataBytes(uint64_t request_id, const StreamMetadata& metadata);
 Bytes ServerInfoBytes(uint64_t request_id, GlobalPosition next_position);
 Bytes VerifyBytes(uint64_t request_id, const VerifyReport& report);
 Bytes StreamListBytes(uint64_t request_id, const StreamList& list);
+Bytes CopyResponseBytes(uint64_t request_id, const CopyResult& result);
 
 // Verifies a response frame. Corruption if it does not verify.
 Result<const fb::StoreResponse*> VerifyResponse(std::string_view bytes);

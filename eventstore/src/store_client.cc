@@ -338,6 +338,37 @@ Result<StreamVersion> StoreClient::StreamHead(std::string_view stream) const {
   return (*r)->version();
 }
 
+Result<CopyResult> StoreClient::AppendCopied(const CopiedBatch& batch) {
+  auto bytes =
+      impl_->Call([&](uint64_t id) { return protocol::AppendCopiedRequestBytes(id, batch); });
+  if (!bytes.ok()) return bytes.status();
+  auto r = As<fb::CopyResponse>(*bytes, fb::Response::CopyResponse);
+  if (!r.ok()) return r.status();
+  return CopyResult{(*r)->written(), (*r)->present(),
+                    CopyCheckpoint{(*r)->source_next(), (*r)->events()}};
+}
+
+Result<CopyCheckpoint> StoreClient::LoadCopyCheckpoint(std::string_view copier) const {
+  const std::string c(copier);
+  auto bytes =
+      impl_->Call([&](uint64_t id) { return protocol::CopyCheckpointRequestBytes(id, c); });
+  if (!bytes.ok()) return bytes.status();
+  auto r = As<fb::CopyResponse>(*bytes, fb::Response::CopyResponse);
+  if (!r.ok()) return r.status();
+  return CopyCheckpoint{(*r)->source_next(), (*r)->events()};
+}
+
+Result<GlobalPosition> StoreClient::CopiedPosition(std::string_view copier,
+                                                   GlobalPosition source_position) const {
+  const std::string c(copier);
+  auto bytes = impl_->Call(
+      [&](uint64_t id) { return protocol::CopiedPositionRequestBytes(id, c, source_position); });
+  if (!bytes.ok()) return bytes.status();
+  auto r = As<fb::PositionResponse>(*bytes, fb::Response::PositionResponse);
+  if (!r.ok()) return r.status();
+  return (*r)->position();
+}
+
 Result<StreamList> StoreClient::ListStreams(std::string_view prefix, std::string_view after,
                                             size_t max_count) const {
   const std::string p(prefix), a(after);

@@ -54,6 +54,12 @@ bool HasBody(const fb::StoreRequest& r) {
       return r.request_as_VerifyLogRequest() != nullptr;
     case fb::Request::ListStreamsRequest:
       return r.request_as_ListStreamsRequest() != nullptr;
+    case fb::Request::AppendCopiedRequest:
+      return r.request_as_AppendCopiedRequest() != nullptr;
+    case fb::Request::CopyCheckpointRequest:
+      return r.request_as_CopyCheckpointRequest() != nullptr;
+    case fb::Request::CopiedPositionRequest:
+      return r.request_as_CopiedPositionRequest() != nullptr;
     default:
       return false;
   }
@@ -135,6 +141,38 @@ Result<AppendRequest> DecodeAppend(const fb::AppendRequest& r) {
   return request;
 }
 
+Result<CopiedBatch> DecodeAppendCopied(const fb::AppendCopiedRequest& r) {
+  const auto* list = r.events();
+  const size_t count = list == nullptr ? 0 : list->size();
+  if (count > kMaxEventsPerAppend) {
+    return Status::InvalidArgument(fmt::format("copied page of {} events; at most {} per request",
+                                               count, kMaxEventsPerAppend));
+  }
+  size_t decoded = Str(r.copier()).size();
+  for (size_t i = 0; i < count; ++i) {
+    decoded += View(list->Get(i)->envelope()).size();
+    if (decoded > kMaxDecodedAppendBytes) {
+      return Status::InvalidArgument(
+          fmt::format("copied page decodes to more than {} bytes (at event {} of {})",
+                      kMaxDecodedAppendBytes, i, count));
+    }
+  }
+  CopiedBatch batch;
+  batch.copier = std::string(Str(r.copier()));
+  batch.source_from = r.source_from();
+  batch.source_next = r.source_next();
+  batch.events.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    auto event = RecordedEvent::FromBytes(std::string(View(list->Get(i)->envelope())));
+    if (!event.ok()) {
+      return Status::InvalidArgument(
+          fmt::format("copied event {} of {}: {}", i, count, event.status().message()));
+    }
+    batch.events.push_back(std::move(event).value());
+  }
+  return batch;
+}
+
 std::string ExecuteRequest(EventLog& log, const fb::StoreRequest& request) {
   const uint64_t id = request.request_id();
   switch (request.request_type()) {
@@ -191,6 +229,23 @@ std::string ExecuteRequest(EventLog& log, const fb::StoreRequest& request) {
       auto list = log.ListStreams(Str(r->prefix()), Str(r->after()),
                                   std::min(r->max_count(), wire::kMaxReadCount));
       return list.ok() ? StreamListBytes(id, *list) : ErrorBytes(id, list.status());
+    }
+    case fb::Request::AppendCopiedRequest: {
+      auto batch = DecodeAppendCopied(*request.request_as_AppendCopiedRequest());
+      if (!batch.ok()) return ErrorBytes(id, batch.status());
+      auto copied = log.AppendCopied(*batch);
+      return copied.ok() ? CopyResponseBytes(id, *copied) : ErrorBytes(id, copied.status());
+    }
+    case fb::Request::CopyCheckpointRequest: {
+      auto checkpoint =
+          log.LoadCopyCheckpoint(Str(request.request_as_CopyCheckpointRequest()->copier()));
+      return checkpoint.ok() ? CopyResponseBytes(id, CopyResult{0, 0, *checkpoint})
+                             : ErrorBytes(id, checkpoint.status());
+    }
+    case fb::Request::CopiedPositionRequest: {
+      const auto* r = request.request_as_CopiedPositionRequest();
+      auto p = log.CopiedPosition(Str(r->copier()), r->source_position());
+      return p.ok() ? PositionBytes(id, *p) : ErrorBytes(id, p.status());
     }
     default:
       return ErrorBytes(id, Status::InvalidArgument("not a request ExecuteRequest runs"));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "doppel/core/status.h"
+#include "doppel/eventstore/copied_batch.h"
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/types.h"
 #include "doppel/schemas/store_protocol_generated.h"
@@ -31,6 +32,10 @@ Status CheckRequestFrame(const uint8_t* bytes, size_t size, const fb::StoreReque
 // when it holds more than kMaxEventsPerAppend events or more than kMaxDecodedAppendBytes of
 // decoded strings and payloads.
 Result<AppendRequest> DecodeAppend(const fb::AppendRequest& request);
+
+// The page of copied events a verified AppendCopiedRequest carries, each envelope verified.
+// InvalidArgument, before copying anything, over the same bounds as an append.
+Result<CopiedBatch> DecodeAppendCopied(const fb::AppendCopiedRequest& request);
 
 // Runs a verified non-append request against `log` and returns the response frame (an
 // ErrorResponse for anything the log refuses). REQUIRES: CheckRequestFrame accepted it.

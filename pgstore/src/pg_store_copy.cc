@@ -146,7 +146,6 @@ Result<CopyResult> PgStoreImpl::TryCopy(PgConnection& conn, const CopiedBatch& b
     current = CopyCheckpoint{static_cast<GlobalPosition>(looked[3]->Int8(0, 0)),
                              static_cast<uint64_t>(looked[3]->Int8(0, 1))};
   }
-  if (Status s = eventstore::CheckCopyCheckpoint(batch, current); !s.ok()) return fail(s);
   std::unordered_map<EventId, StoredEvent, EventIdHash> stored;
   const PgResult& found = *looked[4];
   for (int r = 0; r < found.rows(); ++r) {
@@ -155,6 +154,20 @@ Result<CopyResult> PgStoreImpl::TryCopy(PgConnection& conn, const CopiedBatch& b
         StoredEvent{found.Text(r, 1), static_cast<StreamVersion>(found.Int8(r, 2)),
                     static_cast<uint64_t>(found.Int8(r, 3)), found.Text(r, 4), found.Text(r, 5)});
   }
+  if (eventstore::MaybeResentCopy(batch, current)) {
+    uint64_t there = 0;
+    for (const RecordedEvent& e : batch.events) {
+      auto it = stored.find(e.id());
+      if (it == stored.end()) break;
+      auto place = eventstore::PlaceCopiedEvent(e, it->second, std::nullopt);
+      if (place.ok() && place->has_value()) ++there;
+    }
+    if (there == batch.events.size()) {
+      (void)conn.Exec("ROLLBACK", what);
+      return CopyResult{0, there, current};
+    }
+  }
+  if (Status s = eventstore::CheckCopyCheckpoint(batch, current); !s.ok()) return fail(s);
   std::unordered_map<std::string, std::optional<StreamVersion>> heads;
   const PgResult& head_rows = *looked[5];
   for (int r = 0; r < head_rows.rows(); ++r) {

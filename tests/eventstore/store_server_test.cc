@@ -370,11 +370,12 @@ TEST(StoreServerTest, RequestTypeWithoutItsTableIsRefusedAndTheServerKeepsServin
   zmq::socket_t dealer(SharedZmqContext(), zmq::socket_type::dealer);
   dealer.set(zmq::sockopt::linger, 0);
   dealer.connect(store.listen);
-  for (auto type :
-       {fb::Request::AppendRequest, fb::Request::ReadStreamRequest, fb::Request::ReadAllRequest,
-        fb::Request::PositionAtTimeRequest, fb::Request::StreamHeadRequest,
-        fb::Request::SaveSnapshotRequest, fb::Request::LoadSnapshotRequest,
-        fb::Request::SetStreamMetadataRequest, fb::Request::GetStreamMetadataRequest}) {
+  for (auto type : {fb::Request::AppendRequest, fb::Request::ReadStreamRequest,
+                    fb::Request::ReadAllRequest, fb::Request::PositionAtTimeRequest,
+                    fb::Request::StreamHeadRequest, fb::Request::SaveSnapshotRequest,
+                    fb::Request::LoadSnapshotRequest, fb::Request::SetStreamMetadataRequest,
+                    fb::Request::GetStreamMetadataRequest, fb::Request::AppendCopiedRequest,
+                    fb::Request::CopyCheckpointRequest, fb::Request::CopiedPositionRequest}) {
     flatbuffers::FlatBufferBuilder fbb;
     fb::StoreRequestBuilder b(fbb);
     b.add_request_id(9);
@@ -416,6 +417,38 @@ TEST(StoreServerTest, AppendThatRepeatsOneEventOffsetIsRefusedBeforeDecoding) {
   auto head = client->ReadAll(0, 10);
   ASSERT_TRUE(head.ok());
   EXPECT_TRUE(head->events.empty()) << "nothing of the refused appends was written";
+  EXPECT_TRUE(client->Append({"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}}).ok());
+}
+
+// A copied page (doppel copy into a running server) meets the same bounds as an append: one
+// envelope referenced many times is refused before it is copied, an envelope that does not
+// verify is refused naming it, and nothing of either is written.
+TEST(StoreServerTest, CopiedPagesThatRepeatOrBreakEnvelopesAreRefusedBeforeAnythingIsWritten) {
+  TempDir dir;
+  auto store = StartStore(dir.Sub("log"));
+  zmq::socket_t dealer(SharedZmqContext(), zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(store.listen);
+  auto page = [](size_t copies, const std::string& envelope) {
+    flatbuffers::FlatBufferBuilder fbb(envelope.size() + (copies << 3) + 1024);
+    auto bytes =
+        fbb.CreateVector(reinterpret_cast<const uint8_t*>(envelope.data()), envelope.size());
+    auto event = fb::CreateEventBytes(fbb, bytes);
+    std::vector<flatbuffers::Offset<fb::EventBytes>> events(copies, event);
+    auto list = fbb.CreateVector(events);
+    auto copier = fbb.CreateString("main");
+    auto body = fb::CreateAppendCopiedRequest(fbb, copier, 0, 1'000'000, list);
+    fbb.Finish(fb::CreateStoreRequest(fbb, 7, fb::Request::AppendCopiedRequest, body.Union()));
+    return Bytes(fbb);
+  };
+  ExpectErrorReply(RawRequest(dealer, page(60000, std::string(10 << 20, 'e'))),
+                   "decodes to more than");
+  ExpectErrorReply(RawRequest(dealer, page(1, "not an envelope")), "copied event 0 of 1");
+  auto client = ConnectTo(store.listen);
+  auto head = client->ReadAll(0, 10);
+  ASSERT_TRUE(head.ok());
+  EXPECT_TRUE(head->events.empty()) << "nothing of the refused pages was written";
+  EXPECT_EQ(client->LoadCopyCheckpoint("main")->source_next, 0u);
   EXPECT_TRUE(client->Append({"robot-1", ExpectedVersion::Any(), {JointStateEvent(1)}}).ok());
 }
 

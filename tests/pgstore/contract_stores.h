@@ -83,9 +83,7 @@ struct ServerStore {
     return Status::Ok();
   }
   EventStore& store() { return *client; }
-  static constexpr const char* kNoCopies =
-      "the store server's protocol has no copy request yet: a copy writes into the server's "
-      "data directory while it is stopped, or into PostgreSQL";
+  static constexpr const char* kNoCopies = nullptr;
   static constexpr const char* kNoFeed = nullptr;
   Result<std::unique_ptr<EventFeed>> Feed(GlobalPosition from) {
     SubscriptionOptions options;

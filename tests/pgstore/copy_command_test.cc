@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "doppel/eventstore/event_log.h"
+#include "doppel/eventstore/store_client.h"
 #include "doppel/pgstore/pg_event_store.h"
 #include "legacy_rows.h"
 #include "pg_connection.h"
@@ -173,6 +174,39 @@ TEST(CopyCommandTest, PostgresToLogToPostgresKeepsEveryEventVerbatimAndInOrder) 
     auto verify = RunDoppel(args);
     EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   }
+}
+
+TEST(CopyCommandTest, IntoARunningStoreServerWhoseSubscribersSeeTheCopies) {
+  const std::string url = NewDatabase("copy_to_server");
+  auto source = OpenPg(url);
+  ASSERT_NE(source, nullptr);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(
+        source
+            ->Append(AppendRequest{
+                fmt::format("robot-{}", i % 3), ExpectedVersion::Any(), {JointStateEvent(i)}})
+            .ok());
+  }
+  TempDir dir;
+  auto server = testing::StartStore(dir.Sub("log"));
+  DoppelProcess subscriber({"subscribe", "--store", server.listen, "--publish", server.publish,
+                            "--from", "0", "--count", "30"});
+  auto copied = RunDoppel(
+      {"copy", "--from", url, "--to", server.listen, "--until-caught-up", "--batch", "8"});
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+  EXPECT_NE(copied.out.find("30 events copied in all"), std::string::npos) << copied.out;
+  int seen = 0;
+  while (seen < 30) {
+    auto line = subscriber.ReadLine(10'000);
+    ASSERT_TRUE(line.has_value()) << "the subscriber saw " << seen << " of 30";
+    ++seen;
+  }
+  EXPECT_EQ(subscriber.Wait(), 0);
+  eventstore::StoreClientOptions options;
+  options.endpoint = server.listen;
+  auto client = eventstore::StoreClient::Connect(options);
+  ASSERT_TRUE(client.ok());
+  ExpectVerbatim(ReadEverything(*source), ReadEverything(**client));
 }
 
 TEST(CopyCommandTest, ARowCommittedLateIsCopiedInItsPlaceNeverSkipped) {

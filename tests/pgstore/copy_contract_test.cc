@@ -1,8 +1,9 @@
 // The contract of a copy's destination (copied_batch.h), the same on every store that takes
 // copies: events land verbatim (id, stream, version, times, causation, payload) in the batch's
 // order at positions of the store's own; the checkpoint and the position map move in the same
-// write; a stale checkpoint, a version that does not follow, or an id stored as another event
-// refuse the whole batch and write nothing; events already there are not written again.
+// write; a resent page is answered as written; a stale checkpoint, a version that does not follow,
+// or an id stored as another event refuse the whole batch and write nothing; events already there
+// are not written again.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -128,8 +129,14 @@ TYPED_TEST(CopyContractTest, AResumedCopyWritesNothingTwiceAndAStaleOneIsRefused
   std::vector<RecordedEvent> first(source.begin(), source.begin() + 2);
   std::vector<RecordedEvent> rest(source.begin() + 2, source.end());
   ASSERT_TRUE(s.AppendCopied(CopiedBatch{"fleet", 0, first, 12}).ok());
-  // The same page again from the start: the checkpoint moved, so it is refused.
-  auto stale = s.AppendCopied(CopiedBatch{"fleet", 0, first, 12});
+  // The same page again (a copier whose answer was lost): answered as written, nothing twice.
+  auto resent = s.AppendCopied(CopiedBatch{"fleet", 0, first, 12});
+  ASSERT_TRUE(resent.ok()) << resent.status().ToString();
+  EXPECT_EQ(resent->written, 0u);
+  EXPECT_EQ(resent->present, 2u);
+  EXPECT_EQ(resent->checkpoint.source_next, 12u);
+  // Another page from where the copy no longer stands is refused: another copier is running.
+  auto stale = s.AppendCopied(CopiedBatch{"fleet", 0, {first[0]}, 11});
   EXPECT_EQ(stale.status().code(), Status::Code::kWrongExpectedVersion)
       << stale.status().ToString();
   auto next = s.AppendCopied(CopiedBatch{"fleet", 12, rest, 15});

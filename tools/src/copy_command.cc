@@ -157,7 +157,8 @@ void AddCopyCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--to", flags->to,
                   "The destination: a data directory (created if missing; not one a server has "
-                  "open) or a postgres:// URL prepared by doppel pg-store init")
+                  "open), a store server endpoint, or a postgres:// URL prepared by doppel "
+                  "pg-store init")
       ->required();
   cmd->add_option("--name", flags->options.name,
                   "The copy's name: its checkpoint and position map in the destination")

@@ -15,6 +15,11 @@ Status CheckCopiedBatch(const CopiedBatch& batch);
 // Whether the destination's checkpoint `current` is where the batch says the copy stood.
 Status CheckCopyCheckpoint(const CopiedBatch& batch, const CopyCheckpoint& current);
 
+// Whether the batch may be a resend of the one that moved the checkpoint to `current` (a
+// client whose answer was lost sends it again): it ends where the checkpoint is. It is, when
+// every one of its events is there; the store then answers it as written before.
+bool MaybeResentCopy(const CopiedBatch& batch, const CopyCheckpoint& current);
+
 // How a copied event fits the destination. `stored` is what the destination holds under its
 // id. The same event there (stream, version, type, payload): its position (not written again).
 // Nothing there: nullopt, to be written at its own version, which must follow the stream's

@@ -48,6 +48,12 @@ class StoreClient final : public EventStore {
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) override;
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream) const override;
   Result<GlobalPosition> EndPosition() const override { return NextPosition(); }
+  // Copies into the server's log. A page resent after a lost answer is answered as written
+  // (the log recognises it), so the client's resends are safe.
+  Result<CopyResult> AppendCopied(const CopiedBatch& batch) override;
+  Result<CopyCheckpoint> LoadCopyCheckpoint(std::string_view copier) const override;
+  Result<GlobalPosition> CopiedPosition(std::string_view copier,
+                                        GlobalPosition source_position) const override;
 
   // The position the next appended event will get.
   Result<GlobalPosition> NextPosition() const;
