@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
+#include "doppel/pgstore/pg_event_store.h"
 #include "pg_server.h"
 #include "test_support.h"
 
@@ -105,6 +107,48 @@ TEST(PgCliTest, BadUrlsAndForeignTablesGetClearErrors) {
 
   auto not_url = RunDoppel({"pg-store", "init", "--url", "/var/lib/doppel"});
   EXPECT_EQ(not_url.exit_code, 2) << not_url.err;
+}
+
+// A twin follows a PostgreSQL store as it follows a store server: it folds what is appended
+// there (through a PgSubscription) and appends what it derives there, with causation.
+TEST(PgCliTest, ATwinFollowsPostgresAndAppendsItsPredictionsThere) {
+  const std::string url = NewDatabase("cli_twin");
+  ASSERT_EQ(RunDoppel({"pg-store", "init", "--url", url}).exit_code, 0);
+  testing::DoppelProcess twin({"twin", "--store", url, "--twin-publish", "tcp://127.0.0.1:0"});
+  auto ready = twin.ReadLine(20'000);
+  ASSERT_TRUE(ready.has_value()) << "the twin did not start";
+  EXPECT_NE(ready->find("twin_publish"), std::string::npos) << *ready;
+
+  auto store = pgstore::PgEventStore::Open(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  eventstore::NewEvent command = testing::EventFromJson(
+      "CommandIssued",
+      R"({"kind":"JointTargets","joint_names":["shoulder_lift_joint"],"joint_targets":[2.2],"issued_by":"test"})");
+  const EventId command_id = EventId::Random();
+  command.id = command_id;
+  ASSERT_TRUE((*store)
+                  ->Append({"robot-p1",
+                            eventstore::ExpectedVersion::Any(),
+                            {testing::EventFromJson("RobotRegistered",
+                                                    R"({"robot_id":"p1","model":"doppel_arm6"})"),
+                             command}})
+                  .ok());
+  std::vector<eventstore::RecordedEvent> derived;
+  for (int i = 0; i < 300 && derived.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto page = (*store)->ReadStream("robot-p1", 2, eventstore::Direction::kForward, 10);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    derived = page->events;
+  }
+  ASSERT_GE(derived.size(), 2u) << "the twin appended nothing within 15 s";
+  EXPECT_EQ(derived[0].type(), "PredictionMade");
+  EXPECT_EQ(derived[1].type(), "PredictionAlert");
+  for (const auto& e : derived) {
+    EXPECT_EQ(schemas::FromFb(e.envelope().causation_id()), command_id);
+  }
+  // A store server's flag makes no sense here.
+  auto both = RunDoppel({"twin", "--store", url, "--publish", "tcp://127.0.0.1:1"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
 }  // namespace

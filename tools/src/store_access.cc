@@ -1,10 +1,13 @@
 #include "store_access.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 
 #include "doppel/eventstore/event_log.h"
 #include "doppel/eventstore/store_client.h"
 #include "doppel/pgstore/pg_event_store.h"
+#include "doppel/pgstore/pg_subscription.h"
 
 namespace doppel::tools {
 
@@ -88,6 +91,21 @@ Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& op
   auto log = eventstore::EventLog::Open(ResolveDataDir(options.data_dir), log_options);
   if (!log.ok()) return log.status();
   return std::unique_ptr<eventstore::EventStore>(std::move(log).value());
+}
+
+Result<std::unique_ptr<eventstore::EventFeed>> OpenFeed(const std::string& url,
+                                                        eventstore::GlobalPosition from,
+                                                        const std::string& stream_prefix) {
+  if (!IsPostgresUrl(url)) {
+    return Status::InvalidArgument(fmt::format("{} is not a postgres:// URL", url));
+  }
+  pgstore::PgSubscriptionOptions options;
+  options.url = url;
+  options.from = from;
+  options.stream_prefix = stream_prefix;
+  auto feed = pgstore::PgSubscription::Start(options);
+  if (!feed.ok()) return feed.status();
+  return std::unique_ptr<eventstore::EventFeed>(std::move(feed).value());
 }
 
 }  // namespace doppel::tools

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "doppel/eventstore/event_feed.h"
 #include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/zmq_security.h"
 
@@ -39,5 +40,11 @@ bool IsPostgresUrl(std::string_view store);
 enum class Access { kReadOnly, kReadWrite };
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access);
+
+// A feed of the PostgreSQL store at `url` (PgSubscription) from `from`, of the streams that
+// start with `stream_prefix`: what a process that follows a store reads when it is PostgreSQL.
+Result<std::unique_ptr<eventstore::EventFeed>> OpenFeed(const std::string& url,
+                                                        eventstore::GlobalPosition from,
+                                                        const std::string& stream_prefix);
 
 }  // namespace doppel::tools

@@ -54,20 +54,43 @@ int RunTwin(const TwinFlags& f) {
   o.publish_hz = f.publish_hz;
   o.predict_hz = f.predict_hz;
   o.silent_after_s = f.silent_after;
+  const bool postgres = IsPostgresUrl(o.store);
+  if (postgres) {
+    if (!f.publish.empty()) {
+      return Fail(Status::InvalidArgument(
+          "--publish is a store server's; a twin follows PostgreSQL through the database"));
+    }
+    o.open_store = [where = f.store]() -> Result<std::unique_ptr<eventstore::EventStore>> {
+      return OpenStore(where, Access::kReadWrite);
+    };
+    o.open_feed = [url = o.store](eventstore::GlobalPosition from, const std::string& prefix) {
+      return OpenFeed(url, from, prefix);
+    };
+  } else if (f.publish.empty()) {
+    return Fail(Status::InvalidArgument("--publish (the store's PUB endpoint) is required"));
+  }
   auto service = twins::TwinService::Start(o);
   if (!service.ok()) return Fail(service.status());
   // The lag gauge asks the store where its log ends, once per scrape, briefly: a store that
   // does not answer leaves the gauge out instead of holding up the scrape.
-  eventstore::StoreClientOptions lag_client;
-  lag_client.endpoint = o.store;
-  lag_client.curve = o.curve;
-  lag_client.attempt_timeout = std::chrono::milliseconds(250);
-  lag_client.deadline = std::chrono::milliseconds(250);
-  auto store = eventstore::StoreClient::Connect(lag_client);
-  if (!store.ok()) return Fail(store.status());
+  std::unique_ptr<eventstore::EventStore> lag_store;
+  if (postgres) {
+    auto opened = OpenStore(f.store, Access::kReadOnly);
+    if (!opened.ok()) return Fail(opened.status());
+    lag_store = std::move(opened).value();
+  } else {
+    eventstore::StoreClientOptions lag_client;
+    lag_client.endpoint = o.store;
+    lag_client.curve = o.curve;
+    lag_client.attempt_timeout = std::chrono::milliseconds(250);
+    lag_client.deadline = std::chrono::milliseconds(250);
+    auto client = eventstore::StoreClient::Connect(lag_client);
+    if (!client.ok()) return Fail(client.status());
+    lag_store = std::move(client).value();
+  }
   auto metrics =
-      StartMetricsHttp(f.metrics, [&twin = **service, &store = **store]() -> std::string {
-        auto next = store.NextPosition();
+      StartMetricsHttp(f.metrics, [&twin = **service, &store = *lag_store]() -> std::string {
+        auto next = store.EndPosition();
         MetricsPage page;
         RenderTwinMetrics(page, twin, next.ok() ? std::optional<uint64_t>(*next) : std::nullopt);
         return page.text();
@@ -114,8 +137,10 @@ void AddTwinCommands(CLI::App& app) {
   auto t = std::make_shared<TwinFlags>();
   CLI::App* twin = app.add_subcommand(
       "twin", "Run a twin: fold robot events, predict with physics, publish TwinState");
-  twin->add_option("--store", t->store.store, "Store server endpoint")->required();
-  twin->add_option("--publish", t->publish, "Store PUB endpoint")->required();
+  twin->add_option("--store", t->store.store,
+                   "Store server endpoint, or a postgres:// database to follow")
+      ->required();
+  twin->add_option("--publish", t->publish, "Store PUB endpoint (a store server's)");
   twin->add_option("--twin-publish", t->twin_publish, "PUB endpoint for TwinState")
       ->capture_default_str();
   twin->add_option("--partition", t->partition, "I/N: own robots whose id hashes to I of N")

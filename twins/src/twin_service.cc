@@ -68,12 +68,18 @@ class TwinService::Impl {
     }
     checkpoint_stream_ =
         fmt::format("twin-checkpoint-{}-of-{}", options_.partition, options_.partitions);
-    eventstore::StoreClientOptions client_options;
-    client_options.endpoint = options_.store;
-    client_options.curve = options_.curve;
-    auto client = eventstore::StoreClient::Connect(client_options);
-    if (!client.ok()) return client.status();
-    client_ = std::move(client).value();
+    if (options_.open_store) {
+      auto store = options_.open_store();
+      if (!store.ok()) return store.status();
+      client_ = std::move(store).value();
+    } else {
+      eventstore::StoreClientOptions client_options;
+      client_options.endpoint = options_.store;
+      client_options.curve = options_.curve;
+      auto client = eventstore::StoreClient::Connect(client_options);
+      if (!client.ok()) return client.status();
+      client_ = std::move(client).value();
+    }
     // Where to resume: the saved checkpoint, or the beginning.
     auto saved = client_->LoadSnapshot(checkpoint_stream_);
     if (saved.ok() && saved->state.size() == 8) {
@@ -81,15 +87,21 @@ class TwinService::Impl {
     } else if (!saved.ok() && saved.status().code() != Status::Code::kNotFound) {
       return saved.status();
     }
-    eventstore::SubscriptionOptions sub;
-    sub.store = options_.store;
-    sub.publish = options_.publish;
-    sub.curve = options_.curve;
-    sub.from = checkpoint_;
-    sub.stream_prefix = "robot-";
-    auto subscription = eventstore::Subscription::Start(sub);
-    if (!subscription.ok()) return subscription.status();
-    subscription_ = std::move(subscription).value();
+    if (options_.open_feed) {
+      auto feed = options_.open_feed(checkpoint_, "robot-");
+      if (!feed.ok()) return feed.status();
+      subscription_ = std::move(feed).value();
+    } else {
+      eventstore::SubscriptionOptions sub;
+      sub.store = options_.store;
+      sub.publish = options_.publish;
+      sub.curve = options_.curve;
+      sub.from = checkpoint_;
+      sub.stream_prefix = "robot-";
+      auto subscription = eventstore::Subscription::Start(sub);
+      if (!subscription.ok()) return subscription.status();
+      subscription_ = std::move(subscription).value();
+    }
     try {
       pub_ = zmq::socket_t(eventstore::SharedZmqContext(), zmq::socket_type::pub);
       pub_.set(zmq::sockopt::linger, 0);
@@ -504,8 +516,8 @@ class TwinService::Impl {
 
   TwinServiceOptions options_;
   std::string checkpoint_stream_;
-  std::unique_ptr<eventstore::StoreClient> client_;
-  std::unique_ptr<eventstore::Subscription> subscription_;
+  std::unique_ptr<eventstore::EventStore> client_;
+  std::unique_ptr<eventstore::EventFeed> subscription_;
   zmq::socket_t pub_;
   std::string twin_publish_;
   schemas::Upcasters upcasters_;

@@ -12,11 +12,14 @@
 // causing event, so deriving them again after a crash is an idempotent duplicate.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "doppel/core/metrics.h"
+#include "doppel/eventstore/event_feed.h"
+#include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/zmq_security.h"
 #include "doppel/twins/predictor.h"
 #include "doppel/twins/scene.h"
@@ -39,6 +42,13 @@ struct TwinServiceOptions {
   double predict_hz = 10;
   double silent_after_s = 2.0;
   PredictionOptions prediction;
+  // How to reach a store other than a store server (PostgreSQL): the command line passes
+  // these, so this library links no database client. Empty: a store server at `store` and
+  // `publish`. open_feed gets the first position to deliver and a stream prefix.
+  std::function<Result<std::unique_ptr<eventstore::EventStore>>()> open_store;
+  std::function<Result<std::unique_ptr<eventstore::EventFeed>>(eventstore::GlobalPosition,
+                                                               const std::string&)>
+      open_feed;
 };
 
 // Which partition of `partitions` owns `robot_id` (a stable FNV-1a hash).
