@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "doppel/pgstore/pg_event_store.h"
+#include "gateway_client.h"
 #include "pg_server.h"
 #include "test_support.h"
 
@@ -149,6 +150,29 @@ TEST(PgCliTest, ATwinFollowsPostgresAndAppendsItsPredictionsThere) {
   // A store server's flag makes no sense here.
   auto both = RunDoppel({"twin", "--store", url, "--publish", "tcp://127.0.0.1:1"});
   EXPECT_EQ(both.exit_code, 2) << both.err;
+}
+
+// The gateway over a PostgreSQL store: its store queries (the incidents list) read there.
+TEST(PgCliTest, AGatewayListsIncidentsFromPostgres) {
+  const std::string url = NewDatabase("cli_gateway");
+  ASSERT_EQ(RunDoppel({"pg-store", "init", "--url", url}).exit_code, 0);
+  auto store = pgstore::PgEventStore::Open(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE(
+      (*store)
+          ->Append({"robot-p2",
+                    eventstore::ExpectedVersion::Any(),
+                    {testing::EventFromJson("FaultRaised", R"({"code":"E9","severity":"Error"})")}})
+          .ok());
+  testing::DoppelProcess gateway({"gateway", "--store", url, "--port", "0", "--twin-publish",
+                                  "tcp://127.0.0.1:1", "--web", ""});
+  auto ready = gateway.ReadLine(20'000);
+  ASSERT_TRUE(ready.has_value()) << "the gateway did not start";
+  const auto port = nlohmann::json::parse(*ready)["port"].get<uint16_t>();
+  const auto [status, body] = testing::gateway_client::HttpGet(port, "/api/incidents?from=-15m");
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_NE(body.find("E9"), std::string::npos) << body;
+  EXPECT_NE(body.find("p2"), std::string::npos) << body;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "doppel/twins/twin_service.h"
 #include "gateway_flags.h"
 #include "process_metrics.h"
+#include "store_access.h"
 
 #ifndef DOPPEL_WEB_ROOT
 #define DOPPEL_WEB_ROOT ""
@@ -39,7 +40,16 @@ int RunGateway(GatewayFlags f) {
     if (!scene.ok()) return Fail(scene.status());
     f.options.scene_json = std::move(scene).value();
   }
-  auto gw = gateway::Gateway::Start(f.options);
+  gateway::GatewayOptions options = f.options;
+  if (IsPostgresUrl(options.store)) {
+    if (!options.publish.empty()) {
+      return Fail(Status::InvalidArgument(
+          "--publish is a store server's; the gateway follows PostgreSQL through the database"));
+    }
+    options.open_store = PostgresStoreOpener(options.store);
+    options.open_feed = PostgresFeedOpener(options.store);
+  }
+  auto gw = gateway::Gateway::Start(options);
   if (!gw.ok()) return Fail(gw.status());
   std::cout << fmt::format("{{\"http\":\"http://{}:{}/\",\"port\":{}}}", f.options.address,
                            (*gw)->port(), (*gw)->port())
@@ -60,8 +70,9 @@ void AddGatewayCommands(CLI::App& app) {
   AddGatewayOptions(*cmd, *g);
   cmd->add_option("--twin-publish", g->options.twin_publish, "A twin's TwinState endpoint")
       ->capture_default_str();
-  cmd->add_option("--store", g->options.store, "Store ROUTER endpoint (events and commands)");
-  cmd->add_option("--publish", g->options.publish, "Store PUB endpoint");
+  cmd->add_option("--store", g->options.store,
+                  "Store ROUTER endpoint, or a postgres:// database (events and commands)");
+  cmd->add_option("--publish", g->options.publish, "Store PUB endpoint (a store server's)");
   cmd->add_option("--scene", g->scene, "Scene JSON shown by the dashboard");
   cmd->callback([g] { ExitCode() = RunGateway(*g); });
 }

@@ -93,19 +93,25 @@ Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& op
   return std::unique_ptr<eventstore::EventStore>(std::move(log).value());
 }
 
-Result<std::unique_ptr<eventstore::EventFeed>> OpenFeed(const std::string& url,
-                                                        eventstore::GlobalPosition from,
-                                                        const std::string& stream_prefix) {
-  if (!IsPostgresUrl(url)) {
-    return Status::InvalidArgument(fmt::format("{} is not a postgres:// URL", url));
-  }
-  pgstore::PgSubscriptionOptions options;
-  options.url = url;
-  options.from = from;
-  options.stream_prefix = stream_prefix;
-  auto feed = pgstore::PgSubscription::Start(options);
-  if (!feed.ok()) return feed.status();
-  return std::unique_ptr<eventstore::EventFeed>(std::move(feed).value());
+eventstore::StoreOpener PostgresStoreOpener(const std::string& url) {
+  return [url]() -> Result<std::unique_ptr<eventstore::EventStore>> {
+    auto pg = pgstore::PgEventStore::Open(url);
+    if (!pg.ok()) return pg.status();
+    return std::unique_ptr<eventstore::EventStore>(std::move(pg).value());
+  };
+}
+
+eventstore::FeedOpener PostgresFeedOpener(const std::string& url) {
+  return [url](std::optional<eventstore::GlobalPosition> from,
+               const std::string& stream_prefix) -> Result<std::unique_ptr<eventstore::EventFeed>> {
+    pgstore::PgSubscriptionOptions options;
+    options.url = url;
+    options.from = from;
+    options.stream_prefix = stream_prefix;
+    auto feed = pgstore::PgSubscription::Start(options);
+    if (!feed.ok()) return feed.status();
+    return std::unique_ptr<eventstore::EventFeed>(std::move(feed).value());
+  };
 }
 
 }  // namespace doppel::tools

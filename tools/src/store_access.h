@@ -41,10 +41,9 @@ enum class Access { kReadOnly, kReadWrite };
 Result<std::unique_ptr<eventstore::EventStore>> OpenStore(const StoreOptions& options,
                                                           Access access);
 
-// A feed of the PostgreSQL store at `url` (PgSubscription) from `from`, of the streams that
-// start with `stream_prefix`: what a process that follows a store reads when it is PostgreSQL.
-Result<std::unique_ptr<eventstore::EventFeed>> OpenFeed(const std::string& url,
-                                                        eventstore::GlobalPosition from,
-                                                        const std::string& stream_prefix);
+// For a service that follows a PostgreSQL store (`url`), the openers of the store and of a
+// feed (PgSubscription) it is handed.
+eventstore::StoreOpener PostgresStoreOpener(const std::string& url);
+eventstore::FeedOpener PostgresFeedOpener(const std::string& url);
 
 }  // namespace doppel::tools

@@ -60,12 +60,8 @@ int RunTwin(const TwinFlags& f) {
       return Fail(Status::InvalidArgument(
           "--publish is a store server's; a twin follows PostgreSQL through the database"));
     }
-    o.open_store = [where = f.store]() -> Result<std::unique_ptr<eventstore::EventStore>> {
-      return OpenStore(where, Access::kReadWrite);
-    };
-    o.open_feed = [url = o.store](eventstore::GlobalPosition from, const std::string& prefix) {
-      return OpenFeed(url, from, prefix);
-    };
+    o.open_store = PostgresStoreOpener(o.store);
+    o.open_feed = PostgresFeedOpener(o.store);
   } else if (f.publish.empty()) {
     return Fail(Status::InvalidArgument("--publish (the store's PUB endpoint) is required"));
   }

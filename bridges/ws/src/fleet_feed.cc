@@ -77,7 +77,11 @@ class FleetFeed::Impl {
     auto sub = eventstore::ConnectSubscriber(options_.twin_publish, "twin/", 10000);
     if (!sub.ok()) return sub.status();
     sub_ = std::move(sub).value();
-    if (!options_.store.empty()) {
+    if (options_.open_feed) {
+      auto events = options_.open_feed(std::nullopt, "robot-");
+      if (!events.ok()) return events.status();
+      events_ = std::move(events).value();
+    } else if (!options_.store.empty()) {
       eventstore::SubscriptionOptions so;
       so.store = options_.store;
       so.publish = options_.publish;
@@ -241,7 +245,7 @@ class FleetFeed::Impl {
   FeedOptions options_;
   Sink sink_;
   zmq::socket_t sub_;
-  std::unique_ptr<eventstore::Subscription> events_;
+  std::unique_ptr<eventstore::EventFeed> events_;
   std::map<std::string, RobotSummary> robots_;
   // When each robot's /diagnostics last went out (monotonic ns) and at which level.
   std::unordered_map<std::string, std::pair<int64_t, int>> diagnostics_;

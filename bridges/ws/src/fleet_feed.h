@@ -13,6 +13,7 @@
 
 #include "doppel/core/clock.h"
 #include "doppel/core/status.h"
+#include "doppel/eventstore/event_feed.h"
 
 namespace doppel::gateway {
 
@@ -42,6 +43,7 @@ struct FeedOptions {
   std::string twin_publish;
   std::string store;
   std::string publish;
+  eventstore::FeedOpener open_feed;  // set: the store's events come through it instead
   std::string frame = "map";
   double summary_hz = 2;
   double time_hz = 10;

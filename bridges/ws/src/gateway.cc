@@ -81,14 +81,18 @@ Status Gateway::Impl::Start() {
   DOPPEL_RETURN_IF_ERROR(acceptor_->Listen(options_.address, options_.port));
   port_ = acceptor_->port();
 
-  if (!options_.store.empty()) {
+  if (options_.open_store) {
+    auto store = options_.open_store();
+    if (!store.ok()) return store.status();
+    store_ = std::move(store).value();
+  } else if (!options_.store.empty()) {
     eventstore::StoreClientOptions so;
     so.endpoint = options_.store;
     auto client = eventstore::StoreClient::Connect(so);
     if (!client.ok()) return client.status();
     store_ = std::move(client).value();
-    state_queries_ = std::make_unique<StateQueries>(*store_);
   }
+  if (store_) state_queries_ = std::make_unique<StateQueries>(*store_);
   AddChannel("/fleet/summary");
   AddChannel("/fleet/alerts");
 
@@ -96,6 +100,7 @@ Status Gateway::Impl::Start() {
   fo.twin_publish = options_.twin_publish;
   fo.store = options_.store;
   fo.publish = options_.publish;
+  fo.open_feed = options_.open_feed;
   fo.frame = options_.frame;
   fo.summary_hz = options_.summary_hz;
   fo.time_hz = options_.time_hz;

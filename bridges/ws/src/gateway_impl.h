@@ -132,7 +132,7 @@ class Gateway::Impl {
   std::unique_ptr<net::GuardedAcceptor> acceptor_;
   uint16_t port_ = 0;
   std::unique_ptr<FleetFeed> feed_;
-  std::unique_ptr<eventstore::StoreClient> store_;
+  std::unique_ptr<eventstore::EventStore> store_;
   std::thread thread_;
 
   std::map<uint32_t, Channel> channels_;  // ordered by id: pages walk it

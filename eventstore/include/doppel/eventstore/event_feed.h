@@ -5,7 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "doppel/eventstore/types.h"
 
@@ -20,5 +23,11 @@ class EventFeed {
   // Where to resume so that nothing delivered is delivered again and nothing is skipped.
   virtual GlobalPosition checkpoint() const = 0;
 };
+
+// Opens a feed from a position (nullopt: from now) of the streams starting with a prefix: how
+// a service that follows a store is handed a store other than a store server (PostgreSQL),
+// so its library links no database client.
+using FeedOpener = std::function<Result<std::unique_ptr<EventFeed>>(
+    std::optional<GlobalPosition> from, const std::string& stream_prefix)>;
 
 }  // namespace doppel::eventstore

@@ -73,4 +73,7 @@ class EventStore {
   }
 };
 
+// Opens a store: how a service is handed a store other than a store server (PostgreSQL).
+using StoreOpener = std::function<Result<std::unique_ptr<EventStore>>()>;
+
 }  // namespace doppel::eventstore

@@ -44,11 +44,9 @@ struct TwinServiceOptions {
   PredictionOptions prediction;
   // How to reach a store other than a store server (PostgreSQL): the command line passes
   // these, so this library links no database client. Empty: a store server at `store` and
-  // `publish`. open_feed gets the first position to deliver and a stream prefix.
-  std::function<Result<std::unique_ptr<eventstore::EventStore>>()> open_store;
-  std::function<Result<std::unique_ptr<eventstore::EventFeed>>(eventstore::GlobalPosition,
-                                                               const std::string&)>
-      open_feed;
+  // `publish`.
+  eventstore::StoreOpener open_store;
+  eventstore::FeedOpener open_feed;
 };
 
 // Which partition of `partitions` owns `robot_id` (a stable FNV-1a hash).

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "doppel/core/status.h"
+#include "doppel/eventstore/event_feed.h"
+#include "doppel/eventstore/event_store.h"
 
 namespace doppel::gateway {
 
@@ -44,8 +46,12 @@ struct GatewayOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8765;  // 0: the system picks one (see Gateway::port())
   std::string twin_publish = "tcp://127.0.0.1:7602";  // a twin's TwinState PUB
-  std::string store;          // store ROUTER: events (alerts, predictions) and operator commands
-  std::string publish;        // store PUB
+  std::string store;    // store ROUTER: events (alerts, predictions) and operator commands
+  std::string publish;  // store PUB
+  // A store other than a store server (PostgreSQL), handed in by the command line; empty: a
+  // store server at `store` and `publish`.
+  eventstore::StoreOpener open_store;
+  eventstore::FeedOpener open_feed;
   std::vector<Token> tokens;  // empty: no auth, everyone is a viewer
   std::string web_root;       // the dashboard's files; empty: no dashboard
   std::string scene_json;     // served at /api/scene for the dashboard
