@@ -36,8 +36,16 @@ int RunBridge(const BridgeFlags& f) {
     dds::EgressOptions eo;
     eo.domain = f.ingest.domain;
     eo.twin_publish = f.twin_publish;
-    eo.store = f.store.store;
-    eo.publish = f.publish;
+    if (IsPostgresUrl(f.store.store)) {
+      if (!f.publish.empty()) {
+        return Fail(Status::InvalidArgument(
+            "--publish is a store server's; the egress follows PostgreSQL through the database"));
+      }
+      eo.open_feed = PostgresFeedOpener(f.store.store);
+    } else {
+      eo.store = f.store.store;
+      eo.publish = f.publish;
+    }
     eo.frame = f.frame;
     auto started = dds::DdsEgress::Start(eo);
     if (!started.ok()) return Fail(started.status());

@@ -102,12 +102,13 @@ eventstore::StoreOpener PostgresStoreOpener(const std::string& url) {
 }
 
 eventstore::FeedOpener PostgresFeedOpener(const std::string& url) {
-  return [url](std::optional<eventstore::GlobalPosition> from,
-               const std::string& stream_prefix) -> Result<std::unique_ptr<eventstore::EventFeed>> {
+  return [url](std::optional<eventstore::GlobalPosition> from, const std::string& stream_prefix,
+               const std::string& event_type) -> Result<std::unique_ptr<eventstore::EventFeed>> {
     pgstore::PgSubscriptionOptions options;
     options.url = url;
     options.from = from;
     options.stream_prefix = stream_prefix;
+    options.event_type = event_type;
     auto feed = pgstore::PgSubscription::Start(options);
     if (!feed.ok()) return feed.status();
     return std::unique_ptr<eventstore::EventFeed>(std::move(feed).value());

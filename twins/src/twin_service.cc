@@ -88,7 +88,7 @@ class TwinService::Impl {
       return saved.status();
     }
     if (options_.open_feed) {
-      auto feed = options_.open_feed(checkpoint_, "robot-");
+      auto feed = options_.open_feed(checkpoint_, "robot-", "");
       if (!feed.ok()) return feed.status();
       subscription_ = std::move(feed).value();
     } else {

@@ -39,19 +39,25 @@ class DdsEgress::Impl {
     auto sub = eventstore::ConnectSubscriber(options_.twin_publish, "twin/");
     if (!sub.ok()) return sub.status();
     sub_ = std::move(sub).value();
-    if (!options_.store.empty()) {
-      eventstore::SubscriptionOptions so;
-      so.store = options_.store;
-      so.publish = options_.publish;
-      so.stream_prefix = "robot-";
-      so.event_type = "PredictionMade";
-      auto predictions = eventstore::Subscription::Start(so);
+    if (!options_.store.empty() || options_.open_feed) {
+      // Operators' commands are followed from now on (a command issued while the egress was
+      // down is stale: it is not replayed into a robot); so are predictions.
+      auto open =
+          [this](const std::string& type) -> Result<std::unique_ptr<eventstore::EventFeed>> {
+        if (options_.open_feed) return options_.open_feed(std::nullopt, "robot-", type);
+        eventstore::SubscriptionOptions so;
+        so.store = options_.store;
+        so.publish = options_.publish;
+        so.stream_prefix = "robot-";
+        so.event_type = type;
+        auto sub = eventstore::Subscription::Start(so);
+        if (!sub.ok()) return sub.status();
+        return std::unique_ptr<eventstore::EventFeed>(std::move(sub).value());
+      };
+      auto predictions = open("PredictionMade");
       if (!predictions.ok()) return predictions.status();
       predictions_ = std::move(predictions).value();
-      // Operators' commands, from now on (a command issued while the egress was down is
-      // stale: it is not replayed into a robot).
-      so.event_type = "CommandIssued";
-      auto commands = eventstore::Subscription::Start(so);
+      auto commands = open("CommandIssued");
       if (!commands.ok()) return commands.status();
       commands_ = std::move(commands).value();
       relay_ = std::make_unique<CommandRelay>(*participant_, options_.stop_hold);
@@ -135,7 +141,7 @@ class DdsEgress::Impl {
   zmq::socket_t sub_;
   std::vector<uint64_t> scratch_;          // for misaligned messages
   std::vector<uint64_t> payload_scratch_;  // for payloads nested in envelopes
-  std::unique_ptr<eventstore::Subscription> predictions_, commands_;
+  std::unique_ptr<eventstore::EventFeed> predictions_, commands_;
   std::unique_ptr<CommandRelay> relay_;  // after participant_: its writers use it
   std::atomic<bool> stop_{false};
   std::thread thread_;

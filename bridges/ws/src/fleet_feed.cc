@@ -78,7 +78,7 @@ class FleetFeed::Impl {
     if (!sub.ok()) return sub.status();
     sub_ = std::move(sub).value();
     if (options_.open_feed) {
-      auto events = options_.open_feed(std::nullopt, "robot-");
+      auto events = options_.open_feed(std::nullopt, "robot-", "");
       if (!events.ok()) return events.status();
       events_ = std::move(events).value();
     } else if (!options_.store.empty()) {

@@ -24,10 +24,11 @@ class EventFeed {
   virtual GlobalPosition checkpoint() const = 0;
 };
 
-// Opens a feed from a position (nullopt: from now) of the streams starting with a prefix: how
-// a service that follows a store is handed a store other than a store server (PostgreSQL),
-// so its library links no database client.
+// Opens a feed from a position (nullopt: from now) of the streams starting with a prefix and
+// of one event type (empty: all): how a service that follows a store is handed a store other
+// than a store server (PostgreSQL), so its library links no database client.
 using FeedOpener = std::function<Result<std::unique_ptr<EventFeed>>(
-    std::optional<GlobalPosition> from, const std::string& stream_prefix)>;
+    std::optional<GlobalPosition> from, const std::string& stream_prefix,
+    const std::string& event_type)>;
 
 }  // namespace doppel::eventstore

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "doppel/core/status.h"
+#include "doppel/eventstore/event_feed.h"
 
 namespace doppel::dds {
 
@@ -22,6 +23,8 @@ struct EgressOptions {
   std::string twin_publish = "tcp://127.0.0.1:7602";  // the twin's TwinState PUB
   std::string store;    // store ROUTER, for predicted paths (empty: no paths)
   std::string publish;  // store PUB
+  // A store other than a store server (PostgreSQL), handed in by the command line.
+  eventstore::FeedOpener open_feed;
   std::string frame = "map";
   // How long a Stop's zero twist is repeated on rt/<robot>/cmd_vel (with a store).
   std::chrono::milliseconds stop_hold{500};
