@@ -18,16 +18,11 @@
 #include "doppel/eventstore/event_log.h"
 #include "doppel/migrate/copy_engine.h"
 #include "doppel/pgstore/pg_event_store.h"
+#include "legacy_rows.h"
 #include "pg_server.h"
 #include "test_support.h"
 
 namespace {
-
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
-  return out;
-}
 
 bool Exec(PGconn* conn, const std::string& sql) {
   PGresult* r = PQexec(conn, sql.c_str());
@@ -68,7 +63,8 @@ int main(int argc, char** argv) {
                               "recorded_ns, occurred_ns) SELECT 'robot-' || (g % {0}), g / {0}, "
                               "gen_random_uuid(), '{1}', decode('{2}', 'hex'), {3} + g, {3} + g "
                               "FROM generate_series(0, {4}) g",
-                              streams, event.type, Hex(event.payload), t0, events - 1)) ||
+                              streams, event.type, doppel::testing::Hex(event.payload), t0,
+                              events - 1)) ||
       !Exec(conn, "VACUUM ANALYZE events")) {
     return 1;
   }

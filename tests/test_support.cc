@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "doppel/core/stale_dirs.h"
+#include "doppel/eventstore/append_rules.h"
 #include "doppel/schemas/payloads.h"
 #include "doppel/schemas/robot_events_generated.h"
 
@@ -117,6 +118,33 @@ std::string JointStatePayload(const std::vector<std::string>& names,
   auto p = fbb.CreateVector(positions);
   fbb.Finish(events::CreateJointStateObserved(fbb, n, p));
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+eventstore::RecordedEvent RecordedAt(const std::string& stream, eventstore::StreamVersion version,
+                                     eventstore::GlobalPosition position, TimeNs recorded_ns,
+                                     const eventstore::NewEvent& event) {
+  flatbuffers::FlatBufferBuilder fbb;
+  eventstore::BuildEnvelope(fbb, stream, version, position, recorded_ns, event);
+  auto recorded = eventstore::RecordedEvent::FromBytes(
+      std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+  EXPECT_TRUE(recorded.ok()) << recorded.status().ToString();
+  return std::move(recorded).value();
+}
+
+std::vector<eventstore::RecordedEvent> ReadEverything(const eventstore::EventStore& store,
+                                                      size_t page_size) {
+  std::vector<eventstore::RecordedEvent> all;
+  eventstore::GlobalPosition from = 0;
+  for (int pages = 0; pages < 100'000; ++pages) {
+    auto page = store.ReadAll(from, page_size);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    EXPECT_GE(page->next, from);
+    for (auto& e : page->events) all.push_back(std::move(e));
+    from = page->next;
+    if (page->end) break;
+  }
+  return all;
 }
 
 eventstore::NewEvent JointStateEvent(double position, EventId id) {

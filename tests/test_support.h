@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "doppel/eventstore/event_store.h"
 #include "doppel/eventstore/types.h"
 
 namespace doppel::testing {
@@ -48,6 +49,14 @@ std::string SeedTrace(uint32_t seed);
 std::string JointStatePayload(const std::vector<std::string>& names,
                               const std::vector<double>& positions);
 eventstore::NewEvent JointStateEvent(double position, EventId id = EventId::Random());
+// `event` as a store would have recorded it at (stream, version, position, recorded_ns): a
+// source's event for tests of copies (a failure to verify fails the test).
+eventstore::RecordedEvent RecordedAt(const std::string& stream, eventstore::StreamVersion version,
+                                     eventstore::GlobalPosition position, TimeNs recorded_ns,
+                                     const eventstore::NewEvent& event);
+// Every event of `store`'s $all, in pages of `page_size` (a failed read fails the test).
+std::vector<eventstore::RecordedEvent> ReadEverything(const eventstore::EventStore& store,
+                                                      size_t page_size = 1000);
 // An event of `type` whose payload is `json` through the schema (a parse failure fails the
 // test), occurring now.
 eventstore::NewEvent EventFromJson(const std::string& type, const std::string& json);

@@ -177,7 +177,7 @@ Result<CopyResult> PgStoreImpl::TryCopy(PgConnection& conn, const CopiedBatch& b
   }
 
   // Which events are new, and where the others already are.
-  std::vector<const RecordedEvent*> fresh;
+  size_t fresh = 0;  // events to write
   std::vector<std::optional<GlobalPosition>> placed(batch.events.size());
   for (size_t i = 0; i < batch.events.size(); ++i) {
     const RecordedEvent& e = batch.events[i];
@@ -189,23 +189,22 @@ Result<CopyResult> PgStoreImpl::TryCopy(PgConnection& conn, const CopiedBatch& b
     if (!place.ok()) return fail(place.status());
     placed[i] = *place;
     if (!place->has_value()) {
-      fresh.push_back(&e);
+      ++fresh;
       head = e.version();
     }
   }
 
   CopyResult result;
-  result.written = fresh.size();
-  result.present = batch.events.size() - fresh.size();
+  result.written = fresh;
+  result.present = batch.events.size() - fresh;
   result.checkpoint = CopyCheckpoint{batch.source_next, current.events + batch.events.size()};
   std::vector<PgConnection::Step> steps;
-  if (!fresh.empty()) {
-    auto positions =
-        conn.Query(kPositions, PgParams().Int8(static_cast<int64_t>(fresh.size())), what);
+  if (fresh > 0) {
+    auto positions = conn.Query(kPositions, PgParams().Int8(static_cast<int64_t>(fresh)), what);
     if (!positions.ok()) return fail(positions.status());
-    if (positions->rows() != static_cast<int>(fresh.size())) {
+    if (positions->rows() != static_cast<int>(fresh)) {
       return fail(Status::Corruption(
-          fmt::format("{}: {} positions for {} events", what, positions->rows(), fresh.size())));
+          fmt::format("{}: {} positions for {} events", what, positions->rows(), fresh)));
     }
     std::vector<int64_t> taken;
     for (int r = 0; r < positions->rows(); ++r) taken.push_back(positions->Int8(r, 0));

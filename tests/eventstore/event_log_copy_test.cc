@@ -18,11 +18,7 @@ using testing::TempDir;
 
 RecordedEvent SourceEvent(const std::string& stream, StreamVersion version, GlobalPosition position,
                           TimeNs recorded_ns) {
-  flatbuffers::FlatBufferBuilder fbb;
-  BuildEnvelope(fbb, stream, version, position, recorded_ns, JointStateEvent(1.0));
-  return RecordedEvent::FromBytes(
-             std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()))
-      .value();
+  return testing::RecordedAt(stream, version, position, recorded_ns, JointStateEvent(1.0));
 }
 
 TEST(EventLogCopyTest, SourceTimesThatGoBackKeepTheTimeIndexRightAcrossAReopen) {

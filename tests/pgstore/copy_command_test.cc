@@ -23,15 +23,14 @@ namespace {
 
 using eventstore::AppendRequest;
 using eventstore::EventLog;
-using eventstore::EventStore;
 using eventstore::ExpectedVersion;
-using eventstore::GlobalPosition;
 using eventstore::NewEvent;
 using eventstore::RecordedEvent;
 using pgstore::PgEventStore;
 using testing::DoppelProcess;
 using testing::JointStateEvent;
 using testing::LegacyInsert;
+using testing::ReadEverything;
 using testing::RunDoppel;
 using testing::SharedPgServer;
 using testing::TempDir;
@@ -58,20 +57,6 @@ std::unique_ptr<EventLog> OpenLogReadOnly(const std::string& dir) {
   auto log = EventLog::Open(dir, options);
   EXPECT_TRUE(log.ok()) << log.status().ToString();
   return log.ok() ? std::move(log).value() : nullptr;
-}
-
-std::vector<RecordedEvent> ReadEverything(const EventStore& store) {
-  std::vector<RecordedEvent> all;
-  GlobalPosition from = 0;
-  for (int pages = 0; pages < 100'000; ++pages) {
-    auto page = store.ReadAll(from, 500);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    if (!page.ok()) break;
-    for (auto& e : page->events) all.push_back(std::move(e));
-    from = page->next;
-    if (page->end) break;
-  }
-  return all;
 }
 
 // Every event of `copy` is the event of `original` at the same index, but for its position.

@@ -24,12 +24,7 @@ RecordedEvent SourceEvent(const std::string& stream, StreamVersion version, Glob
   e.payload_schema_version = 2;
   e.causation_id = EventId(7, position);
   e.correlation_id = EventId(9, version);
-  flatbuffers::FlatBufferBuilder fbb;
-  BuildEnvelope(fbb, stream, version, position, recorded_ns, e);
-  auto event = RecordedEvent::FromBytes(
-      std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
-  EXPECT_TRUE(event.ok()) << event.status().ToString();
-  return std::move(event).value();
+  return testing::RecordedAt(stream, version, position, recorded_ns, e);
 }
 
 template <typename T>

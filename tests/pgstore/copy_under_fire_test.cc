@@ -27,13 +27,12 @@ namespace doppel {
 namespace {
 
 using eventstore::AppendRequest;
-using eventstore::EventStore;
 using eventstore::ExpectedVersion;
-using eventstore::GlobalPosition;
 using eventstore::RecordedEvent;
 using testing::DoppelProcess;
 using testing::JointStateEvent;
 using testing::PgServer;
+using testing::ReadEverything;
 using testing::RunDoppel;
 using testing::TempDir;
 
@@ -66,20 +65,6 @@ class Ledger {
   int fd_;
   std::mutex mu_;
 };
-
-std::vector<RecordedEvent> ReadEverything(const EventStore& store) {
-  std::vector<RecordedEvent> all;
-  GlobalPosition from = 0;
-  for (int pages = 0; pages < 100'000; ++pages) {
-    auto page = store.ReadAll(from, 1000);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    if (!page.ok()) break;
-    for (auto& e : page->events) all.push_back(std::move(e));
-    from = page->next;
-    if (page->end) break;
-  }
-  return all;
-}
 
 // Per stream: its versions in order and a hash of its payload bytes (FNV-1a).
 struct StreamDigest {

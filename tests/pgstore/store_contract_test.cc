@@ -41,18 +41,7 @@ class StoreContractTest : public ::testing::Test {
   }
   // Every event of $all, page by page.
   std::vector<RecordedEvent> ReadEverything(size_t page_size = 7) {
-    std::vector<RecordedEvent> all;
-    GlobalPosition from = 0;
-    for (int pages = 0; pages < 10'000; ++pages) {
-      auto page = store().ReadAll(from, page_size);
-      EXPECT_TRUE(page.ok()) << page.status().ToString();
-      if (!page.ok()) break;
-      for (auto& e : page->events) all.push_back(std::move(e));
-      EXPECT_GE(page->next, from);
-      from = page->next;
-      if (page->end) break;
-    }
-    return all;
+    return testing::ReadEverything(store(), page_size);
   }
 
   TestClock clock_;
